@@ -1,0 +1,90 @@
+"""The accountability log: append-only, each entry hash-chained to the one before it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from alerting.domain import EntryKind
+from alerting.storage.schema import accountability_entries as entries
+
+GENESIS_HASH = "0" * 64
+
+
+@dataclass(frozen=True, slots=True)
+class NewEntry:
+    kind: EntryKind
+    township: str | None
+    responsible: str
+    occurred_at: datetime
+    incident_id: str | None = None
+    report_id: str | None = None
+    deadline_id: int | None = None
+    refers_to: int | None = None
+    delay_seconds: int | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def _content(entry: NewEntry, recorded_at: datetime, prev_hash: str) -> dict[str, Any]:
+    return {
+        "kind": entry.kind.value,
+        "township": entry.township,
+        "responsible": entry.responsible,
+        "occurred_at": entry.occurred_at.isoformat(),
+        "recorded_at": recorded_at.isoformat(),
+        "incident_id": entry.incident_id,
+        "report_id": entry.report_id,
+        "deadline_id": entry.deadline_id,
+        "refers_to": entry.refers_to,
+        "delay_seconds": entry.delay_seconds,
+        "details": entry.details,
+        "prev_hash": prev_hash,
+    }
+
+
+def entry_hash(content: dict[str, Any]) -> str:
+    """SHA-256 over a canonical JSON encoding (sorted keys, no whitespace, UTF-8)."""
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+async def _lock_chain(conn: AsyncConnection) -> None:
+    # SQLite transactions here are BEGIN IMMEDIATE, so writers are already serialised; on
+    # PostgreSQL replicas must take turns at the tail of the chain.
+    if conn.dialect.name == "postgresql":
+        await conn.execute(text("SELECT pg_advisory_xact_lock(7281001)"))
+
+
+async def append(conn: AsyncConnection, entry: NewEntry, recorded_at: datetime) -> int:
+    """Append `entry` inside the caller's transaction (the one making the state change)."""
+    await _lock_chain(conn)
+    prev = (
+        await conn.execute(select(entries.c.hash).order_by(entries.c.id.desc()).limit(1))
+    ).scalar_one_or_none() or GENESIS_HASH
+    content = _content(entry, recorded_at, prev)
+    result = await conn.execute(
+        entries.insert().values(
+            kind=entry.kind.value,
+            township=entry.township,
+            responsible=entry.responsible,
+            occurred_at=entry.occurred_at,
+            recorded_at=recorded_at,
+            incident_id=entry.incident_id,
+            report_id=entry.report_id,
+            deadline_id=entry.deadline_id,
+            refers_to=entry.refers_to,
+            delay_seconds=entry.delay_seconds,
+            details=entry.details,
+            prev_hash=prev,
+            hash=entry_hash(content),
+        )
+    )
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])

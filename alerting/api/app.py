@@ -1,0 +1,36 @@
+"""Build the FastAPI application around a running service's context."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from alerting import __version__
+from alerting.api import accountability, health, incidents, reports
+from alerting.api.context import ServiceContext
+from alerting.errors import ConflictError, IntakeUnavailable, NotFound
+
+
+def create_app(context: ServiceContext) -> FastAPI:
+    app = FastAPI(
+        title="县级紧急信息报送与预警服务 / County urgent-incident reporting and alerting",
+        version=__version__,
+    )
+    app.state.context = context
+    for module in (reports, incidents, accountability, health):
+        app.include_router(module.router)
+
+    @app.exception_handler(NotFound)
+    async def _not_found(_: Request, exc: NotFound) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=404)
+
+    @app.exception_handler(ConflictError)
+    async def _conflict(_: Request, exc: ConflictError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=409)
+
+    @app.exception_handler(IntakeUnavailable)
+    async def _unavailable(_: Request, exc: IntakeUnavailable) -> JSONResponse:
+        return JSONResponse({"detail": f"暂时无法接收，请稍后重试 / {exc}"}, status_code=503,
+                            headers={"Retry-After": "5"})
+
+    return app

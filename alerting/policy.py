@@ -1,0 +1,196 @@
+"""The county's rules as data: load, expand ${ENV} references, and validate the policy TOML file."""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+from alerting.domain import DeadlineKind, Level
+from alerting.durations import LONGEST, parse_duration
+from alerting.errors import PolicyError
+
+
+def _duration(value: object) -> object:
+    return parse_duration(value) if isinstance(value, str) else value
+
+
+Duration = Annotated[timedelta, BeforeValidator(_duration)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LevelRules(_Strict):
+    """Limits for one incident level."""
+
+    clock_starts: Literal["known_at", "occurred_at"] = "known_at"
+    first_report: Duration
+    written_report: Duration
+    ack: Duration
+
+
+class Step(_Strict):
+    """One escalation step: who is told, through which channels, how long after the deadline."""
+
+    after: Duration
+    roles: tuple[str, ...] = ()
+    channels: tuple[str, ...] = Field(min_length=1)
+
+
+class Repeat(_Strict):
+    every: Duration
+    times: int = Field(ge=0, le=100)
+
+
+class Chain(_Strict):
+    """Steps run in order from the moment a deadline is missed; the last may repeat."""
+
+    steps: tuple[Step, ...] = Field(min_length=1)
+    repeat_last: Repeat | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Chain:
+        afters = [s.after for s in self.steps]
+        if afters != sorted(afters):
+            raise ValueError("steps must be in order of `after`")
+        if self.repeat_last and afters[-1] + self.repeat_last.every * self.repeat_last.times > LONGEST:
+            raise ValueError(f"escalation would run longer than {LONGEST.days} days")
+        return self
+
+    def offsets(self) -> list[tuple[int, timedelta]]:
+        """(step index, delay after the deadline) for every notification round, repeats included."""
+        rounds = [(i, s.after) for i, s in enumerate(self.steps)]
+        if self.repeat_last:
+            last_index, last_after = rounds[-1]
+            for n in range(1, self.repeat_last.times + 1):
+                rounds.append((last_index, last_after + n * self.repeat_last.every))
+        return rounds
+
+
+class WebhookChannel(_Strict):
+    type: Literal["webhook"]
+    url: str = Field(pattern=r"^https?://")
+    timeout: Duration = timedelta(seconds=5)
+    max_attempts: int = Field(default=6, ge=1, le=50)
+    headers: dict[str, str] = {}
+
+
+Channel = WebhookChannel
+
+
+class Policy(_Strict):
+    """The whole validated policy."""
+
+    timezone: str = "Asia/Shanghai"
+    levels: dict[Level, LevelRules]
+    escalation: dict[str, Chain]
+    channels: dict[str, Channel] = Field(min_length=1)
+
+    def chain_for(self, kind: DeadlineKind) -> Chain:
+        return self.escalation.get(kind.value) or self.escalation["default"]
+
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _expand_env(node: Any, env: Mapping[str, str], path: str) -> Any:
+    if isinstance(node, str):
+
+        def sub(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in env or env[name] == "":
+                raise PolicyError(f"environment variable {name} is not set", key=path)
+            return env[name]
+
+        return _ENV_REF.sub(sub, node)
+    if isinstance(node, dict):
+        return {k: _expand_env(v, env, f"{path}.{k}" if path else k) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_expand_env(v, env, f"{path}[{i}]") for i, v in enumerate(node)]
+    return node
+
+
+def _line_of(text: str, loc: tuple[int | str, ...]) -> int | None:
+    """Best-effort 1-based line of the key at `loc` in the TOML source (its table header if absent)."""
+    keys = [str(p) for p in loc if isinstance(p, str)]
+    lines = text.splitlines()
+    header = re.compile(r"^\s*\[")
+    for depth in range(len(keys), -1, -1):
+        start, end = 0, len(lines)
+        if depth:
+            name = re.compile(r"^\s*\[\[?\s*" + re.escape(".".join(keys[:depth])) + r"\s*\]\]?")
+            found = next((i for i, ln in enumerate(lines) if name.match(ln)), None)
+            if found is None:
+                continue
+            start = found
+            end = next((i for i in range(found + 1, len(lines)) if header.match(lines[i])), len(lines))
+        else:
+            end = next((i for i, ln in enumerate(lines) if header.match(ln)), len(lines))
+        line: int | None = start if depth else None
+        for key in keys[depth:]:
+            pattern = re.compile(r"(^|[\s{,])" + re.escape(key) + r"\s*=")
+            hit = next((i for i in range(line or 0, end) if pattern.search(lines[i])), None)
+            if hit is None:
+                break
+            line = hit
+        if line is not None:
+            return line + 1
+    return None
+
+
+def _reference_errors(policy: Policy) -> tuple[str, str] | None:
+    """Checks across sections that a field validator cannot see: (key, message) of the first failure."""
+    for level in Level:
+        if level not in policy.levels:
+            return f"levels.{level.value}", "this level is missing; all of I, II, III, IV are required"
+    if "default" not in policy.escalation:
+        return "escalation.default", "a default escalation chain is required"
+    known = {"default", *(k.value for k in DeadlineKind)}
+    for name, chain in policy.escalation.items():
+        if name not in known:
+            return f"escalation.{name}", f"not a deadline kind; use one of {', '.join(sorted(known))}"
+        for i, step in enumerate(chain.steps):
+            for channel in step.channels:
+                if channel not in policy.channels:
+                    return f"escalation.{name}.steps.{i}.channels", f"channel {channel!r} is not defined"
+    return None
+
+
+def parse_policy(text: str, env: Mapping[str, str] | None = None, source: str = "policy") -> Policy:
+    """Validate policy TOML `text`; every failure is a PolicyError naming the key."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise PolicyError(f"{source} is not valid TOML: {exc}") from None
+    try:
+        raw = _expand_env(raw, os.environ if env is None else env, "")
+        policy = Policy.model_validate(raw)
+    except PolicyError as exc:
+        loc = tuple(exc.key.split(".")) if exc.key else ()
+        raise PolicyError(exc.reason, key=exc.key, line=_line_of(text, loc)) from None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = tuple(p for p in first["loc"] if p != "[key]")
+        key = ".".join(str(p) for p in loc) or None
+        raise PolicyError(first["msg"], key=key, line=_line_of(text, loc)) from None
+    problem = _reference_errors(policy)
+    if problem:
+        key, message = problem
+        raise PolicyError(message, key=key, line=_line_of(text, tuple(key.split("."))))
+    return policy
+
+
+def load_policy(path: Path, env: Mapping[str, str] | None = None) -> Policy:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PolicyError(f"cannot read {path}: {exc.strerror}") from None
+    return parse_policy(text, env, source=str(path))

@@ -1,0 +1,94 @@
+"""Read-side queries for the API: an incident's whole record, open incidents, accountability entries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from alerting.errors import NotFound
+from alerting.storage.schema import accountability_entries, deadlines, escalations, incidents, notifications, reports
+
+
+def _rows(result: Any) -> list[dict[str, Any]]:
+    return [dict(row._mapping) for row in result]
+
+
+async def incident_detail(conn: AsyncConnection, incident_id: str) -> dict[str, Any]:
+    row = (await conn.execute(select(incidents).where(incidents.c.id == incident_id))).one_or_none()
+    if row is None:
+        raise NotFound(f"incident {incident_id} not found")
+    detail = dict(row._mapping)
+    detail["reports"] = _rows(
+        await conn.execute(select(reports).where(reports.c.incident_id == incident_id).order_by(reports.c.reported_at))
+    )
+    detail["deadlines"] = _rows(
+        await conn.execute(select(deadlines).where(deadlines.c.incident_id == incident_id).order_by(deadlines.c.due_at))
+    )
+    sent = _rows(
+        await conn.execute(
+            select(notifications.c.escalation_id, notifications.c.channel, notifications.c.state,
+                   notifications.c.attempts, notifications.c.last_error, notifications.c.sent_at)
+            .where(notifications.c.incident_id == incident_id)
+        )
+    )
+    detail["escalations"] = [
+        {**e, "notifications": [n for n in sent if n["escalation_id"] == e["id"]]}
+        for e in _rows(
+            await conn.execute(
+                select(escalations).where(escalations.c.incident_id == incident_id).order_by(escalations.c.fired_at)
+            )
+        )
+    ]
+    detail["entries"] = _rows(
+        await conn.execute(
+            select(accountability_entries)
+            .where(accountability_entries.c.incident_id == incident_id)
+            .order_by(accountability_entries.c.id)
+        )
+    )
+    return detail
+
+
+async def list_incidents(
+    conn: AsyncConnection, *, status: str | None, township: str | None, limit: int
+) -> list[dict[str, Any]]:
+    query = select(incidents).order_by(incidents.c.opened_at.desc()).limit(limit)
+    if status:
+        query = query.where(incidents.c.status == status)
+    if township:
+        query = query.where(incidents.c.township == township)
+    return _rows(await conn.execute(query))
+
+
+@dataclass(frozen=True, slots=True)
+class EntryFilter:
+    township: str | None = None
+    kind: str | None = None
+    since: datetime | None = None  # occurred_at >= since
+    until: datetime | None = None  # occurred_at < until
+    after_id: int | None = None  # cursor: entries with a larger id
+    limit: int = 100
+
+
+def _entry_query(f: EntryFilter) -> Select[Any]:
+    e = accountability_entries
+    query = select(e).order_by(e.c.id).limit(f.limit)
+    if f.township:
+        query = query.where(e.c.township == f.township)
+    if f.kind:
+        query = query.where(e.c.kind == f.kind)
+    if f.since:
+        query = query.where(e.c.occurred_at >= f.since)
+    if f.until:
+        query = query.where(e.c.occurred_at < f.until)
+    if f.after_id is not None:
+        query = query.where(e.c.id > f.after_id)
+    return query
+
+
+async def list_entries(conn: AsyncConnection, f: EntryFilter) -> list[dict[str, Any]]:
+    return _rows(await conn.execute(_entry_query(f)))

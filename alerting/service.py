@@ -1,0 +1,138 @@
+"""Composition root: builds every stage from settings and policy, starts and stops them in order."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import datetime, timedelta
+
+import httpx
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from fastapi import FastAPI
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from alerting.api.app import create_app
+from alerting.api.context import ServiceContext
+from alerting.clock import Clock, SystemClock
+from alerting.metrics import Metrics
+from alerting.policy import Policy
+from alerting.publisher import ReportPublisher, make_producer
+from alerting.settings import Settings
+from alerting.storage.engine import create_engine, upgrade
+from alerting.storage.schema import deadlines
+from consumers.loop import ReportConsumer
+from escalation import engine as firing
+from escalation.notify.outbox import Outbox
+from escalation.wakeup import WakeupLoop
+
+log = logging.getLogger(__name__)
+
+FIRE_BATCH = 500
+TOPIC_ALREADY_EXISTS = 36
+
+
+class Service:
+    """One replica: intake API, consumer, deadline firing and notification delivery."""
+
+    def __init__(self, settings: Settings, policy: Policy, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.policy = policy
+        self.clock: Clock = clock or SystemClock()
+        self.metrics = Metrics()
+        self.engine: AsyncEngine = create_engine(settings.database_url)
+        self.producer: AIOKafkaProducer = make_producer(settings.kafka_bootstrap_servers, settings.max_message_bytes)
+        self.http = httpx.AsyncClient(follow_redirects=False)
+        idle = timedelta(seconds=settings.sweep_interval_s)
+        self.outbox = Outbox(self.engine, policy, self.clock, self.http, self.metrics,
+                             lease=timedelta(seconds=settings.send_lease_s))
+        self.delivery = WakeupLoop("delivery", self.clock, self.outbox.tick, idle)
+        self.outbox.on_settled = self.delivery.poke
+        self.deadlines = WakeupLoop("deadlines", self.clock, self._fire_tick, idle)
+        self.consumer = ReportConsumer(settings, self.engine, policy, self.clock, self.producer, self.metrics,
+                                       on_armed=self.deadlines.poke)
+        self.app: FastAPI = create_app(
+            ServiceContext(
+                engine=self.engine,
+                publisher=ReportPublisher(self.producer, settings.kafka_topic, settings.kafka_produce_timeout_s),
+                clock=self.clock,
+                metrics=self.metrics,
+                kafka_ready=self.kafka_ready,
+            )
+        )
+        self._tasks: list[asyncio.Task[None]] = []
+        self._gauge_at: datetime | None = None
+
+    async def start(self) -> None:
+        await asyncio.to_thread(upgrade, self.settings.database_url)
+        await self.producer.start()
+        await self._ensure_topics()
+        await self.consumer.start()
+        # The first deadline tick fires whatever fell due while the service was down.
+        for name, coro in (("consumer", self.consumer.run()), ("deadlines", self.deadlines.run()),
+                           ("delivery", self.delivery.run())):
+            self._tasks.append(asyncio.create_task(coro, name=name))
+        log.info("service started: topic %s, group %s", self.settings.kafka_topic, self.settings.kafka_group_id)
+
+    async def stop(self) -> None:
+        """Finish the batch in hand, commit, leave the group, then close everything."""
+        self.consumer.request_stop()
+        if self._tasks:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._tasks[0]), timeout=30)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.outbox.drain()
+        await self.consumer.stop()
+        await self.producer.stop()
+        await self.http.aclose()
+        await self.engine.dispose()
+        self._tasks.clear()
+
+    async def kafka_ready(self) -> bool:
+        try:
+            async with asyncio.timeout(2):
+                await self.producer.client.fetch_all_metadata()
+            return True
+        except Exception:
+            return False
+
+    async def _ensure_topics(self) -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap_servers)
+        await admin.start()
+        try:
+            topics = [
+                NewTopic(self.settings.kafka_topic, self.settings.kafka_topic_partitions, 1),
+                NewTopic(self.settings.kafka_dlq_topic, 1, 1),
+            ]
+            response = await admin.create_topics(topics)
+            for topic, code, *_ in response.topic_errors:
+                if code not in (0, TOPIC_ALREADY_EXISTS):
+                    log.warning("could not create topic %s (error %s); relying on the broker", topic, code)
+        finally:
+            await admin.close()
+
+    async def _fire_tick(self, now: datetime) -> datetime | None:
+        async with self.engine.begin() as conn:
+            fired = await firing.fire_due(conn, self.policy, now, FIRE_BATCH)
+        for item in fired:
+            self.metrics.escalations.labels(kind=item.kind.value).inc()
+            self.metrics.firing_lateness.observe((now - item.scheduled_for).total_seconds())
+        if fired:
+            self.delivery.poke()
+        await self._refresh_gauge(now)
+        if len(fired) == FIRE_BATCH:
+            return now
+        async with self.engine.connect() as conn:
+            return await firing.next_fire_at(conn)
+
+    async def _refresh_gauge(self, now: datetime) -> None:
+        if self._gauge_at and now - self._gauge_at < timedelta(seconds=15):
+            return
+        self._gauge_at = now
+        async with self.engine.connect() as conn:
+            pending = (await conn.execute(select(func.count()).where(deadlines.c.fire_at.is_not(None)))).scalar_one()
+        self.metrics.deadlines_pending.set(pending)

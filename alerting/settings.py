@@ -1,0 +1,29 @@
+"""Process settings from ALERTING_* environment variables, read once by the composition root."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ALERTING_", extra="ignore")
+
+    database_url: str = "sqlite+aiosqlite:///./var/alerting.db"
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    kafka_topic: str = "incident.reports"
+    kafka_dlq_topic: str = "incident.reports.dlq"
+    kafka_group_id: str = "alerting"
+    kafka_topic_partitions: int = Field(default=6, ge=1)
+    kafka_produce_timeout_s: float = Field(default=5.0, gt=0)
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    policy: Path = Path("deploy/policy.example.toml")
+    # Longest a replica sleeps without looking at the deadline table; bounds the delay for
+    # deadlines armed by another replica.
+    sweep_interval_s: float = Field(default=5.0, gt=0)
+    # A notification claimed for sending longer than this is taken to be orphaned by a crash.
+    send_lease_s: float = Field(default=60.0, gt=0)
+    max_message_bytes: int = Field(default=256 * 1024, ge=1024)

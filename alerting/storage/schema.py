@@ -1,0 +1,176 @@
+"""Table definitions (SQLAlchemy Core). Migrations in alerting/migrations follow this file."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores UTC, always returns aware UTC datetimes (SQLite keeps no offset)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# An autoincrementing 64-bit key that SQLite also accepts as its rowid alias.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("township", String(64), nullable=False, index=True),
+    Column("level", String(8), nullable=False),
+    Column("category", String(64), nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("status", String(16), nullable=False, index=True),  # open | closed
+    Column("occurred_at", UTCDateTime, nullable=False),
+    Column("known_at", UTCDateTime, nullable=False),
+    Column("opened_at", UTCDateTime, nullable=False),  # when the county first received a report
+    Column("acknowledged_at", UTCDateTime),
+    Column("acknowledged_by", String(100)),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+reports = Table(
+    "reports",
+    metadata,
+    Column("report_id", String(64), primary_key=True),
+    Column("incident_id", ForeignKey("incidents.id"), nullable=False, index=True),
+    Column("type", String(16), nullable=False),
+    Column("township", String(64), nullable=False),
+    Column("category", String(64), nullable=False),
+    Column("level", String(8), nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("occurred_at", UTCDateTime, nullable=False),
+    Column("known_at", UTCDateTime, nullable=False),
+    Column("reported_at", UTCDateTime, nullable=False),
+    Column("reporter_name", String(100), nullable=False),
+    Column("reporter_phone", String(40), nullable=False),
+    Column("stored_at", UTCDateTime, nullable=False),
+    Column("late_by_seconds", Integer),
+    Index(None, "township", "reported_at"),
+)
+
+deadlines = Table(
+    "deadlines",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("incident_id", ForeignKey("incidents.id"), nullable=False, index=True),
+    Column("kind", String(32), nullable=False),
+    Column("seq", Integer, nullable=False, default=0),  # several of one kind (follow-ups)
+    Column("due_at", UTCDateTime, nullable=False),
+    Column("state", String(16), nullable=False),  # see alerting.domain.DeadlineState
+    # Next moment this row needs attention (due_at, then each escalation round); NULL when done.
+    Column("fire_at", UTCDateTime, index=True),
+    Column("next_round", Integer, nullable=False, default=0),  # escalation rounds done or skipped
+    Column("met_at", UTCDateTime),
+    Column("met_by", String(100)),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("incident_id", "kind", "seq"),
+)
+
+escalations = Table(
+    "escalations",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("deadline_id", ForeignKey("deadlines.id"), nullable=False, index=True),
+    Column("incident_id", ForeignKey("incidents.id"), nullable=False, index=True),
+    Column("round", Integer, nullable=False),
+    Column("step", Integer, nullable=False),
+    Column("roles", JSON, nullable=False),
+    Column("fired_at", UTCDateTime, nullable=False),
+    Column("scheduled_for", UTCDateTime, nullable=False),
+    UniqueConstraint("deadline_id", "round"),
+)
+
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("escalation_id", ForeignKey("escalations.id"), nullable=False, index=True),
+    Column("incident_id", ForeignKey("incidents.id"), nullable=False, index=True),
+    Column("channel", String(64), nullable=False),
+    Column("idempotency_key", String(200), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("state", String(16), nullable=False),  # pending | sending | sent | failed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UTCDateTime, index=True),  # NULL once sent or failed
+    Column("last_error", String(500)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime),
+    UniqueConstraint("idempotency_key", "channel"),
+)
+
+accountability_entries = Table(
+    "accountability_entries",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False, index=True),
+    Column("township", String(64), index=True),
+    Column("incident_id", String(64), index=True),
+    Column("report_id", String(64)),
+    Column("deadline_id", BigInteger),
+    Column("refers_to", BigInteger),
+    Column("responsible", String(100), nullable=False),  # a role or a township office
+    Column("occurred_at", UTCDateTime, nullable=False, index=True),  # when the failure happened
+    Column("recorded_at", UTCDateTime, nullable=False),
+    Column("delay_seconds", Integer),
+    Column("details", JSON, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False, unique=True),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),
+    Column("township", String(64)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime),
+)

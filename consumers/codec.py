@@ -1,0 +1,113 @@
+"""The report message on the wire (JSON, schema version 1) and its translation to a domain Report."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from alerting.domain import Level, Report, Reporter, ReportType
+from alerting.errors import InvalidReport, UnknownSchemaVersion
+
+SCHEMA_VERSION = 1
+Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")]
+Name = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class ReporterModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: str = Field(min_length=1, max_length=100, description="报送人 / person reporting")
+    phone: str = Field(min_length=3, max_length=40, pattern=r"^[0-9+\-() ]+$")
+
+
+class ReportBody(BaseModel):
+    """What a township submits (HTTP body); also the core of the Kafka message."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    report_id: Identifier | None = Field(
+        default=None, description="client-chosen id making a retry harmless; generated if absent"
+    )
+    incident_id: Identifier
+    township: Name = Field(description="乡镇/单位 / reporting township or unit")
+    type: ReportType
+    category: Name
+    level: Level
+    title: str = Field(min_length=1, max_length=200)
+    summary: str = Field(max_length=20000)
+    occurred_at: AwareDatetime = Field(description="发生时间, ISO 8601 with offset")
+    known_at: AwareDatetime = Field(description="获悉时间, ISO 8601 with offset")
+    reporter: ReporterModel
+
+    @model_validator(mode="after")
+    def _times(self) -> ReportBody:
+        if self.known_at < self.occurred_at:
+            raise ValueError("known_at is before occurred_at")
+        return self
+
+
+class ReportMessage(ReportBody):
+    """A report as it travels on the topic."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    report_id: Identifier  # type: ignore[assignment]  # required on the wire
+    reported_at: AwareDatetime | None = Field(
+        default=None, description="when the county received it; the record timestamp if absent"
+    )
+
+    def to_report(self, fallback_reported_at: datetime) -> Report:
+        reported_at = (self.reported_at or fallback_reported_at).astimezone(UTC)
+        if reported_at < self.known_at:
+            raise InvalidReport("reported_at is before known_at")
+        return Report(
+            report_id=self.report_id,
+            incident_id=self.incident_id,
+            township=self.township,
+            type=self.type,
+            category=self.category,
+            level=self.level,
+            title=self.title,
+            summary=self.summary,
+            occurred_at=self.occurred_at.astimezone(UTC),
+            known_at=self.known_at.astimezone(UTC),
+            reported_at=reported_at,
+            reporter=Reporter(self.reporter.name, self.reporter.phone),
+        )
+
+
+def describe(error: ValidationError) -> str:
+    """One line naming each bad field, safe to show to the sender."""
+    parts = []
+    for item in error.errors()[:5]:
+        where = ".".join(str(p) for p in item["loc"]) or "message"
+        parts.append(f"{where}: {item['msg']}")
+    return "; ".join(parts)
+
+
+def decode(value: bytes | None, record_timestamp_ms: int, max_bytes: int) -> Report:
+    """Bytes from the topic to a Report, or InvalidReport with the reason."""
+    if value is None:
+        raise InvalidReport("empty message")
+    if len(value) > max_bytes:
+        raise InvalidReport(f"message is {len(value)} bytes; the limit is {max_bytes}")
+    try:
+        data: Any = json.loads(value)
+    except (ValueError, RecursionError) as exc:  # also nesting bombs and over-long integers
+        raise InvalidReport(f"not JSON: {type(exc).__name__}: {str(exc)[:200]}") from None
+    if not isinstance(data, dict):
+        raise InvalidReport("not a JSON object")
+    version = data.get("schema_version", SCHEMA_VERSION)
+    if version != SCHEMA_VERSION:
+        raise UnknownSchemaVersion(f"schema_version {version!r} is not supported (expected 1)")
+    try:
+        message = ReportMessage.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidReport(describe(exc)) from None
+    return message.to_report(datetime.fromtimestamp(record_timestamp_ms / 1000, UTC))
+
+
+def encode(message: ReportMessage) -> bytes:
+    return message.model_dump_json(exclude_none=True).encode("utf-8")

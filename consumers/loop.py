@@ -1,0 +1,184 @@
+"""The consumer loop: read a batch per partition, store it in one transaction, then commit offsets.
+
+Order of effects per batch: poison messages to the DLQ (acks=all), reports to the database (one
+transaction), then the offset commit. A crash anywhere redelivers the batch, and redelivery is a
+no-op (upsert on report_id), so nothing accepted is lost and nothing is stored twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from alerting.clock import Clock
+from alerting.domain import Report
+from alerting.errors import InvalidReport
+from alerting.metrics import Metrics
+from alerting.policy import Policy
+from alerting.settings import Settings
+from consumers.codec import decode
+from consumers.intake import IntakeResult, Outcome, store_report
+
+log = logging.getLogger(__name__)
+
+Record = ConsumerRecord[bytes, bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    record: Record
+    reason: str
+
+
+class ReportConsumer:
+    def __init__(
+        self,
+        settings: Settings,
+        engine: AsyncEngine,
+        policy: Policy,
+        clock: Clock,
+        producer: AIOKafkaProducer,
+        metrics: Metrics,
+        on_armed: Callable[[datetime], None],
+    ) -> None:
+        self._settings = settings
+        self._engine = engine
+        self._policy = policy
+        self._clock = clock
+        self._producer = producer
+        self._metrics = metrics
+        self._on_armed = on_armed
+        self._stopping = asyncio.Event()
+        self.consumer = AIOKafkaConsumer(
+            settings.kafka_topic,
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            group_id=settings.kafka_group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_partition_fetch_bytes=max(1024 * 1024, settings.max_message_bytes * 2),
+        )
+
+    async def start(self) -> None:
+        await self.consumer.start()
+
+    def request_stop(self) -> None:
+        self._stopping.set()
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        await self.consumer.stop()  # commits nothing by itself: offsets were committed per batch
+
+    async def run(self) -> None:
+        failures = 0
+        while not self._stopping.is_set():
+            batches = await self.consumer.getmany(timeout_ms=500, max_records=500)
+            for tp, records in batches.items():
+                try:
+                    await self._process(records)
+                    failures = 0
+                except (OperationalError, DBAPIError, OSError) as exc:
+                    # The database is away: keep the messages, rewind, and try again later.
+                    failures += 1
+                    delay = min(30.0, 0.5 * 2**failures)
+                    log.warning("storing %s failed (%s); retrying in %.1fs", tp, type(exc).__name__, delay)
+                    self.consumer.seek(tp, records[0].offset)
+                    await asyncio.sleep(delay)
+                    continue
+                await self.consumer.commit({tp: records[-1].offset + 1})
+
+    async def _process(self, records: list[Record]) -> None:
+        reports: list[tuple[Record, Report]] = []
+        rejected: list[Rejected] = []
+        for record in records:
+            try:
+                reports.append(
+                    (record, decode(record.value, record.timestamp, self._settings.max_message_bytes))
+                )
+            except InvalidReport as exc:
+                rejected.append(Rejected(record, exc.reason))
+            except Exception as exc:  # a decoder bug must not stall the partition
+                log.exception("cannot decode %s/%d@%d", record.topic, record.partition, record.offset)
+                rejected.append(Rejected(record, f"undecodable: {type(exc).__name__}"))
+        try:
+            results, refused = await self._store(reports)
+        except (OperationalError, DBAPIError) as exc:
+            if isinstance(exc, OperationalError) or exc.connection_invalidated:
+                raise
+            # One message the database refuses must not stall the partition: isolate it.
+            results, refused = await self._store_one_by_one(reports)
+        rejected.extend(refused)
+        for item in rejected:
+            await self._dead_letter(item)
+        self._count(results)
+
+    async def _store(self, reports: list[tuple[Record, Report]]) -> tuple[list[IntakeResult], list[Rejected]]:
+        now = self._clock.now()
+        results: list[IntakeResult] = []
+        refused: list[Rejected] = []
+        with self._metrics.intake_seconds.time():
+            async with self._engine.begin() as conn:
+                for record, report in reports:
+                    outcome = await self._store_in(conn, record, report, now)
+                    if isinstance(outcome, Rejected):
+                        refused.append(outcome)
+                    else:
+                        results.append(outcome)
+        return results, refused
+
+    async def _store_in(
+        self, conn: AsyncConnection, record: Record, report: Report, now: datetime
+    ) -> IntakeResult | Rejected:
+        try:
+            return await store_report(conn, report, self._policy, now)
+        except InvalidReport as exc:  # raised before the report wrote anything
+            return Rejected(record, exc.reason)
+
+    async def _store_one_by_one(
+        self, reports: list[tuple[Record, Report]]
+    ) -> tuple[list[IntakeResult], list[Rejected]]:
+        results: list[IntakeResult] = []
+        refused: list[Rejected] = []
+        for record, report in reports:
+            try:
+                more, rej = await self._store([(record, report)])
+            except OperationalError:
+                raise
+            except DBAPIError as exc:
+                if exc.connection_invalidated:
+                    raise
+                refused.append(Rejected(record, f"refused by the database: {type(exc.orig).__name__}"))
+                continue
+            results.extend(more)
+            refused.extend(rej)
+        return results, refused
+
+    async def _dead_letter(self, item: Rejected) -> None:
+        record = item.record
+        log.warning("message %s/%d@%d to DLQ: %s", record.topic, record.partition, record.offset, item.reason)
+        await self._producer.send_and_wait(
+            self._settings.kafka_dlq_topic,
+            value=record.value,
+            key=record.key,
+            headers=[
+                ("x-dlq-reason", item.reason.encode("utf-8")),
+                ("x-source-topic", record.topic.encode()),
+                ("x-source-partition", str(record.partition).encode()),
+                ("x-source-offset", str(record.offset).encode()),
+            ],
+        )
+        self._metrics.reports_dlq.inc()
+
+    def _count(self, results: list[IntakeResult]) -> None:
+        for result in results:
+            self._metrics.reports_received.labels(outcome=result.outcome.value).inc()
+            self._metrics.late_reports.inc(result.late_entries)
+            if result.outcome is Outcome.STORED and result.earliest_fire_at is not None:
+                self._on_armed(result.earliest_fire_at)
+

@@ -1,0 +1,155 @@
+"""Deliver outbox rows: claim with a lease, send each in its own task, record the outcome.
+
+A row is `pending` (next_attempt_at = when to try), `sending` (next_attempt_at = lease end: if the
+process dies mid-send the row is claimed again after the lease), `sent` or `failed` (terminal,
+next_attempt_at NULL). The outcome is written only after the receiver answered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from alerting.clock import Clock
+from alerting.errors import DeliveryError, PermanentDelivery, RetryableDelivery
+from alerting.metrics import Metrics
+from alerting.policy import Policy
+from alerting.storage.schema import notifications
+from escalation.notify import webhook
+
+log = logging.getLogger(__name__)
+
+BACKOFF_BASE = timedelta(seconds=2)
+BACKOFF_CAP = timedelta(minutes=5)
+
+
+def backoff(attempts: int, retry_after: timedelta | None, jitter: Callable[[], float] = random.random) -> timedelta:
+    """Exponential backoff with jitter (half to full), never sooner than the receiver asked."""
+    ceiling = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** min(max(0, attempts - 1), 16))
+    delay = ceiling * (0.5 + 0.5 * jitter())
+    return max(delay, retry_after) if retry_after else delay
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    id: int
+    channel: str
+    key: str
+    payload: dict[str, Any]
+    attempts: int  # including this one
+
+
+class Outbox:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        policy: Policy,
+        clock: Clock,
+        client: httpx.AsyncClient,
+        metrics: Metrics,
+        lease: timedelta,
+        concurrency: int = 50,
+    ) -> None:
+        self._engine = engine
+        self._policy = policy
+        self._clock = clock
+        self._client = client
+        self._metrics = metrics
+        self._lease = lease
+        self._concurrency = concurrency
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.on_settled: Callable[[], None] = lambda: None
+
+    async def tick(self, now: datetime) -> datetime | None:
+        """Claim due rows and start sending them; return when the next row falls due."""
+        free = self._concurrency - len(self._tasks)  # claim no more than can be sent now
+        claimed = await self._claim(now, free) if free else []
+        for row in claimed:
+            task = asyncio.create_task(self._deliver(row))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        async with self._engine.connect() as conn:
+            return (
+                await conn.execute(
+                    select(notifications.c.next_attempt_at)
+                    .where(notifications.c.next_attempt_at.is_not(None))
+                    .order_by(notifications.c.next_attempt_at)
+                    .limit(1)
+                )
+            ).scalar_one_or_none()
+
+    async def _claim(self, now: datetime, limit: int) -> list[Claimed]:
+        async with self._engine.begin() as conn:
+            query = (
+                select(notifications.c.id, notifications.c.channel, notifications.c.idempotency_key,
+                       notifications.c.payload, notifications.c.attempts)
+                .where(notifications.c.next_attempt_at.is_not(None), notifications.c.next_attempt_at <= now)
+                .order_by(notifications.c.next_attempt_at)
+                .limit(limit)
+            )
+            if conn.dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            rows = (await conn.execute(query)).all()
+            claimed = []
+            for row in rows:
+                result = await conn.execute(
+                    notifications.update()
+                    .where(notifications.c.id == row.id, notifications.c.attempts == row.attempts)
+                    .values(state="sending", attempts=row.attempts + 1, next_attempt_at=now + self._lease)
+                )
+                if result.rowcount == 1:
+                    claimed.append(Claimed(row.id, row.channel, row.idempotency_key, row.payload, row.attempts + 1))
+            return claimed
+
+    async def _deliver(self, row: Claimed) -> None:
+        channel = self._policy.channels.get(row.channel)
+        error: DeliveryError | None = None
+        try:
+            if channel is None:
+                raise PermanentDelivery(f"channel {row.channel!r} is no longer in the policy")
+            await webhook.send(self._client, channel, row.payload, row.key)
+        except DeliveryError as exc:
+            error = exc
+        except Exception as exc:  # a bug in an integration must not leave the row leased forever
+            log.exception("notification %s: unexpected error", row.id)
+            error = RetryableDelivery(f"internal error: {type(exc).__name__}")
+        await self._record(row, channel.max_attempts if channel else 1, error)
+        self.on_settled()
+
+    async def _record(self, row: Claimed, max_attempts: int, error: DeliveryError | None) -> None:
+        now = self._clock.now()
+        if error is None:
+            values: dict[str, Any] = {"state": "sent", "sent_at": now, "next_attempt_at": None, "last_error": None}
+            outcome = "sent"
+        elif isinstance(error, RetryableDelivery) and row.attempts < max_attempts:
+            values = {"state": "pending", "last_error": str(error),
+                      "next_attempt_at": now + backoff(row.attempts, error.retry_after)}
+            outcome = "retry"
+        else:
+            values = {"state": "failed", "last_error": str(error), "next_attempt_at": None}
+            outcome = "failed"
+            log.error("notification %s to channel %s failed for good after %d attempts: %s",
+                      row.id, row.channel, row.attempts, error)
+        async with self._engine.begin() as conn:
+            # Only the holder of this attempt may settle it (a lease may have expired meanwhile).
+            await conn.execute(
+                notifications.update()
+                .where(notifications.c.id == row.id, notifications.c.attempts == row.attempts,
+                       notifications.c.state == "sending")
+                .values(**values)
+            )
+        self._metrics.notifications.labels(channel=row.channel, outcome=outcome).inc()
+
+    async def drain(self) -> None:
+        """Wait for sends in flight (used at shutdown)."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -1,0 +1,170 @@
+"""Test helpers that run real things: an HTTP receiver on 127.0.0.1 and the service with its API."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+
+from alerting import tokens
+from alerting.clock import FakeClock
+from alerting.domain import Role
+from alerting.policy import Policy, parse_policy
+from alerting.service import Service
+from alerting.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 30.0, what: str = "condition") -> None:
+    """Wait for asynchronous processing (not for time-dependent logic: that runs on the fake clock)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@asynccontextmanager
+async def serve(app: Any, port: int) -> AsyncIterator[str]:
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None,
+                                           access_log=False, lifespan="off"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+
+
+@dataclass
+class Receiver:
+    """A webhook endpoint: records every request; answers from `script` first, then 200."""
+
+    script: list[int] = field(default_factory=list)
+    received: list[Received] = field(default_factory=list)
+    url: str = ""
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        chunks = []
+        while True:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+        self.received.append(Received(scope["path"], headers, json.loads(b"".join(chunks) or b"{}")))
+        status = self.script.pop(0) if self.script else 200
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    def keys(self) -> list[str]:
+        return [r.headers.get("idempotency-key", "") for r in self.received]
+
+
+@asynccontextmanager
+async def receiver(script: list[int] | None = None) -> AsyncIterator[Receiver]:
+    hook = Receiver(script=list(script or []))
+    async with serve(hook, free_port()) as base:
+        hook.url = f"{base}/county-hook"
+        yield hook
+
+
+def example_policy(webhook_url: str) -> Policy:
+    text = (ROOT / "deploy/policy.example.toml").read_text(encoding="utf-8")
+    return parse_policy(text, {"ALERTING_COUNTY_WEBHOOK_URL": webhook_url})
+
+
+def service_settings(database_url: str, kafka_bootstrap: str, **overrides: Any) -> Settings:
+    run = uuid.uuid4().hex[:8]
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "kafka_bootstrap_servers": kafka_bootstrap,
+        "kafka_topic": f"incident.reports.{run}",
+        "kafka_dlq_topic": f"incident.reports.{run}.dlq",
+        "kafka_group_id": f"alerting-{run}",
+        "kafka_topic_partitions": 3,
+        "sweep_interval_s": 0.2,
+        **overrides,
+    }
+    return Settings(**values)
+
+
+@dataclass
+class Running:
+    service: Service
+    base_url: str
+    client: httpx.AsyncClient
+    clock: FakeClock
+
+    async def token(self, role: Role, township: str | None = None) -> str:
+        async with self.service.engine.begin() as conn:
+            return await tokens.create(conn, name=f"{role.value}-{township or ''}", role=role,
+                                       township=township, now=self.clock.now())
+
+    async def incident(self, incident_id: str, token: str) -> dict[str, Any]:
+        response = await self.client.get(f"/api/v1/incidents/{incident_id}",
+                                         headers={"Authorization": f"Bearer {token}"})
+        return response.json() if response.status_code == 200 else {}
+
+
+@asynccontextmanager
+async def running_service(settings: Settings, policy: Policy, clock: FakeClock) -> AsyncIterator[Running]:
+    service = Service(settings, policy, clock)
+    await service.start()
+    try:
+        async with serve(service.app, free_port()) as base, httpx.AsyncClient(base_url=base) as client:
+            yield Running(service, base, client, clock)
+    finally:
+        await service.stop()
+
+
+def report_body(incident_id: str, township: str, *, known_at: datetime, type_: str = "first",
+                level: str = "II", report_id: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "incident_id": incident_id,
+        "township": township,
+        "type": type_,
+        "category": "安全生产",
+        "level": level,
+        "title": f"{township}某企业火情",
+        "summary": "现场明火已扑灭，无人员伤亡，原因调查中。",
+        "occurred_at": (known_at - timedelta(minutes=5)).isoformat(),
+        "known_at": known_at.isoformat(),
+        "reporter": {"name": "张三", "phone": "0791-88888888"},
+    }
+    if report_id:
+        body["report_id"] = report_id
+    return body
