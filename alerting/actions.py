@@ -25,7 +25,9 @@ async def acknowledge(conn: AsyncConnection, incident_id: str, who: str, now: da
     """签收: stop the acknowledgement deadline and its escalation. Idempotent."""
     row = (
         await conn.execute(
-            select(incidents.c.acknowledged_at, incidents.c.acknowledged_by).where(incidents.c.id == incident_id)
+            select(incidents.c.acknowledged_at, incidents.c.acknowledged_by).where(
+                incidents.c.id == incident_id
+            )
         )
     ).one_or_none()
     if row is None:

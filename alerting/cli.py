@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import uvicorn
 from pydantic import ValidationError
 
+from alerting import tokens
 from alerting.clock import SystemClock
 from alerting.domain import Role
 from alerting.errors import AlertingError
@@ -18,7 +19,6 @@ from alerting.policy import Policy, load_policy
 from alerting.service import Service
 from alerting.settings import Settings
 from alerting.storage.engine import create_engine, upgrade
-from alerting import tokens
 
 
 def _configure_logging() -> None:
@@ -34,8 +34,14 @@ def _configure_logging() -> None:
 async def _run(settings: Settings, policy: Policy) -> None:
     service = Service(settings, policy)
     await service.start()
-    config = uvicorn.Config(service.app, host=settings.http_host, port=settings.http_port,
-                            log_config=None, access_log=False, lifespan="off")
+    config = uvicorn.Config(
+        service.app,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,
+        access_log=False,
+        lifespan="off",
+    )
     server = uvicorn.Server(config)
     base = f"http://{settings.http_host}:{settings.http_port}"
     print(f"alerting: API on {base}/api/v1  docs {base}/docs  metrics {base}/metrics", file=sys.stderr)

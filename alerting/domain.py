@@ -8,7 +8,7 @@ from enum import StrEnum
 
 
 class Level(StrEnum):
-    I = "I"  # 特别重大
+    I = "I"  # noqa: E741  # 特别重大
     II = "II"  # 重大
     III = "III"  # 较大
     IV = "IV"  # 一般

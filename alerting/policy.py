@@ -166,25 +166,30 @@ def _reference_errors(policy: Policy) -> tuple[str, str] | None:
 
 def parse_policy(text: str, env: Mapping[str, str] | None = None, source: str = "policy") -> Policy:
     """Validate policy TOML `text`; every failure is a PolicyError naming the key."""
+
+    def located(message: str, loc: tuple[int | str, ...]) -> PolicyError:
+        key = ".".join(str(p) for p in loc) or None
+        return PolicyError(message, key=key, line=_line_of(text, loc))
+
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise PolicyError(f"{source} is not valid TOML: {exc}") from None
+        at = re.search(r"at line (\d+)", str(exc))
+        raise PolicyError(
+            f"{source} is not valid TOML: {exc}", line=int(at.group(1)) if at else None
+        ) from None
     try:
         raw = _expand_env(raw, os.environ if env is None else env, "")
         policy = Policy.model_validate(raw)
     except PolicyError as exc:
-        loc = tuple(exc.key.split(".")) if exc.key else ()
-        raise PolicyError(exc.reason, key=exc.key, line=_line_of(text, loc)) from None
+        raise located(exc.reason, tuple(exc.key.split(".")) if exc.key else ()) from None
     except ValidationError as exc:
         first = exc.errors()[0]
-        loc = tuple(p for p in first["loc"] if p != "[key]")
-        key = ".".join(str(p) for p in loc) or None
-        raise PolicyError(first["msg"], key=key, line=_line_of(text, loc)) from None
+        raise located(first["msg"], tuple(p for p in first["loc"] if p != "[key]")) from None
     problem = _reference_errors(policy)
     if problem:
         key, message = problem
-        raise PolicyError(message, key=key, line=_line_of(text, tuple(key.split("."))))
+        raise located(message, tuple(key.split(".")))
     return policy
 
 

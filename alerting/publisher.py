@@ -45,5 +45,7 @@ class ReportPublisher:
                 timeout=self._timeout_s,
             )
         except (KafkaError, TimeoutError) as exc:
-            raise IntakeUnavailable(f"the message bus did not accept the report: {type(exc).__name__}") from None
+            raise IntakeUnavailable(
+                f"the message bus did not accept the report: {type(exc).__name__}"
+            ) from None
         return Published(meta.topic, meta.partition, meta.offset)

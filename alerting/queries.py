@@ -10,7 +10,14 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from alerting.errors import NotFound
-from alerting.storage.schema import accountability_entries, deadlines, escalations, incidents, notifications, reports
+from alerting.storage.schema import (
+    accountability_entries,
+    deadlines,
+    escalations,
+    incidents,
+    notifications,
+    reports,
+)
 
 
 def _rows(result: Any) -> list[dict[str, Any]]:
@@ -23,23 +30,34 @@ async def incident_detail(conn: AsyncConnection, incident_id: str) -> dict[str, 
         raise NotFound(f"incident {incident_id} not found")
     detail = dict(row._mapping)
     detail["reports"] = _rows(
-        await conn.execute(select(reports).where(reports.c.incident_id == incident_id).order_by(reports.c.reported_at))
+        await conn.execute(
+            select(reports).where(reports.c.incident_id == incident_id).order_by(reports.c.reported_at)
+        )
     )
     detail["deadlines"] = _rows(
-        await conn.execute(select(deadlines).where(deadlines.c.incident_id == incident_id).order_by(deadlines.c.due_at))
+        await conn.execute(
+            select(deadlines).where(deadlines.c.incident_id == incident_id).order_by(deadlines.c.due_at)
+        )
     )
     sent = _rows(
         await conn.execute(
-            select(notifications.c.escalation_id, notifications.c.channel, notifications.c.state,
-                   notifications.c.attempts, notifications.c.last_error, notifications.c.sent_at)
-            .where(notifications.c.incident_id == incident_id)
+            select(
+                notifications.c.escalation_id,
+                notifications.c.channel,
+                notifications.c.state,
+                notifications.c.attempts,
+                notifications.c.last_error,
+                notifications.c.sent_at,
+            ).where(notifications.c.incident_id == incident_id)
         )
     )
     detail["escalations"] = [
         {**e, "notifications": [n for n in sent if n["escalation_id"] == e["id"]]}
         for e in _rows(
             await conn.execute(
-                select(escalations).where(escalations.c.incident_id == incident_id).order_by(escalations.c.fired_at)
+                select(escalations)
+                .where(escalations.c.incident_id == incident_id)
+                .order_by(escalations.c.fired_at)
             )
         )
     ]

@@ -43,20 +43,37 @@ class Service:
         self.clock: Clock = clock or SystemClock()
         self.metrics = Metrics()
         self.engine: AsyncEngine = create_engine(settings.database_url)
-        self.producer: AIOKafkaProducer = make_producer(settings.kafka_bootstrap_servers, settings.max_message_bytes)
+        self.producer: AIOKafkaProducer = make_producer(
+            settings.kafka_bootstrap_servers, settings.max_message_bytes
+        )
         self.http = httpx.AsyncClient(follow_redirects=False)
         idle = timedelta(seconds=settings.sweep_interval_s)
-        self.outbox = Outbox(self.engine, policy, self.clock, self.http, self.metrics,
-                             lease=timedelta(seconds=settings.send_lease_s))
+        self.outbox = Outbox(
+            self.engine,
+            policy,
+            self.clock,
+            self.http,
+            self.metrics,
+            lease=timedelta(seconds=settings.send_lease_s),
+        )
         self.delivery = WakeupLoop("delivery", self.clock, self.outbox.tick, idle)
         self.outbox.on_settled = self.delivery.poke
         self.deadlines = WakeupLoop("deadlines", self.clock, self._fire_tick, idle)
-        self.consumer = ReportConsumer(settings, self.engine, policy, self.clock, self.producer, self.metrics,
-                                       on_armed=self.deadlines.poke)
+        self.consumer = ReportConsumer(
+            settings,
+            self.engine,
+            policy,
+            self.clock,
+            self.producer,
+            self.metrics,
+            on_armed=self.deadlines.poke,
+        )
         self.app: FastAPI = create_app(
             ServiceContext(
                 engine=self.engine,
-                publisher=ReportPublisher(self.producer, settings.kafka_topic, settings.kafka_produce_timeout_s),
+                publisher=ReportPublisher(
+                    self.producer, settings.kafka_topic, settings.kafka_produce_timeout_s
+                ),
                 clock=self.clock,
                 metrics=self.metrics,
                 kafka_ready=self.kafka_ready,
@@ -71,10 +88,15 @@ class Service:
         await self._ensure_topics()
         await self.consumer.start()
         # The first deadline tick fires whatever fell due while the service was down.
-        for name, coro in (("consumer", self.consumer.run()), ("deadlines", self.deadlines.run()),
-                           ("delivery", self.delivery.run())):
+        for name, coro in (
+            ("consumer", self.consumer.run()),
+            ("deadlines", self.deadlines.run()),
+            ("delivery", self.delivery.run()),
+        ):
             self._tasks.append(asyncio.create_task(coro, name=name))
-        log.info("service started: topic %s, group %s", self.settings.kafka_topic, self.settings.kafka_group_id)
+        log.info(
+            "service started: topic %s, group %s", self.settings.kafka_topic, self.settings.kafka_group_id
+        )
 
     async def stop(self) -> None:
         """Finish the batch in hand, commit, leave the group, then close everything."""
@@ -134,5 +156,7 @@ class Service:
             return
         self._gauge_at = now
         async with self.engine.connect() as conn:
-            pending = (await conn.execute(select(func.count()).where(deadlines.c.fire_at.is_not(None)))).scalar_one()
+            pending = (
+                await conn.execute(select(func.count()).where(deadlines.c.fire_at.is_not(None)))
+            ).scalar_one()
         self.metrics.deadlines_pending.set(pending)

@@ -31,9 +31,7 @@ def digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-async def create(
-    conn: AsyncConnection, *, name: str, role: Role, township: str | None, now: datetime
-) -> str:
+async def create(conn: AsyncConnection, *, name: str, role: Role, township: str | None, now: datetime) -> str:
     """Store a new token and return its only plaintext copy."""
     if (role is Role.TOWNSHIP) != bool(township):
         raise ConflictError("a township token needs --township, and only a township token takes one")

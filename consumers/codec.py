@@ -11,7 +11,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 from alerting.domain import Level, Report, Reporter, ReportType
 from alerting.errors import InvalidReport, UnknownSchemaVersion
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Literal[1] = 1
 Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")]
 Name = Annotated[str, Field(min_length=1, max_length=64)]
 
@@ -53,7 +53,7 @@ class ReportMessage(ReportBody):
     """A report as it travels on the topic."""
 
     schema_version: Literal[1] = SCHEMA_VERSION
-    report_id: Identifier  # type: ignore[assignment]  # required on the wire
+    report_id: Identifier  # required on the wire
     reported_at: AwareDatetime | None = Field(
         default=None, description="when the county received it; the record timestamp if absent"
     )

@@ -73,7 +73,9 @@ async def store_report(conn: AsyncConnection, report: Report, policy: Policy, no
     return IntakeResult(Outcome.STORED, len(late), earliest)
 
 
-async def _open_incident(conn: AsyncConnection, report: Report, policy: Policy, now: datetime) -> datetime | None:
+async def _open_incident(
+    conn: AsyncConnection, report: Report, policy: Policy, now: datetime
+) -> datetime | None:
     await conn.execute(
         incidents.insert().values(
             id=report.incident_id,
@@ -126,7 +128,12 @@ async def _settle_deadlines(conn: AsyncConnection, report: Report, now: datetime
         await conn.execute(
             deadlines.update()
             .where(deadlines.c.id == row.id)
-            .values(state=DeadlineState.MET.value, fire_at=None, met_at=report.reported_at, met_by=report.report_id)
+            .values(
+                state=DeadlineState.MET.value,
+                fire_at=None,
+                met_at=report.reported_at,
+                met_by=report.report_id,
+            )
         )
         delay = rules.lateness(row.due_at, report.reported_at)
         if delay is None:

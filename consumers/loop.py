@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeAlias
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -28,7 +29,7 @@ from consumers.intake import IntakeResult, Outcome, store_report
 
 log = logging.getLogger(__name__)
 
-Record = ConsumerRecord[bytes, bytes]
+Record: TypeAlias = ConsumerRecord  # aiokafka ships no type information
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,4 +182,3 @@ class ReportConsumer:
             self._metrics.late_reports.inc(result.late_entries)
             if result.outcome is Outcome.STORED and result.earliest_fire_at is not None:
                 self._on_armed(result.earliest_fire_at)
-

@@ -31,7 +31,13 @@ class Fired:
 
 def _due(now: datetime, limit: int, for_update: bool) -> Select[tuple[int, str, str, datetime, int]]:
     query = (
-        select(deadlines.c.id, deadlines.c.incident_id, deadlines.c.kind, deadlines.c.due_at, deadlines.c.next_round)
+        select(
+            deadlines.c.id,
+            deadlines.c.incident_id,
+            deadlines.c.kind,
+            deadlines.c.due_at,
+            deadlines.c.next_round,
+        )
         .where(deadlines.c.fire_at.is_not(None), deadlines.c.fire_at <= now)
         .order_by(deadlines.c.fire_at)
         .limit(limit)
@@ -45,7 +51,9 @@ async def fire_due(conn: AsyncConnection, policy: Policy, now: datetime, limit: 
     rows = (await conn.execute(_due(now, limit, conn.dialect.name == "postgresql"))).all()
     fired: list[Fired] = []
     for row in rows:
-        result = await _fire_one(conn, policy, now, row.id, row.incident_id, DeadlineKind(row.kind), row.due_at, row.next_round)
+        result = await _fire_one(
+            conn, policy, now, row.id, row.incident_id, DeadlineKind(row.kind), row.due_at, row.next_round
+        )
         if result is not None:
             fired.append(result)
     return fired
@@ -73,7 +81,9 @@ async def _fire_one(
             deadlines.c.fire_at <= now,
         )
         .values(
-            state=DeadlineState.ESCALATING.value if due_round and due_round.next_fire_at else DeadlineState.EXHAUSTED.value,
+            state=DeadlineState.ESCALATING.value
+            if due_round and due_round.next_fire_at
+            else DeadlineState.EXHAUSTED.value,
             next_round=due_round.number + 1 if due_round else next_round,
             fire_at=due_round.next_fire_at if due_round else None,
         )
@@ -141,11 +151,24 @@ async def _fire_one(
             ),
             now,
         )
-    return Fired(deadline_id, incident_id, kind, due_round.number, due_round.scheduled_for, entry_kind, len(step.channels))
+    return Fired(
+        deadline_id,
+        incident_id,
+        kind,
+        due_round.number,
+        due_round.scheduled_for,
+        entry_kind,
+        len(step.channels),
+    )
 
 
 async def next_fire_at(conn: AsyncConnection) -> datetime | None:
     """The earliest moment any deadline needs attention: the whole in-memory timer state."""
     return (
-        await conn.execute(select(deadlines.c.fire_at).where(deadlines.c.fire_at.is_not(None)).order_by(deadlines.c.fire_at).limit(1))
+        await conn.execute(
+            select(deadlines.c.fire_at)
+            .where(deadlines.c.fire_at.is_not(None))
+            .order_by(deadlines.c.fire_at)
+            .limit(1)
+        )
     ).scalar_one_or_none()

@@ -48,7 +48,10 @@ def escalation_payload(
         "event": "deadline_missed",
         "idempotency_key": idempotency_key,
         "text": text,
-        "text_en": f"{incident.township} '{incident.title}' (level {incident.level}): {DEADLINE_EN[kind]}, due {local_due}.",
+        "text_en": (
+            f"{incident.township} '{incident.title}' (level {incident.level}): "
+            f"{DEADLINE_EN[kind]}, due {local_due}."
+        ),
         "incident": {
             "id": incident.id,
             "township": incident.township,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import socket
 import time
@@ -33,11 +34,14 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 30.0, what: str = "condition") -> None:
+async def eventually(
+    check: Callable[[], bool | Awaitable[bool]], what: str = "condition", within: float = 30.0
+) -> None:
     """Wait for asynchronous processing (not for time-dependent logic: that runs on the fake clock)."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while time.monotonic() < deadline:
-        if await check():
+        result = check()
+        if await result if inspect.isawaitable(result) else result:
             return
         await asyncio.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what}")
@@ -45,8 +49,9 @@ async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 30.0
 
 @asynccontextmanager
 async def serve(app: Any, port: int) -> AsyncIterator[str]:
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None,
-                                           access_log=False, lifespan="off"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="off")
+    )
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():
@@ -86,8 +91,13 @@ class Receiver:
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
         self.received.append(Received(scope["path"], headers, json.loads(b"".join(chunks) or b"{}")))
         status = self.script.pop(0) if self.script else 200
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", b"application/json")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(b"content-type", b"application/json")],
+            }
+        )
         await send({"type": "http.response.body", "body": b"{}"})
 
     def keys(self) -> list[str]:
@@ -131,12 +141,18 @@ class Running:
 
     async def token(self, role: Role, township: str | None = None) -> str:
         async with self.service.engine.begin() as conn:
-            return await tokens.create(conn, name=f"{role.value}-{township or ''}", role=role,
-                                       township=township, now=self.clock.now())
+            return await tokens.create(
+                conn,
+                name=f"{role.value}-{township or ''}",
+                role=role,
+                township=township,
+                now=self.clock.now(),
+            )
 
     async def incident(self, incident_id: str, token: str) -> dict[str, Any]:
-        response = await self.client.get(f"/api/v1/incidents/{incident_id}",
-                                         headers={"Authorization": f"Bearer {token}"})
+        response = await self.client.get(
+            f"/api/v1/incidents/{incident_id}", headers={"Authorization": f"Bearer {token}"}
+        )
         return response.json() if response.status_code == 200 else {}
 
 
@@ -151,8 +167,15 @@ async def running_service(settings: Settings, policy: Policy, clock: FakeClock) 
         await service.stop()
 
 
-def report_body(incident_id: str, township: str, *, known_at: datetime, type_: str = "first",
-                level: str = "II", report_id: str | None = None) -> dict[str, Any]:
+def report_body(
+    incident_id: str,
+    township: str,
+    *,
+    known_at: datetime,
+    type_: str = "first",
+    level: str = "II",
+    report_id: str | None = None,
+) -> dict[str, Any]:
     body: dict[str, Any] = {
         "incident_id": incident_id,
         "township": township,

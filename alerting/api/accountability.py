@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 from pydantic import AwareDatetime
 
@@ -20,7 +19,9 @@ router = APIRouter(prefix="/api/v1/accountability", tags=["accountability"])
 async def list_entries(
     township: str | None = Query(default=None, max_length=64),
     kind: EntryKind | None = None,
-    since: AwareDatetime | None = Query(default=None, description="occurred at or after (ISO 8601 with offset)"),
+    since: AwareDatetime | None = Query(
+        default=None, description="occurred at or after (ISO 8601 with offset)"
+    ),
     until: AwareDatetime | None = Query(default=None, description="occurred before"),
     cursor: int | None = Query(default=None, ge=0, description="next_cursor of the previous page"),
     limit: int = Query(default=100, ge=1, le=1000),
@@ -41,5 +42,3 @@ async def list_entries(
         rows = await queries.list_entries(conn, f)
     entries = [EntryOut.model_validate(r) for r in rows]
     return EntryPage(entries=entries, next_cursor=entries[-1].id if len(entries) == limit else None)
-
-

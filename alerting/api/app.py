@@ -30,7 +30,8 @@ def create_app(context: ServiceContext) -> FastAPI:
 
     @app.exception_handler(IntakeUnavailable)
     async def _unavailable(_: Request, exc: IntakeUnavailable) -> JSONResponse:
-        return JSONResponse({"detail": f"暂时无法接收，请稍后重试 / {exc}"}, status_code=503,
-                            headers={"Retry-After": "5"})
+        return JSONResponse(
+            {"detail": f"暂时无法接收，请稍后重试 / {exc}"}, status_code=503, headers={"Retry-After": "5"}
+        )
 
     return app

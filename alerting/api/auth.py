@@ -19,13 +19,19 @@ async def current_principal(
     ctx: ServiceContext = Depends(get_context),
 ) -> Principal:
     if credentials is None:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "缺少令牌 / missing bearer token",
-                            headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "缺少令牌 / missing bearer token",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     async with ctx.engine.connect() as conn:
         principal = await authenticate(conn, credentials.credentials)
     if principal is None:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "令牌无效 / invalid or revoked token",
-                            headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "令牌无效 / invalid or revoked token",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     return principal
 
 

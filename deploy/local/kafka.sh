@@ -101,7 +101,8 @@ case "${1:-start}" in
   start)
     fetch; configure
     if running; then log "already running (pid $(cat "$pidfile"))"; exit 0; fi
-    nohup "${java_cmd[@]}" >"$logfile" 2>&1 &
+    # A session of its own: Ctrl-C in the terminal reaches the service, and the broker is stopped in order.
+    setsid nohup "${java_cmd[@]}" >"$logfile" 2>&1 &
     echo $! >"$pidfile"
     wait_ready ;;
   run)

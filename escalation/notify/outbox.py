@@ -32,9 +32,11 @@ BACKOFF_BASE = timedelta(seconds=2)
 BACKOFF_CAP = timedelta(minutes=5)
 
 
-def backoff(attempts: int, retry_after: timedelta | None, jitter: Callable[[], float] = random.random) -> timedelta:
+def backoff(
+    attempts: int, retry_after: timedelta | None, jitter: Callable[[], float] = random.random
+) -> timedelta:
     """Exponential backoff with jitter (half to full), never sooner than the receiver asked."""
-    ceiling = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** min(max(0, attempts - 1), 16))
+    ceiling: timedelta = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** min(max(0, attempts - 1), 16))
     delay = ceiling * (0.5 + 0.5 * jitter())
     return max(delay, retry_after) if retry_after else delay
 
@@ -90,8 +92,13 @@ class Outbox:
     async def _claim(self, now: datetime, limit: int) -> list[Claimed]:
         async with self._engine.begin() as conn:
             query = (
-                select(notifications.c.id, notifications.c.channel, notifications.c.idempotency_key,
-                       notifications.c.payload, notifications.c.attempts)
+                select(
+                    notifications.c.id,
+                    notifications.c.channel,
+                    notifications.c.idempotency_key,
+                    notifications.c.payload,
+                    notifications.c.attempts,
+                )
                 .where(notifications.c.next_attempt_at.is_not(None), notifications.c.next_attempt_at <= now)
                 .order_by(notifications.c.next_attempt_at)
                 .limit(limit)
@@ -107,7 +114,9 @@ class Outbox:
                     .values(state="sending", attempts=row.attempts + 1, next_attempt_at=now + self._lease)
                 )
                 if result.rowcount == 1:
-                    claimed.append(Claimed(row.id, row.channel, row.idempotency_key, row.payload, row.attempts + 1))
+                    claimed.append(
+                        Claimed(row.id, row.channel, row.idempotency_key, row.payload, row.attempts + 1)
+                    )
             return claimed
 
     async def _deliver(self, row: Claimed) -> None:
@@ -128,23 +137,39 @@ class Outbox:
     async def _record(self, row: Claimed, max_attempts: int, error: DeliveryError | None) -> None:
         now = self._clock.now()
         if error is None:
-            values: dict[str, Any] = {"state": "sent", "sent_at": now, "next_attempt_at": None, "last_error": None}
+            values: dict[str, Any] = {
+                "state": "sent",
+                "sent_at": now,
+                "next_attempt_at": None,
+                "last_error": None,
+            }
             outcome = "sent"
         elif isinstance(error, RetryableDelivery) and row.attempts < max_attempts:
-            values = {"state": "pending", "last_error": str(error),
-                      "next_attempt_at": now + backoff(row.attempts, error.retry_after)}
+            values = {
+                "state": "pending",
+                "last_error": str(error),
+                "next_attempt_at": now + backoff(row.attempts, error.retry_after),
+            }
             outcome = "retry"
         else:
             values = {"state": "failed", "last_error": str(error), "next_attempt_at": None}
             outcome = "failed"
-            log.error("notification %s to channel %s failed for good after %d attempts: %s",
-                      row.id, row.channel, row.attempts, error)
+            log.error(
+                "notification %s to channel %s failed for good after %d attempts: %s",
+                row.id,
+                row.channel,
+                row.attempts,
+                error,
+            )
         async with self._engine.begin() as conn:
             # Only the holder of this attempt may settle it (a lease may have expired meanwhile).
             await conn.execute(
                 notifications.update()
-                .where(notifications.c.id == row.id, notifications.c.attempts == row.attempts,
-                       notifications.c.state == "sending")
+                .where(
+                    notifications.c.id == row.id,
+                    notifications.c.attempts == row.attempts,
+                    notifications.c.state == "sending",
+                )
                 .values(**values)
             )
         self._metrics.notifications.labels(channel=row.channel, outcome=outcome).inc()

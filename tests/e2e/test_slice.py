@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from alerting.clock import FakeClock
@@ -24,7 +23,9 @@ TOWN = "城关镇"
 
 
 async def post_report(run: Running, token: str, body: dict[str, object]) -> dict[str, object]:
-    response = await run.client.post("/api/v1/reports", json=body, headers={"Authorization": f"Bearer {token}"})
+    response = await run.client.post(
+        "/api/v1/reports", json=body, headers={"Authorization": f"Bearer {token}"}
+    )
     assert response.status_code == 202, response.text
     return dict(response.json())
 
@@ -45,9 +46,12 @@ async def test_unacknowledged_escalates_acknowledged_does_not_late_is_recorded(
     database_url: str, kafka_bootstrap: str
 ) -> None:
     clock = FakeClock(T0)
-    async with receiver() as hook, running_service(
-        service_settings(database_url, kafka_bootstrap), example_policy(hook.url), clock
-    ) as run:
+    async with (
+        receiver() as hook,
+        running_service(
+            service_settings(database_url, kafka_bootstrap), example_policy(hook.url), clock
+        ) as run,
+    ):
         township = await run.token(Role.TOWNSHIP, TOWN)
         duty = await run.token(Role.DUTY_OFFICER)
         auditor = await run.token(Role.AUDITOR)
@@ -64,12 +68,14 @@ async def test_unacknowledged_escalates_acknowledged_does_not_late_is_recorded(
         assert deadline(a, "written_report")["state"] == "pending"
 
         await clock.advance(timedelta(minutes=4, seconds=59))
-        ack = await run.client.post("/api/v1/incidents/INC-B/ack", headers={"Authorization": f"Bearer {duty}"})
+        ack = await run.client.post(
+            "/api/v1/incidents/INC-B/ack", headers={"Authorization": f"Bearer {duty}"}
+        )
         assert ack.status_code == 200 and ack.json()["already_acknowledged"] is False
 
         await clock.advance(timedelta(seconds=1))  # exactly the ack deadline of A and C
         ack_a = deadline(a, "ack")["id"]
-        await eventually(lambda: _has(hook.keys(), f"INC-A:{ack_a}:0"), what="escalation of INC-A")
+        await eventually(lambda: f"INC-A:{ack_a}:0" in hook.keys(), what="escalation of INC-A")
 
         sent = next(r for r in hook.received if r.headers["idempotency-key"] == f"INC-A:{ack_a}:0")
         assert sent.body["deadline"]["kind"] == "ack"
@@ -86,15 +92,22 @@ async def test_unacknowledged_escalates_acknowledged_does_not_late_is_recorded(
         late = [e for e in c["entries"] if e["kind"] == "late_report"]
         assert len(late) == 1 and late[0]["delay_seconds"] == 15 * 60
 
-        page = await run.client.get("/api/v1/accountability", params={"township": TOWN, "kind": "late_report"},
-                                    headers={"Authorization": f"Bearer {auditor}"})
+        page = await run.client.get(
+            "/api/v1/accountability",
+            params={"township": TOWN, "kind": "late_report"},
+            headers={"Authorization": f"Bearer {auditor}"},
+        )
         assert page.status_code == 200
         assert [e["incident_id"] for e in page.json()["entries"]] == ["INC-C"]
 
         # Step 2 goes to the section chief 10 minutes later, with its own idempotency key.
         await clock.advance(timedelta(minutes=10))
-        await eventually(lambda: _has(hook.keys(), f"INC-A:{ack_a}:1"), what="step 2 of INC-A")
-        roles = [r.body["escalation"]["roles"] for r in hook.received if r.headers["idempotency-key"] == f"INC-A:{ack_a}:1"]
+        await eventually(lambda: f"INC-A:{ack_a}:1" in hook.keys(), what="step 2 of INC-A")
+        roles = [
+            r.body["escalation"]["roles"]
+            for r in hook.received
+            if r.headers["idempotency-key"] == f"INC-A:{ack_a}:1"
+        ]
         assert roles == [["section_chief"]]
 
         metrics = (await run.client.get("/metrics")).text
@@ -102,11 +115,9 @@ async def test_unacknowledged_escalates_acknowledged_does_not_late_is_recorded(
         assert "alerting_late_reports_total 1.0" in metrics
 
 
-async def _has(keys: list[str], key: str) -> bool:
-    return key in keys
-
-
-async def test_poison_message_goes_to_dlq_and_the_partition_moves_on(sqlite_url: str, kafka_bootstrap: str) -> None:
+async def test_poison_message_goes_to_dlq_and_the_partition_moves_on(
+    sqlite_url: str, kafka_bootstrap: str
+) -> None:
     settings = service_settings(sqlite_url, kafka_bootstrap, kafka_topic_partitions=1)
     clock = FakeClock(T0)
     async with receiver() as hook, running_service(settings, example_policy(hook.url), clock) as run:
@@ -126,8 +137,12 @@ async def test_poison_message_goes_to_dlq_and_the_partition_moves_on(sqlite_url:
         detail = await stored(run, "INC-D", duty)
         assert detail["reports"][0]["report_id"] == "r-d-1"
 
-        dlq = AIOKafkaConsumer(settings.kafka_dlq_topic, bootstrap_servers=kafka_bootstrap,
-                               auto_offset_reset="earliest", group_id=None)
+        dlq = AIOKafkaConsumer(
+            settings.kafka_dlq_topic,
+            bootstrap_servers=kafka_bootstrap,
+            auto_offset_reset="earliest",
+            group_id=None,
+        )
         await dlq.start()
         try:
             batch = await dlq.getmany(timeout_ms=10_000)
@@ -140,7 +155,9 @@ async def test_poison_message_goes_to_dlq_and_the_partition_moves_on(sqlite_url:
         assert headers["x-source-topic"].decode() == settings.kafka_topic
 
 
-async def test_deadline_that_fell_due_while_down_fires_once_at_startup(sqlite_url: str, kafka_bootstrap: str) -> None:
+async def test_deadline_that_fell_due_while_down_fires_once_at_startup(
+    sqlite_url: str, kafka_bootstrap: str
+) -> None:
     settings = service_settings(sqlite_url, kafka_bootstrap)
     clock = FakeClock(T0)
     async with receiver() as hook:
@@ -155,11 +172,11 @@ async def test_deadline_that_fell_due_while_down_fires_once_at_startup(sqlite_ur
 
         await clock.advance(timedelta(minutes=7))  # the ack deadline (5 min) passes while the service is down
         async with running_service(settings, policy, clock) as run:
-            await eventually(lambda: _has(hook.keys(), f"INC-E:{ack_id}:0"), what="catch-up firing")
+            await eventually(lambda: f"INC-E:{ack_id}:0" in hook.keys(), what="catch-up firing")
+            loop = run.service.deadlines
             for _ in range(3):  # later ticks, still before step 2, must not fire it again
-                ticks = run.service.deadlines.ticks
                 await clock.advance(timedelta(seconds=1))
-                await eventually(lambda: _true(run.service.deadlines.ticks > ticks), what="another tick")
+                await eventually(lambda before=loop.ticks: loop.ticks > before, what="another tick")
             detail = await run.incident("INC-E", duty)
         assert hook.keys().count(f"INC-E:{ack_id}:0") == 1
         assert len(hook.received) == 1
@@ -167,25 +184,24 @@ async def test_deadline_that_fell_due_while_down_fires_once_at_startup(sqlite_ur
         assert [e["kind"] for e in detail["entries"]] == ["unacknowledged"]
 
 
-async def _true(value: bool) -> bool:
-    return value
-
-
 async def test_notification_retried_on_5xx_with_the_same_key(sqlite_url: str, kafka_bootstrap: str) -> None:
     clock = FakeClock(T0)
-    async with receiver(script=[503, 502]) as hook, running_service(
-        service_settings(sqlite_url, kafka_bootstrap), example_policy(hook.url), clock
-    ) as run:
+    async with (
+        receiver(script=[503, 502]) as hook,
+        running_service(
+            service_settings(sqlite_url, kafka_bootstrap), example_policy(hook.url), clock
+        ) as run,
+    ):
         township = await run.token(Role.TOWNSHIP, TOWN)
         duty = await run.token(Role.DUTY_OFFICER)
         await post_report(run, township, report_body("INC-F", TOWN, known_at=T0))
         detail = await stored(run, "INC-F", duty)
         await clock.advance(timedelta(minutes=5))
-        await eventually(lambda: _true(len(hook.received) == 1), what="first attempt")
+        await eventually(lambda: len(hook.received) == 1, what="first attempt")
         await clock.advance(timedelta(seconds=3))  # backoff after attempt 1 is 1-2 s
-        await eventually(lambda: _true(len(hook.received) == 2), what="second attempt")
+        await eventually(lambda: len(hook.received) == 2, what="second attempt")
         await clock.advance(timedelta(seconds=5))  # after attempt 2: 2-4 s
-        await eventually(lambda: _true(len(hook.received) == 3), what="third attempt")
+        await eventually(lambda: len(hook.received) == 3, what="third attempt")
         key = f"INC-F:{deadline(detail, 'ack')['id']}:0"
         assert hook.keys() == [key, key, key]
 
@@ -198,28 +214,42 @@ async def test_notification_retried_on_5xx_with_the_same_key(sqlite_url: str, ka
 
 async def test_tokens_and_roles(sqlite_url: str, kafka_bootstrap: str) -> None:
     clock = FakeClock(T0)
-    async with receiver() as hook, running_service(
-        service_settings(sqlite_url, kafka_bootstrap), example_policy(hook.url), clock
-    ) as run:
+    async with (
+        receiver() as hook,
+        running_service(
+            service_settings(sqlite_url, kafka_bootstrap), example_policy(hook.url), clock
+        ) as run,
+    ):
         township = await run.token(Role.TOWNSHIP, TOWN)
         auditor = await run.token(Role.AUDITOR)
         body = report_body("INC-G", TOWN, known_at=T0)
 
         assert (await run.client.post("/api/v1/reports", json=body)).status_code == 401
-        bad = await run.client.post("/api/v1/reports", json=body, headers={"Authorization": "Bearer alt_wrong"})
+        bad = await run.client.post(
+            "/api/v1/reports", json=body, headers={"Authorization": "Bearer alt_wrong"}
+        )
         assert bad.status_code == 401
-        other = await run.client.post("/api/v1/reports", json=report_body("INC-G", "梅林镇", known_at=T0),
-                                      headers={"Authorization": f"Bearer {township}"})
+        other = await run.client.post(
+            "/api/v1/reports",
+            json=report_body("INC-G", "梅林镇", known_at=T0),
+            headers={"Authorization": f"Bearer {township}"},
+        )
         assert other.status_code == 403 and "城关镇" in other.json()["detail"]
-        auditor_post = await run.client.post("/api/v1/reports", json=body,
-                                             headers={"Authorization": f"Bearer {auditor}"})
+        auditor_post = await run.client.post(
+            "/api/v1/reports", json=body, headers={"Authorization": f"Bearer {auditor}"}
+        )
         assert auditor_post.status_code == 403
-        ack = await run.client.post("/api/v1/incidents/INC-G/ack", headers={"Authorization": f"Bearer {township}"})
+        ack = await run.client.post(
+            "/api/v1/incidents/INC-G/ack", headers={"Authorization": f"Bearer {township}"}
+        )
         assert ack.status_code == 403
-        entries = await run.client.get("/api/v1/accountability", headers={"Authorization": f"Bearer {township}"})
+        entries = await run.client.get(
+            "/api/v1/accountability", headers={"Authorization": f"Bearer {township}"}
+        )
         assert entries.status_code == 403
-        invalid = await run.client.post("/api/v1/reports", json={**body, "level": "V"},
-                                        headers={"Authorization": f"Bearer {township}"})
+        invalid = await run.client.post(
+            "/api/v1/reports", json={**body, "level": "V"}, headers={"Authorization": f"Bearer {township}"}
+        )
         assert invalid.status_code == 422 and "level" in invalid.text
         assert (await run.client.get("/healthz")).status_code == 200
         ready = await run.client.get("/readyz")

@@ -58,8 +58,13 @@ def test_retry_after_as_http_date_is_relative_to_the_date_header() -> None:
 
 @pytest.mark.parametrize(
     "headers",
-    [{}, {"Retry-After": ""}, {"Retry-After": "soon"}, {"Retry-After": "-5"},
-     {"Retry-After": "Wed, 21 Oct 2015 07:30:30 GMT"}],  # a date without a Date header to compare with
+    [
+        {},
+        {"Retry-After": ""},
+        {"Retry-After": "soon"},
+        {"Retry-After": "-5"},
+        {"Retry-After": "Wed, 21 Oct 2015 07:30:30 GMT"},
+    ],  # a date without a Date header to compare with
 )
 def test_unusable_retry_after_is_none(headers: dict[str, str]) -> None:
     assert _retry_after(response(**headers)) is None
@@ -67,9 +72,11 @@ def test_unusable_retry_after_is_none(headers: dict[str, str]) -> None:
 
 @pytest.mark.parametrize(
     "headers",
-    [{"Retry-After": "Wed, 21 Oct 2015 07:30:30 GMT", "Date": "garbage"},
-     {"Retry-After": "Wed, 21 Oct 2015 07:30:30 -0000", "Date": "Wed, 21 Oct 2015 07:28:00 GMT"},
-     {"Retry-After": "99999999999999"}],
+    [
+        {"Retry-After": "Wed, 21 Oct 2015 07:30:30 GMT", "Date": "garbage"},
+        {"Retry-After": "Wed, 21 Oct 2015 07:30:30 -0000", "Date": "Wed, 21 Oct 2015 07:28:00 GMT"},
+        {"Retry-After": "99999999999999"},
+    ],
 )
 def test_hostile_retry_after_does_not_raise(headers: dict[str, str]) -> None:
     result = _retry_after(response(**headers))

@@ -35,20 +35,34 @@ def policy() -> Policy:
 
 @pytest.mark.parametrize(
     ("level", "first", "written", "ack"),
-    [("I", 15 * M, 40 * M, 5 * M), ("II", 15 * M, 40 * M, 5 * M),
-     ("III", 20 * M, 60 * M, 10 * M), ("IV", 30 * M, 120 * M, 30 * M)],
+    [
+        ("I", 15 * M, 40 * M, 5 * M),
+        ("II", 15 * M, 40 * M, 5 * M),
+        ("III", 20 * M, 60 * M, 10 * M),
+        ("IV", 30 * M, 120 * M, 30 * M),
+    ],
 )
 def test_example_levels_have_the_design_defaults(
     policy: Policy, level: str, first: timedelta, written: timedelta, ack: timedelta
 ) -> None:
     rules = policy.levels[Level(level)]
     assert (rules.clock_starts, rules.first_report, rules.written_report, rules.ack) == (
-        "known_at", first, written, ack)
+        "known_at",
+        first,
+        written,
+        ack,
+    )
 
 
 def test_example_default_chain_offsets(policy: Policy) -> None:
     assert policy.escalation["default"].offsets() == [
-        (0, 0 * M), (1, 10 * M), (2, 20 * M), (2, 50 * M), (2, 80 * M), (2, 110 * M)]
+        (0, 0 * M),
+        (1, 10 * M),
+        (2, 20 * M),
+        (2, 50 * M),
+        (2, 80 * M),
+        (2, 110 * M),
+    ]
     assert policy.chain_for(DeadlineKind.ACK) is policy.escalation["default"]
 
 
@@ -67,8 +81,10 @@ def test_bad_duration_names_key_and_line() -> None:
 
 
 def test_undefined_channel_in_a_step() -> None:
-    text = edit('roles = ["section_chief"],                  channels = ["county_webhook"]',
-                'roles = ["section_chief"], channels = ["sms"]')
+    text = edit(
+        'roles = ["section_chief"],                  channels = ["county_webhook"]',
+        'roles = ["section_chief"], channels = ["sms"]',
+    )
     err = error(text)
     assert err.key == "escalation.default.steps.1.channels"
     assert "'sms'" in err.reason
@@ -114,9 +130,11 @@ def test_steps_out_of_order() -> None:
 
 
 def test_chain_named_after_an_unknown_deadline_kind() -> None:
-    text = edit("[channels.county_webhook]",
-                '[escalation.acknowledge]\nsteps = [{ after = "0m", channels = ["county_webhook"] }]\n\n'
-                "[channels.county_webhook]")
+    text = edit(
+        "[channels.county_webhook]",
+        '[escalation.acknowledge]\nsteps = [{ after = "0m", channels = ["county_webhook"] }]\n\n'
+        "[channels.county_webhook]",
+    )
     err = error(text)
     assert err.key == "escalation.acknowledge"
     assert "ack" in err.reason and "first_report" in err.reason

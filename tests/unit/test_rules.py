@@ -13,17 +13,29 @@ REPORTED = KNOWN + 3 * M
 DUE = datetime(2024, 5, 1, 9, 0, tzinfo=UTC)
 # The default chain of the example policy: rounds at 0, 10m, 20m, 50m, 80m, 110m.
 CHAIN = Chain(
-    steps=(Step(after=0 * M, channels=("hook",)), Step(after=10 * M, channels=("hook",)),
-           Step(after=20 * M, channels=("hook",))),
+    steps=(
+        Step(after=0 * M, channels=("hook",)),
+        Step(after=10 * M, channels=("hook",)),
+        Step(after=20 * M, channels=("hook",)),
+    ),
     repeat_last=Repeat(every=30 * M, times=3),
 )
 
 
 def report(report_type: ReportType = ReportType.FIRST) -> Report:
     return Report(
-        report_id="rep-1", incident_id="inc-1", township="城关镇", type=report_type, category="fire",
-        level=Level.II, title="仓库起火", summary="", occurred_at=OCCURRED, known_at=KNOWN,
-        reported_at=REPORTED, reporter=Reporter("张三", "13800000000"),
+        report_id="rep-1",
+        incident_id="inc-1",
+        township="城关镇",
+        type=report_type,
+        category="fire",
+        level=Level.II,
+        title="仓库起火",
+        summary="",
+        occurred_at=OCCURRED,
+        known_at=KNOWN,
+        reported_at=REPORTED,
+        reporter=Reporter("张三", "13800000000"),
     )
 
 
