@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -45,6 +46,10 @@ async def _run(settings: Settings, policy: Policy) -> None:
     server = uvicorn.Server(config)
     base = f"http://{settings.http_host}:{settings.http_port}"
     print(f"alerting: API on {base}/api/v1  docs {base}/docs  metrics {base}/metrics", file=sys.stderr)
+    # uvicorn re-raises the signal it caught once it has shut down; with the default handler that
+    # would kill the process before the consumer commits and leaves its group.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: None)
     try:
         await server.serve()
     finally:

@@ -1,0 +1,101 @@
+"""The `alerting` command as a user runs it: a real process, real broker, real signals."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.support import ROOT, free_port
+
+EXAMPLE = (ROOT / "deploy/policy.example.toml").read_text(encoding="utf-8")
+
+
+def alerting(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "alerting.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def base_env(tmp_path: Path, policy_text: str) -> dict[str, str]:
+    policy = tmp_path / "policy.toml"
+    policy.write_text(policy_text, encoding="utf-8")
+    return {
+        **os.environ,
+        "ALERTING_POLICY": str(policy),
+        "ALERTING_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'a.db'}",
+        "ALERTING_COUNTY_WEBHOOK_URL": "http://127.0.0.1:9/hook",
+    }
+
+
+def test_bad_policy_stops_start_up_naming_the_key(tmp_path: Path) -> None:
+    env = base_env(tmp_path, EXAMPLE.replace('ack = "10m"', 'ack = "ten minutes"'))
+    result = alerting("run", env=env)
+    assert result.returncode == 2
+    assert "[levels.III.ack]" in result.stderr and "line 32" in result.stderr
+
+
+def test_unset_secret_stops_start_up_naming_the_variable(tmp_path: Path) -> None:
+    env = base_env(tmp_path, EXAMPLE)
+    del env["ALERTING_COUNTY_WEBHOOK_URL"]
+    result = alerting("policy", "check", env=env)
+    assert result.returncode == 2
+    assert "ALERTING_COUNTY_WEBHOOK_URL is not set" in result.stderr
+
+
+def test_token_create_prints_a_token_once_and_refuses_a_township_token_without_township(
+    tmp_path: Path,
+) -> None:
+    env = base_env(tmp_path, EXAMPLE)
+    made = alerting("token", "create", "--role", "auditor", env=env)
+    assert made.returncode == 0 and made.stdout.startswith("alt_")
+    refused = alerting("token", "create", "--role", "township", env=env)
+    assert refused.returncode == 2 and "--township" in refused.stderr
+
+
+def test_service_process_serves_and_stops_cleanly_on_sigterm(tmp_path: Path, kafka_bootstrap: str) -> None:
+    port = free_port()
+    env = {
+        **base_env(tmp_path, EXAMPLE),
+        "ALERTING_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "ALERTING_KAFKA_TOPIC": f"incident.reports.cli{port}",
+        "ALERTING_KAFKA_GROUP_ID": f"alerting-cli{port}",
+        "ALERTING_HTTP_PORT": str(port),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "alerting.cli", "run"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        ready = None
+        for _ in range(300):
+            try:
+                ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1)
+                if ready.status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None:
+                break
+            time.sleep(0.1)
+        assert ready is not None and ready.json() == {"database": "ok", "kafka": "ok"}
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, stderr
+    assert "LeaveGroup request succeeded" in stderr and "alerting: stopped" in stderr
