@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select, text
@@ -36,8 +36,9 @@ def _content(entry: NewEntry, recorded_at: datetime, prev_hash: str) -> dict[str
         "kind": entry.kind.value,
         "township": entry.township,
         "responsible": entry.responsible,
-        "occurred_at": entry.occurred_at.isoformat(),
-        "recorded_at": recorded_at.isoformat(),
+        # UTC, as the database returns it, so that a verifier can recompute the hash from the row.
+        "occurred_at": entry.occurred_at.astimezone(UTC).isoformat(),
+        "recorded_at": recorded_at.astimezone(UTC).isoformat(),
         "incident_id": entry.incident_id,
         "report_id": entry.report_id,
         "deadline_id": entry.deadline_id,
