@@ -1,16 +1,29 @@
-"""County-side actions on an incident (acknowledge), each one transaction with its deadline changes."""
+"""County-side actions on incidents, each one transaction with its deadline changes and timeline note."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from alerting.domain import OPEN_DEADLINE_STATES, DeadlineKind, DeadlineState
-from alerting.errors import NotFound
+from alerting import events
+from alerting.domain import DeadlineKind, Level, Origin
+from alerting.errors import ConflictError, NotFound
+from alerting.events import EventKind
+from alerting.policy import Policy
 from alerting.storage.schema import deadlines, incidents
+from escalation import arming
+from escalation.rules import NewDeadline
+
+
+async def _incident(conn: AsyncConnection, incident_id: str) -> Row[Any]:
+    row = (await conn.execute(select(incidents).where(incidents.c.id == incident_id))).one_or_none()
+    if row is None:
+        raise NotFound(f"incident {incident_id} not found")
+    return row
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,15 +36,7 @@ class Acknowledged:
 
 async def acknowledge(conn: AsyncConnection, incident_id: str, who: str, now: datetime) -> Acknowledged:
     """签收: stop the acknowledgement deadline and its escalation. Idempotent."""
-    row = (
-        await conn.execute(
-            select(incidents.c.acknowledged_at, incidents.c.acknowledged_by).where(
-                incidents.c.id == incident_id
-            )
-        )
-    ).one_or_none()
-    if row is None:
-        raise NotFound(f"incident {incident_id} not found")
+    row = await _incident(conn, incident_id)
     if row.acknowledged_at is not None:
         return Acknowledged(incident_id, row.acknowledged_at, row.acknowledged_by, already=True)
     await conn.execute(
@@ -39,13 +44,109 @@ async def acknowledge(conn: AsyncConnection, incident_id: str, who: str, now: da
         .where(incidents.c.id == incident_id)
         .values(acknowledged_at=now, acknowledged_by=who, updated_at=now)
     )
-    await conn.execute(
-        deadlines.update()
-        .where(
-            deadlines.c.incident_id == incident_id,
-            deadlines.c.kind == DeadlineKind.ACK.value,
-            deadlines.c.state.in_([s.value for s in OPEN_DEADLINE_STATES]),
-        )
-        .values(state=DeadlineState.MET.value, fire_at=None, met_at=now, met_by=who)
+    await arming.settle(
+        conn,
+        where=[deadlines.c.incident_id == incident_id, deadlines.c.kind == DeadlineKind.ACK.value],
+        met_at=now,
+        met_by=who,
     )
+    await events.record(conn, incident_id, EventKind.ACKNOWLEDGED, now, who, {})
     return Acknowledged(incident_id, now, who, already=False)
+
+
+async def close(conn: AsyncConnection, incident_id: str, who: str, policy: Policy, now: datetime) -> datetime:
+    """应急响应结束: stop follow-ups and start the final-report deadline; returns its time."""
+    row = await _incident(conn, incident_id)
+    if row.status == "closed":
+        raise ConflictError(f"incident {incident_id} is already closed")
+    await conn.execute(
+        incidents.update()
+        .where(incidents.c.id == incident_id)
+        .values(status="closed", closed_at=now, updated_at=now)
+    )
+    await arming.cancel(
+        conn,
+        where=[deadlines.c.incident_id == incident_id, deadlines.c.kind == DeadlineKind.FOLLOWUP.value],
+        reason="response ended",
+    )
+    due = now + policy.rules_for(Level(row.level), row.category).final_report
+    await arming.arm_incident(
+        conn, incident_id, row.township, [NewDeadline(DeadlineKind.FINAL_REPORT, due)], now
+    )
+    await events.record(conn, incident_id, EventKind.CLOSED, now, who, {"final_report_due": due.isoformat()})
+    return due
+
+
+async def forward(
+    conn: AsyncConnection,
+    incident_id: str,
+    mode: Literal["phone", "written"],
+    who: str,
+    note: str,
+    now: datetime,
+) -> list[arming.Settled]:
+    """上报市委办: meets the county's forward deadline of that mode (late ones are recorded)."""
+    await _incident(conn, incident_id)
+    kind = DeadlineKind.FORWARD_PHONE if mode == "phone" else DeadlineKind.FORWARD_WRITTEN
+    settled = await arming.settle(
+        conn,
+        where=[deadlines.c.incident_id == incident_id, deadlines.c.kind == kind.value],
+        met_at=now,
+        met_by=who,
+    )
+    await events.record(conn, incident_id, EventKind.FORWARDED, now, who, {"mode": mode, "note": note})
+    return settled
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    incident_id: str
+    township: str
+    level: Level
+    category: str
+    title: str
+    summary: str
+    source: str
+    occurred_at: datetime | None
+    learned_at: datetime
+
+
+async def register(
+    conn: AsyncConnection, reg: Registration, who: str, policy: Policy, now: datetime
+) -> datetime:
+    """The county learned of an incident elsewhere: the township must report within the first-report
+    limit from that moment, or a concealment_suspected entry is written. Returns that deadline."""
+    existing = (await conn.execute(select(incidents.c.id).where(incidents.c.id == reg.incident_id))).first()
+    if existing:
+        raise ConflictError(f"incident {reg.incident_id} already exists")
+    await conn.execute(
+        incidents.insert().values(
+            id=reg.incident_id,
+            township=reg.township,
+            level=reg.level.value,
+            category=reg.category,
+            title=reg.title,
+            status="open",
+            origin=Origin.COUNTY.value,
+            source=reg.source,
+            registered_by=who,
+            occurred_at=reg.occurred_at or reg.learned_at,
+            known_at=reg.learned_at,
+            opened_at=reg.learned_at,
+            updated_at=now,
+        )
+    )
+    level_rules = policy.rules_for(reg.level, reg.category)
+    due = reg.learned_at + level_rules.first_report
+    await arming.arm_incident(
+        conn, reg.incident_id, reg.township, [NewDeadline(DeadlineKind.CONCEALMENT_CHECK, due)], now
+    )
+    await events.record(
+        conn,
+        reg.incident_id,
+        EventKind.REGISTERED,
+        reg.learned_at,
+        who,
+        {"source": reg.source, "summary": reg.summary, "township_report_due": due.isoformat()},
+    )
+    return due

@@ -23,9 +23,21 @@ class ReportType(StrEnum):
 
 
 class DeadlineKind(StrEnum):
-    FIRST_REPORT = "first_report"  # township -> county, first report
-    WRITTEN_REPORT = "written_report"  # township -> county, written report
-    ACK = "ack"  # county duty officer acknowledges
+    # township -> county, per incident
+    FIRST_REPORT = "first_report"  # 首报
+    WRITTEN_REPORT = "written_report"  # 书面报告
+    FOLLOWUP = "followup"  # 续报, one row per slot (seq)
+    FINAL_REPORT = "final_report"  # 终报, after the response ends
+    CONCEALMENT_CHECK = "concealment_check"  # the county learned of it elsewhere; township must report
+    # county side, per incident
+    ACK = "ack"  # 值班员签收
+    FORWARD_PHONE = "forward_phone"  # 电话上报市委办
+    FORWARD_WRITTEN = "forward_written"  # 书面上报市委办
+    # township duties, per period
+    SILENCE_REMINDER = "silence_reminder"  # N working days without a report: remind
+    SILENCE = "silence"  # M working days without a report: silent_unit
+    PERIODIC = "periodic"  # a report owed on a schedule (period = "duty:2026-03")
+    QUARTER_BALANCE = "quarter_balance"  # quarter end: reports but no problems -> good_news_only
 
 
 class DeadlineState(StrEnum):
@@ -33,9 +45,15 @@ class DeadlineState(StrEnum):
     ESCALATING = "escalating"  # due and missed; escalation steps are running
     MET = "met"  # the awaited report or action arrived
     EXHAUSTED = "exhausted"  # missed and every escalation step has been sent
+    CANCELLED = "cancelled"  # no longer owed (incident closed, level lowered)
+    CLEARED = "cleared"  # checked when due and nothing was wrong (quarter balance)
 
 
 OPEN_DEADLINE_STATES = (DeadlineState.PENDING, DeadlineState.ESCALATING)
+TOWNSHIP_DUTIES = frozenset(
+    {DeadlineKind.SILENCE_REMINDER, DeadlineKind.SILENCE, DeadlineKind.PERIODIC, DeadlineKind.QUARTER_BALANCE}
+)
+COUNTY_DEADLINES = frozenset({DeadlineKind.ACK, DeadlineKind.FORWARD_PHONE, DeadlineKind.FORWARD_WRITTEN})
 
 
 class EntryKind(StrEnum):
@@ -52,25 +70,47 @@ class EntryKind(StrEnum):
     REVIEW = "review"
 
 
-# What a missed deadline of each kind is recorded as.
-MISSED_ENTRY_KIND: dict[DeadlineKind, EntryKind] = {
+# What a missed deadline of each kind is recorded as (None: a reminder, no entry).
+MISSED_ENTRY_KIND: dict[DeadlineKind, EntryKind | None] = {
     DeadlineKind.FIRST_REPORT: EntryKind.MISSING_REPORT,
     DeadlineKind.WRITTEN_REPORT: EntryKind.MISSING_REPORT,
+    DeadlineKind.FOLLOWUP: EntryKind.FOLLOWUP_OVERDUE,
+    DeadlineKind.FINAL_REPORT: EntryKind.MISSING_REPORT,
+    DeadlineKind.CONCEALMENT_CHECK: EntryKind.CONCEALMENT_SUSPECTED,
     DeadlineKind.ACK: EntryKind.UNACKNOWLEDGED,
+    DeadlineKind.FORWARD_PHONE: EntryKind.FORWARD_OVERDUE,
+    DeadlineKind.FORWARD_WRITTEN: EntryKind.FORWARD_OVERDUE,
+    DeadlineKind.SILENCE_REMINDER: None,
+    DeadlineKind.SILENCE: EntryKind.SILENT_UNIT,
+    DeadlineKind.PERIODIC: EntryKind.PERIODIC_OVERDUE,
+    DeadlineKind.QUARTER_BALANCE: EntryKind.GOOD_NEWS_ONLY,
 }
 
-# Which report type meets a township-side deadline.
+# Which report types meet an incident's township-side deadline.
 MET_BY_REPORT: dict[DeadlineKind, frozenset[ReportType]] = {
     DeadlineKind.FIRST_REPORT: frozenset(ReportType),
+    DeadlineKind.CONCEALMENT_CHECK: frozenset(ReportType),
     DeadlineKind.WRITTEN_REPORT: frozenset({ReportType.WRITTEN}),
+    DeadlineKind.FOLLOWUP: frozenset({ReportType.FOLLOWUP, ReportType.FINAL}),
+    DeadlineKind.FINAL_REPORT: frozenset({ReportType.FINAL}),
 }
 
 
 class Role(StrEnum):
-    TOWNSHIP = "township"
-    DUTY_OFFICER = "duty_officer"
-    AUDITOR = "auditor"
+    TOWNSHIP = "township"  # 乡镇/单位, bound to one township
+    DUTY_OFFICER = "duty_officer"  # 县委办值班员
+    INFO_SECTION = "info_section"  # 县委办信息科
+    AUDITOR = "auditor"  # 审计/纪检
     ADMIN = "admin"
+
+
+class Origin(StrEnum):
+    TOWNSHIP = "township"
+    COUNTY = "county"
+
+
+# Facts whose change by a correction makes the earlier report erroneous (误报).
+KEY_FACTS = ("level", "place", "occurred_at", "deaths", "injured", "missing_persons")
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,3 +135,8 @@ class Report:
     known_at: datetime
     reported_at: datetime
     reporter: Reporter
+    is_problem: bool | None = None  # None: the category's default
+    place: str | None = None
+    deaths: int | None = None
+    injured: int | None = None
+    missing_persons: int | None = None

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from typing import Annotated
+
+from pydantic import BeforeValidator
 
 _FORM = re.compile(r"(?:(\d+)d)?\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+)s)?")
 LONGEST = timedelta(days=366)
@@ -21,3 +24,11 @@ def parse_duration(text: str) -> timedelta:
     if total > LONGEST:
         raise ValueError(f"{text!r} is longer than {LONGEST.days} days")
     return total
+
+
+def _from_text(value: object) -> object:
+    return parse_duration(value) if isinstance(value, str) else value
+
+
+# A policy field written as a duration string.
+Duration = Annotated[timedelta, BeforeValidator(_from_text)]

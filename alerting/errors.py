@@ -7,6 +7,7 @@ AlertingError
 │   └── UnknownSchemaVersion
 ├── ConflictError          a request contradicts stored state (HTTP 409)
 ├── NotFound               an incident or entry does not exist (HTTP 404)
+├── InvalidLink            an acknowledgement link is tampered with or expired (HTTP 400)
 ├── IntakeUnavailable      Kafka did not take a report in time (HTTP 503)
 └── DeliveryError          one notification attempt failed
     ├── RetryableDelivery      transport error, 5xx, 429: try again later
@@ -59,6 +60,10 @@ class ConflictError(AlertingError):
 
 class NotFound(AlertingError):
     """The requested object does not exist."""
+
+
+class InvalidLink(AlertingError):
+    """An acknowledgement link that cannot be honoured; the message is safe to show."""
 
 
 class IntakeUnavailable(AlertingError):

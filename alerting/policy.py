@@ -6,26 +6,49 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import time, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from alerting.calendar import CalendarPolicy
+from alerting.channels import Channel
 from alerting.domain import DeadlineKind, Level
-from alerting.durations import LONGEST, parse_duration
+from alerting.durations import LONGEST, Duration
 from alerting.errors import PolicyError
-
-
-def _duration(value: object) -> object:
-    return parse_duration(value) if isinstance(value, str) else value
-
-
-Duration = Annotated[timedelta, BeforeValidator(_duration)]
+from alerting.roster import RosterPolicy, Township, load_shifts_csv
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+LocalTime = Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+
+
+class FollowupRule(_Strict):
+    """续报 cadence: every `every` for the first `for`, then daily at the local times `at`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    every: Duration | None = None
+    for_: Duration = Field(default=timedelta(0), alias="for")
+    at: tuple[LocalTime, ...] = ()
+
+    @model_validator(mode="after")
+    def _coherent(self) -> FollowupRule:
+        if self.every is not None and self.every <= timedelta(0):
+            raise ValueError("every must be positive")
+        if self.for_ and self.every is None:
+            raise ValueError("`for` needs `every`")
+        if self.every is None and not self.at:
+            raise ValueError("give `every` (with `for`) and/or `at`")
+        return self
+
+    def local_times(self) -> tuple[time, ...]:
+        return tuple(sorted(time.fromisoformat(t) for t in self.at))
 
 
 class LevelRules(_Strict):
@@ -35,6 +58,49 @@ class LevelRules(_Strict):
     first_report: Duration
     written_report: Duration
     ack: Duration
+    followup: FollowupRule | None = None
+    final_report: Duration = timedelta(hours=72)
+    forward_phone: Duration | None = None  # county -> city by phone, from when the county heard of it
+    forward_written: Duration | None = None
+
+
+class CategoryRules(_Strict):
+    """Overrides for one category (public health, natural disasters, ...); unset keys keep the level's."""
+
+    clock_starts: Literal["known_at", "occurred_at"] | None = None
+    first_report: Duration | None = None
+    written_report: Duration | None = None
+    ack: Duration | None = None
+    followup: FollowupRule | None = None
+    final_report: Duration | None = None
+    problem: bool = True  # whether its reports count as reporting a problem or risk (喜忧兼报)
+
+
+class SilenceRules(_Strict):
+    remind_after_working_days: int = Field(default=10, ge=1, le=365)
+    flag_after_working_days: int = Field(default=15, ge=1, le=365)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SilenceRules:
+        if self.flag_after_working_days <= self.remind_after_working_days:
+            raise ValueError("flag_after_working_days must be after remind_after_working_days")
+        return self
+
+
+class PeriodicDuty(_Strict):
+    """A report each township owes on a schedule, met by a report in one of `categories`."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")
+    title: str
+    categories: tuple[str, ...] = Field(min_length=1)
+    schedule: Literal["monthly", "quarterly"] = "monthly"
+    due_day: int | None = Field(default=None, ge=1, le=31)  # by this day of the period's first month
+
+
+class BalanceRules(_Strict):
+    """报喜不报忧: flag a township whose reports in a quarter include no problem or risk."""
+
+    enabled: bool = True
 
 
 class Step(_Strict):
@@ -75,24 +141,40 @@ class Chain(_Strict):
         return rounds
 
 
-class WebhookChannel(_Strict):
-    type: Literal["webhook"]
-    url: str = Field(pattern=r"^https?://")
-    timeout: Duration = timedelta(seconds=5)
-    max_attempts: int = Field(default=6, ge=1, le=50)
-    headers: dict[str, str] = {}
-
-
-Channel = WebhookChannel
-
-
 class Policy(_Strict):
     """The whole validated policy."""
 
     timezone: str = "Asia/Shanghai"
+    ack_link_ttl: Duration = timedelta(hours=24)
     levels: dict[Level, LevelRules]
+    categories: dict[str, CategoryRules] = {}
     escalation: dict[str, Chain]
     channels: dict[str, Channel] = Field(min_length=1)
+    townships: dict[str, Township] = {}
+    roster: RosterPolicy = RosterPolicy()
+    calendar: CalendarPolicy = CalendarPolicy()
+    silence: SilenceRules = SilenceRules()
+    periodic: tuple[PeriodicDuty, ...] = ()
+    balance: BalanceRules = BalanceRules()
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def rules_for(self, level: Level, category: str) -> LevelRules:
+        """The level's limits with the category's overrides applied."""
+        base = self.levels[level]
+        override = self.categories.get(category)
+        if override is None:
+            return base
+        changes = override.model_dump(exclude_none=True, exclude={"problem"})
+        return base.model_copy(update={k: getattr(override, k) for k in changes})
+
+    def is_problem(self, category: str, stated: bool | None) -> bool:
+        if stated is not None:
+            return stated
+        override = self.categories.get(category)
+        return override.problem if override else True
 
     def chain_for(self, kind: DeadlineKind) -> Chain:
         return self.escalation.get(kind.value) or self.escalation["default"]
@@ -153,6 +235,14 @@ def _reference_errors(policy: Policy) -> tuple[str, str] | None:
             return f"levels.{level.value}", "this level is missing; all of I, II, III, IV are required"
     if "default" not in policy.escalation:
         return "escalation.default", "a default escalation chain is required"
+    try:
+        ZoneInfo(policy.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return "timezone", f"unknown time zone {policy.timezone!r}"
+    names = [d.name for d in policy.periodic]
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            return f"periodic.{i}.name", f"duty {name!r} is defined twice"
     known = {"default", *(k.value for k in DeadlineKind)}
     for name, chain in policy.escalation.items():
         if name not in known:
@@ -194,8 +284,18 @@ def parse_policy(text: str, env: Mapping[str, str] | None = None, source: str = 
 
 
 def load_policy(path: Path, env: Mapping[str, str] | None = None) -> Policy:
+    """Read, validate, and load the duty-roster CSV it names (relative to the policy file)."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise PolicyError(f"cannot read {path}: {exc.strerror}") from None
-    return parse_policy(text, env, source=str(path))
+    policy = parse_policy(text, env, source=str(path))
+    if policy.roster.csv is None:
+        return policy
+    csv_path = policy.roster.csv if policy.roster.csv.is_absolute() else path.parent / policy.roster.csv
+    try:
+        shifts = load_shifts_csv(csv_path, policy.tz)
+    except (OSError, ValueError) as exc:
+        raise PolicyError(str(exc), key="roster.csv", line=_line_of(text, ("roster", "csv"))) from None
+    roster = policy.roster.model_copy(update={"shifts": (*policy.roster.shifts, *shifts), "csv": csv_path})
+    return policy.model_copy(update={"roster": roster})

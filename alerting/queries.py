@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -14,17 +15,19 @@ from alerting.storage.schema import (
     accountability_entries,
     deadlines,
     escalations,
+    incident_events,
     incidents,
     notifications,
     reports,
 )
+from alerting.timeline import timeline
 
 
 def _rows(result: Any) -> list[dict[str, Any]]:
     return [dict(row._mapping) for row in result]
 
 
-async def incident_detail(conn: AsyncConnection, incident_id: str) -> dict[str, Any]:
+async def incident_detail(conn: AsyncConnection, incident_id: str, tz: ZoneInfo) -> dict[str, Any]:
     row = (await conn.execute(select(incidents).where(incidents.c.id == incident_id))).one_or_none()
     if row is None:
         raise NotFound(f"incident {incident_id} not found")
@@ -68,6 +71,14 @@ async def incident_detail(conn: AsyncConnection, incident_id: str) -> dict[str, 
             .order_by(accountability_entries.c.id)
         )
     )
+    notes = _rows(
+        await conn.execute(
+            select(incident_events)
+            .where(incident_events.c.incident_id == incident_id)
+            .order_by(incident_events.c.id)
+        )
+    )
+    detail["timeline"] = timeline(detail, notes, tz)
     return detail
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import httpx
@@ -16,15 +17,21 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from alerting.api.app import create_app
 from alerting.api.context import ServiceContext
+from alerting.calendar import month_of
 from alerting.clock import Clock, SystemClock
+from alerting.links import AckLinks
 from alerting.metrics import Metrics
 from alerting.policy import Policy
 from alerting.publisher import ReportPublisher, make_producer
+from alerting.roster import Directory
 from alerting.settings import Settings
+from alerting.storage import keys
 from alerting.storage.engine import create_engine, upgrade
 from alerting.storage.schema import deadlines
 from consumers.loop import ReportConsumer
-from escalation import engine as firing
+from escalation import engine
+from escalation.duties import ensure_duties
+from escalation.engine import Firing
 from escalation.notify.outbox import Outbox
 from escalation.wakeup import WakeupLoop
 
@@ -37,7 +44,16 @@ TOPIC_ALREADY_EXISTS = 36
 class Service:
     """One replica: intake API, consumer, deadline firing and notification delivery."""
 
-    def __init__(self, settings: Settings, policy: Policy, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        policy: Policy,
+        clock: Clock | None = None,
+        *,
+        directory: Directory | None = None,
+        links: AckLinks | None = None,
+    ) -> None:
+        """`directory` and `links` default to what the policy and settings say (see `build`)."""
         self.settings = settings
         self.policy = policy
         self.clock: Clock = clock or SystemClock()
@@ -58,6 +74,7 @@ class Service:
         )
         self.delivery = WakeupLoop("delivery", self.clock, self.outbox.tick, idle)
         self.outbox.on_settled = self.delivery.poke
+        self.firing = Firing(policy, directory or Directory(policy.roster, townships=policy.townships), links)
         self.deadlines = WakeupLoop("deadlines", self.clock, self._fire_tick, idle)
         self.consumer = ReportConsumer(
             settings,
@@ -77,13 +94,19 @@ class Service:
                 clock=self.clock,
                 metrics=self.metrics,
                 kafka_ready=self.kafka_ready,
+                links=lambda: self.firing.links,
+                policy=policy,
+                on_armed=self.deadlines.poke,
             )
         )
         self._tasks: list[asyncio.Task[None]] = []
         self._gauge_at: datetime | None = None
+        self._duties_period: str | None = None  # duties are armed once per month per replica
 
     async def start(self) -> None:
         await asyncio.to_thread(upgrade, self.settings.database_url)
+        if self.firing.links is None:
+            self.firing = replace(self.firing, links=await self._ack_links())
         await self.producer.start()
         await self._ensure_topics()
         await self.consumer.start()
@@ -114,6 +137,15 @@ class Service:
         await self.engine.dispose()
         self._tasks.clear()
 
+    async def _ack_links(self) -> AckLinks:
+        secret = self.settings.link_secret
+        if secret is not None:
+            key = secret.get_secret_value()
+        else:
+            async with self.engine.begin() as conn:
+                key = await keys.load_or_create(conn, "ack_link_secret")
+        return AckLinks(key.encode(), self.settings.public_url, self.policy.ack_link_ttl)
+
     async def kafka_ready(self) -> bool:
         try:
             async with asyncio.timeout(2):
@@ -139,7 +171,10 @@ class Service:
 
     async def _fire_tick(self, now: datetime) -> datetime | None:
         async with self.engine.begin() as conn:
-            fired = await firing.fire_due(conn, self.policy, now, FIRE_BATCH)
+            if self._duties_period != (period := month_of(now, self.policy.tz).key):
+                await ensure_duties(conn, self.policy, now)
+                self._duties_period = period
+            fired = await engine.fire_due(conn, self.firing, now, FIRE_BATCH)
         for item in fired:
             self.metrics.escalations.labels(kind=item.kind.value).inc()
             self.metrics.firing_lateness.observe((now - item.scheduled_for).total_seconds())
@@ -149,7 +184,7 @@ class Service:
         if len(fired) == FIRE_BATCH:
             return now
         async with self.engine.connect() as conn:
-            return await firing.next_fire_at(conn)
+            return await engine.next_fire_at(conn)
 
     async def _refresh_gauge(self, now: datetime) -> None:
         if self._gauge_at and now - self._gauge_at < timedelta(seconds=15):

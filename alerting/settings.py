@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -27,3 +27,7 @@ class Settings(BaseSettings):
     # A notification claimed for sending longer than this is taken to be orphaned by a crash.
     send_lease_s: float = Field(default=60.0, gt=0)
     max_message_bytes: int = Field(default=256 * 1024, ge=1024)
+    # Where people reach this service: the base of acknowledgement links in notifications.
+    public_url: str = "http://127.0.0.1:8000"
+    # Signs acknowledgement links; generated and kept in the database when not given.
+    link_secret: SecretStr | None = None

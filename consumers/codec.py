@@ -23,6 +23,14 @@ class ReporterModel(BaseModel):
     phone: str = Field(min_length=3, max_length=40, pattern=r"^[0-9+\-() ]+$")
 
 
+class Casualties(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    deaths: int | None = Field(default=None, ge=0, le=100000, description="死亡")
+    injured: int | None = Field(default=None, ge=0, le=100000, description="受伤")
+    missing: int | None = Field(default=None, ge=0, le=100000, description="失踪")
+
+
 class ReportBody(BaseModel):
     """What a township submits (HTTP body); also the core of the Kafka message."""
 
@@ -41,6 +49,13 @@ class ReportBody(BaseModel):
     occurred_at: AwareDatetime = Field(description="发生时间, ISO 8601 with offset")
     known_at: AwareDatetime = Field(description="获悉时间, ISO 8601 with offset")
     reporter: ReporterModel
+    place: str | None = Field(default=None, max_length=200, description="地点")
+    casualties: Casualties | None = Field(
+        default=None, description="伤亡 (key facts: a correction is checked)"
+    )
+    is_problem: bool | None = Field(
+        default=None, description="报告问题或风险 (喜忧兼报); the category's default when absent"
+    )
 
     @model_validator(mode="after")
     def _times(self) -> ReportBody:
@@ -75,6 +90,11 @@ class ReportMessage(ReportBody):
             known_at=self.known_at.astimezone(UTC),
             reported_at=reported_at,
             reporter=Reporter(self.reporter.name, self.reporter.phone),
+            is_problem=self.is_problem,
+            place=self.place,
+            deaths=self.casualties.deaths if self.casualties else None,
+            injured=self.casualties.injured if self.casualties else None,
+            missing_persons=self.casualties.missing if self.casualties else None,
         )
 
 

@@ -5,17 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from alerting import accountability
 from alerting.accountability import NewEntry
-from alerting.domain import OPEN_DEADLINE_STATES, DeadlineKind, DeadlineState, EntryKind, Report
+from alerting.domain import KEY_FACTS, DeadlineKind, EntryKind, Origin, Report, ReportType
 from alerting.errors import InvalidReport
 from alerting.policy import Policy
 from alerting.storage.schema import deadlines, incidents, reports
-from escalation import rules
+from escalation import arming, cadence, duties, rules
 
 
 class Outcome(StrEnum):
@@ -39,38 +40,87 @@ async def store_report(conn: AsyncConnection, report: Report, policy: Policy, no
         if existing != report.incident_id:
             raise InvalidReport(f"report_id {report.report_id} already belongs to incident {existing}")
         return IntakeResult(Outcome.DUPLICATE)
+    if policy.townships and report.township not in policy.townships:
+        raise InvalidReport(f"township {report.township} is not in the policy's township directory")
 
     incident = (
-        await conn.execute(select(incidents.c.township).where(incidents.c.id == report.incident_id))
+        await conn.execute(select(incidents).where(incidents.c.id == report.incident_id))
     ).one_or_none()
-    earliest: datetime | None = None
+    armed: list[datetime | None] = []
     if incident is None:
-        earliest = await _open_incident(conn, report, policy, now)
-    elif incident.township != report.township:
-        raise InvalidReport(
-            f"incident {report.incident_id} belongs to {incident.township}, not {report.township}"
-        )
-    late = await _settle_deadlines(conn, report, now)
-    await conn.execute(
-        reports.insert().values(
-            report_id=report.report_id,
-            incident_id=report.incident_id,
-            type=report.type.value,
-            township=report.township,
-            category=report.category,
-            level=report.level.value,
-            title=report.title,
-            summary=report.summary,
-            occurred_at=report.occurred_at,
-            known_at=report.known_at,
-            reported_at=report.reported_at,
-            reporter_name=report.reporter.name,
-            reporter_phone=report.reporter.phone,
-            stored_at=now,
-            late_by_seconds=max(late) if late else None,
-        )
-    )
-    return IntakeResult(Outcome.STORED, len(late), earliest)
+        armed.append(await _open_incident(conn, report, policy, now))
+    else:
+        if incident.township != report.township:
+            raise InvalidReport(
+                f"incident {report.incident_id} belongs to {incident.township}, not {report.township}"
+            )
+        armed.append(await _arm_registered(conn, incident, report, policy, now))
+
+    late = 0
+    delays: list[int] = []
+    for item in await _settle(conn, report, now):
+        if item.kind is DeadlineKind.FOLLOWUP:
+            armed.append(await _arm_next_followup(conn, report, item, policy, now))
+        if item.late_seconds is not None:
+            late += 1
+            delays.append(item.late_seconds)
+            await arming.record_late(
+                conn,
+                item,
+                township=report.township,
+                responsible=report.township,
+                incident_id=report.incident_id,
+                report_id=report.report_id,
+                arrived_at=report.reported_at,
+                details={"report_type": report.type.value, "level": report.level.value},
+                now=now,
+            )
+    if incident is not None:
+        await _record_corrections(conn, incident, report, now)
+        armed.append(await _change_level(conn, incident, report, policy, now))
+        await _update_facts(conn, report, now)
+    for item in await duties.on_report(conn, policy, report, now):
+        if item.late_seconds is not None:
+            late += 1
+            await arming.record_late(
+                conn,
+                item,
+                township=report.township,
+                responsible=report.township,
+                incident_id=None,
+                report_id=report.report_id,
+                arrived_at=report.reported_at,
+                details={"report_type": report.type.value, "category": report.category},
+                now=now,
+            )
+    values = _report_values(report, policy, now)
+    await conn.execute(reports.insert().values(**values, late_by_seconds=max(delays, default=None)))
+    due = [a for a in armed if a is not None]
+    return IntakeResult(Outcome.STORED, late, min(due) if due else None)
+
+
+def _report_values(report: Report, policy: Policy, now: datetime) -> dict[str, Any]:
+    return {
+        "report_id": report.report_id,
+        "incident_id": report.incident_id,
+        "type": report.type.value,
+        "township": report.township,
+        "category": report.category,
+        "level": report.level.value,
+        "title": report.title,
+        "summary": report.summary,
+        "occurred_at": report.occurred_at,
+        "known_at": report.known_at,
+        "reported_at": report.reported_at,
+        "reporter_name": report.reporter.name,
+        "reporter_phone": report.reporter.phone,
+        "place": report.place,
+        "deaths": report.deaths,
+        "injured": report.injured,
+        "missing_persons": report.missing_persons,
+        "is_problem": policy.is_problem(report.category, report.is_problem),
+        "stored_at": now,
+    }
 
 
 async def _open_incident(
@@ -84,81 +134,139 @@ async def _open_incident(
             category=report.category,
             title=report.title,
             status="open",
+            origin=Origin.TOWNSHIP.value,
             occurred_at=report.occurred_at,
             known_at=report.known_at,
             opened_at=report.reported_at,
+            place=report.place,
+            deaths=report.deaths,
+            injured=report.injured,
+            missing_persons=report.missing_persons,
             updated_at=now,
         )
     )
-    new = rules.initial_deadlines(report, policy.levels[report.level])
-    await conn.execute(
-        deadlines.insert(),
-        [
-            {
-                "incident_id": report.incident_id,
-                "kind": d.kind.value,
-                "seq": 0,
-                "due_at": d.due_at,
-                "state": DeadlineState.PENDING.value,
-                "fire_at": d.due_at,
-                "next_round": 0,
-                "created_at": now,
-            }
-            for d in new
-        ],
+    level_rules = policy.rules_for(report.level, report.category)
+    new = rules.initial_deadlines(report, level_rules, policy.tz)
+    return await arming.arm_incident(conn, report.incident_id, report.township, new, now)
+
+
+async def _arm_registered(
+    conn: AsyncConnection, incident: Row[Any], report: Report, policy: Policy, now: datetime
+) -> datetime | None:
+    """The township's first report on an incident the county registered: start the usual clocks."""
+    if incident.origin != Origin.COUNTY.value:
+        return None
+    has_ack = (
+        await conn.execute(
+            select(deadlines.c.id).where(
+                deadlines.c.incident_id == incident.id, deadlines.c.kind == DeadlineKind.ACK.value
+            )
+        )
+    ).first()
+    if has_ack:
+        return None
+    level_rules = policy.rules_for(report.level, report.category)
+    new = [
+        d
+        for d in rules.initial_deadlines(report, level_rules, policy.tz)
+        if d.kind is not DeadlineKind.FIRST_REPORT  # the concealment check stands in for it
+    ]
+    return await arming.arm_incident(conn, incident.id, incident.township, new, now)
+
+
+async def _settle(conn: AsyncConnection, report: Report, now: datetime) -> list[arming.Settled]:
+    kinds = [k.value for k in DeadlineKind if rules.meets(report, k) and k is not DeadlineKind.FOLLOWUP]
+    where: list[Any] = [deadlines.c.incident_id == report.incident_id]
+    settled = await arming.settle(
+        conn, where=[*where, deadlines.c.kind.in_(kinds)], met_at=report.reported_at, met_by=report.report_id
     )
-    return min(d.due_at for d in new)
+    if report.type is ReportType.FOLLOWUP:
+        # One follow-up meets one slot: the earliest still owed.
+        earliest = (
+            await conn.execute(
+                select(deadlines.c.id)
+                .where(
+                    *where,
+                    deadlines.c.kind == DeadlineKind.FOLLOWUP.value,
+                    deadlines.c.state.in_(arming.OPEN),
+                )
+                .order_by(deadlines.c.seq)
+                .limit(1)
+            )
+        ).scalar_one_or_none()
+        if earliest is not None:
+            settled += await arming.settle(
+                conn, where=[deadlines.c.id == earliest], met_at=report.reported_at, met_by=report.report_id
+            )
+    if report.type is ReportType.FINAL:
+        await arming.cancel(
+            conn, where=[*where, deadlines.c.kind == DeadlineKind.FOLLOWUP.value], reason="final report"
+        )
+    return settled
 
 
-async def _settle_deadlines(conn: AsyncConnection, report: Report, now: datetime) -> list[int]:
-    """Mark the open deadlines this report meets; return the delays (s) of the late ones."""
-    rows = (
-        await conn.execute(
-            select(deadlines.c.id, deadlines.c.kind, deadlines.c.due_at).where(
-                deadlines.c.incident_id == report.incident_id,
-                deadlines.c.state.in_([s.value for s in OPEN_DEADLINE_STATES]),
-            )
-        )
-    ).all()
-    delays: list[int] = []
-    for row in rows:
-        kind = DeadlineKind(row.kind)
-        if not rules.meets(report, kind):
-            continue
-        await conn.execute(
-            deadlines.update()
-            .where(deadlines.c.id == row.id)
-            .values(
-                state=DeadlineState.MET.value,
-                fire_at=None,
-                met_at=report.reported_at,
-                met_by=report.report_id,
-            )
-        )
-        delay = rules.lateness(row.due_at, report.reported_at)
-        if delay is None:
-            continue
-        seconds = int(delay.total_seconds())
-        delays.append(seconds)
-        await accountability.append(
-            conn,
-            NewEntry(
-                kind=EntryKind.LATE_REPORT,
-                township=report.township,
-                responsible=report.township,
-                occurred_at=report.reported_at,
-                incident_id=report.incident_id,
-                report_id=report.report_id,
-                deadline_id=row.id,
-                delay_seconds=seconds,
-                details={
-                    "deadline": kind.value,
-                    "due_at": row.due_at.isoformat(),
-                    "reported_at": report.reported_at.isoformat(),
-                    "report_type": report.type.value,
-                    "level": report.level.value,
-                },
-            ),
-            now,
-        )
-    return delays
+async def _arm_next_followup(
+    conn: AsyncConnection, report: Report, settled: arming.Settled, policy: Policy, now: datetime
+) -> datetime | None:
+    incident = (await conn.execute(select(incidents).where(incidents.c.id == report.incident_id))).one()
+    if incident.status != "open":
+        return None
+    after = max(settled.due_at, report.reported_at)
+    return await cadence.arm_followup_after(conn, incident, settled.seq, after, policy, now)
+
+
+async def _record_corrections(
+    conn: AsyncConnection, incident: Row[Any], report: Report, now: datetime
+) -> None:
+    """误报: a correction that changes a key fact the county had been told."""
+    if report.type is not ReportType.CORRECTION:
+        return
+    before = {f: getattr(incident, f) for f in KEY_FACTS}
+    after = {**before, "level": report.level.value, "occurred_at": report.occurred_at}
+    for field in ("place", "deaths", "injured", "missing_persons"):
+        if getattr(report, field) is not None:
+            after[field] = getattr(report, field)
+    changed = [f for f in KEY_FACTS if before[f] is not None and after[f] != before[f]]
+    if not changed:
+        return
+    await accountability.append(
+        conn,
+        NewEntry(
+            kind=EntryKind.ERRONEOUS_REPORT,
+            township=report.township,
+            responsible=report.township,
+            occurred_at=report.reported_at,
+            incident_id=report.incident_id,
+            report_id=report.report_id,
+            details={
+                "fields": changed,
+                "before": {f: _plain(before[f]) for f in changed},
+                "after": {f: _plain(after[f]) for f in changed},
+            },
+        ),
+        now,
+    )
+
+
+def _plain(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+async def _change_level(
+    conn: AsyncConnection, incident: Row[Any], report: Report, policy: Policy, now: datetime
+) -> datetime | None:
+    if report.level.value == incident.level:
+        return None
+    return await cadence.rederive(
+        conn, incident, report.level, report.reported_at, f"report {report.report_id}", policy, now
+    )
+
+
+async def _update_facts(conn: AsyncConnection, report: Report, now: datetime) -> None:
+    values: dict[str, Any] = {"updated_at": now}
+    for field in ("place", "deaths", "injured", "missing_persons"):
+        if getattr(report, field) is not None:
+            values[field] = getattr(report, field)
+    if report.type is ReportType.CORRECTION:
+        values["occurred_at"] = report.occurred_at
+    await conn.execute(incidents.update().where(incidents.c.id == report.incident_id).values(**values))

@@ -5,23 +5,35 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from alerting import accountability
 from alerting.accountability import NewEntry
-from alerting.domain import MISSED_ENTRY_KIND, DeadlineKind, DeadlineState, EntryKind
+from alerting.domain import COUNTY_DEADLINES, MISSED_ENTRY_KIND, DeadlineKind, DeadlineState, EntryKind
+from alerting.links import AckLinks
 from alerting.policy import Policy
+from alerting.roster import Directory
 from alerting.storage.schema import deadlines, escalations, incidents, notifications
-from escalation import rules
-from escalation.messages import escalation_payload
+from escalation import cadence, duties, rules
+from escalation.messages import Subject, escalation_payload
+
+
+@dataclass(frozen=True, slots=True)
+class Firing:
+    """What firing needs besides the database: the rules, who is who, and how to sign ack links."""
+
+    policy: Policy
+    directory: Directory
+    links: AckLinks | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Fired:
     deadline_id: int
-    incident_id: str
+    incident_id: str | None
     kind: DeadlineKind
     round: int
     scheduled_for: datetime
@@ -29,101 +41,124 @@ class Fired:
     notifications: int
 
 
-def _due(now: datetime, limit: int, for_update: bool) -> Select[tuple[int, str, str, datetime, int]]:
+async def fire_due(conn: AsyncConnection, firing: Firing, now: datetime, limit: int = 500) -> list[Fired]:
+    """Fire every deadline due at `now` (up to `limit`), inside the caller's transaction."""
     query = (
-        select(
-            deadlines.c.id,
-            deadlines.c.incident_id,
-            deadlines.c.kind,
-            deadlines.c.due_at,
-            deadlines.c.next_round,
-        )
+        select(deadlines)
         .where(deadlines.c.fire_at.is_not(None), deadlines.c.fire_at <= now)
         .order_by(deadlines.c.fire_at)
         .limit(limit)
     )
-    # Replicas on PostgreSQL each take different rows; SQLite's single writer needs no lock.
-    return query.with_for_update(skip_locked=True) if for_update else query
-
-
-async def fire_due(conn: AsyncConnection, policy: Policy, now: datetime, limit: int = 500) -> list[Fired]:
-    """Fire every deadline due at `now` (up to `limit`), inside the caller's transaction."""
-    rows = (await conn.execute(_due(now, limit, conn.dialect.name == "postgresql"))).all()
+    if conn.dialect.name == "postgresql":
+        # Replicas on PostgreSQL each take different rows; SQLite's single writer needs no lock.
+        query = query.with_for_update(skip_locked=True)
     fired: list[Fired] = []
-    for row in rows:
-        result = await _fire_one(
-            conn, policy, now, row.id, row.incident_id, DeadlineKind(row.kind), row.due_at, row.next_round
-        )
+    for row in (await conn.execute(query)).all():
+        result = await _fire_one(conn, firing, now, row)
         if result is not None:
             fired.append(result)
     return fired
 
 
-async def _fire_one(
-    conn: AsyncConnection,
-    policy: Policy,
-    now: datetime,
-    deadline_id: int,
-    incident_id: str,
-    kind: DeadlineKind,
-    due_at: datetime,
-    next_round: int,
-) -> Fired | None:
-    chain = policy.chain_for(kind)
-    due_round = rules.next_round(chain, due_at, next_round, now)
-    # The claim: only the holder of this exact (row, round) state moves it on.
-    claim = await conn.execute(
+async def _claim(conn: AsyncConnection, row: Row[Any], now: datetime, values: dict[str, Any]) -> bool:
+    """Move the row on only if nobody else did since we read it."""
+    result = await conn.execute(
         deadlines.update()
         .where(
-            deadlines.c.id == deadline_id,
-            deadlines.c.next_round == next_round,
+            deadlines.c.id == row.id,
+            deadlines.c.next_round == row.next_round,
             deadlines.c.fire_at.is_not(None),
             deadlines.c.fire_at <= now,
         )
-        .values(
-            state=DeadlineState.ESCALATING.value
-            if due_round and due_round.next_fire_at
-            else DeadlineState.EXHAUSTED.value,
-            next_round=due_round.number + 1 if due_round else next_round,
-            fire_at=due_round.next_fire_at if due_round else None,
-        )
+        .values(**values)
     )
-    if claim.rowcount != 1 or due_round is None:
+    return result.rowcount == 1
+
+
+async def _fire_one(conn: AsyncConnection, firing: Firing, now: datetime, row: Row[Any]) -> Fired | None:
+    policy = firing.policy
+    kind = DeadlineKind(row.kind)
+    first = row.next_round == 0
+    balance: dict[str, int] | None = None
+    if kind is DeadlineKind.QUARTER_BALANCE and first:
+        context = row.context or {}
+        start = datetime.fromisoformat(context.get("quarter_start", row.due_at.isoformat()))
+        balance = await duties.balance_flagged(conn, row.township, start, row.due_at)
+        if balance is None:
+            await _claim(
+                conn, row, now, {"state": DeadlineState.CLEARED.value, "fire_at": None, "met_at": now}
+            )
+            return None
+
+    chain = policy.chain_for(kind)
+    due_round = rules.next_round(chain, row.due_at, row.next_round, now)
+    if due_round is None:  # every round already sent (the policy's chain got shorter)
+        await _claim(conn, row, now, {"state": DeadlineState.EXHAUSTED.value, "fire_at": None})
+        return None
+    claimed = await _claim(
+        conn,
+        row,
+        now,
+        {
+            "state": (DeadlineState.ESCALATING if due_round.next_fire_at else DeadlineState.EXHAUSTED).value,
+            "next_round": due_round.number + 1,
+            "fire_at": due_round.next_fire_at,
+        },
+    )
+    if not claimed:
         return None
 
-    incident = (await conn.execute(select(incidents).where(incidents.c.id == incident_id))).one()
+    incident = None
+    if row.incident_id is not None:
+        incident = (await conn.execute(select(incidents).where(incidents.c.id == row.incident_id))).one()
+    entry_kind = MISSED_ENTRY_KIND[kind] if first else None
+    if entry_kind is not None:
+        await accountability.append(conn, _entry(entry_kind, row, incident, balance), now)
+    if first and kind is DeadlineKind.FOLLOWUP and incident is not None and incident.status == "open":
+        # The cadence goes on whether or not this slot was met.
+        await cadence.arm_followup_after(conn, incident, row.seq, row.due_at, policy, now)
+
     step = chain.steps[due_round.step]
+    recipients, unresolved = firing.directory.resolve(step.roles, now, row.township)
+    ack_urls: dict[str, str] = {}
+    if kind is DeadlineKind.ACK and firing.links is not None and incident is not None:
+        ack_urls = {r.name: firing.links.url(incident.id, r.name, r.role, now) for r in recipients}
+    key = f"{row.incident_id or row.township}:{row.id}:{due_round.number}"
+    payload = escalation_payload(
+        subject=_subject(row, incident),
+        kind=kind,
+        due_at=row.due_at,
+        round_number=due_round.number,
+        step=due_round.step,
+        roles=step.roles,
+        recipients=recipients,
+        unresolved=unresolved,
+        ack_urls=ack_urls,
+        idempotency_key=key,
+        timezone=policy.timezone,
+    )
     escalation_id = (
         await conn.execute(
             escalations.insert().values(
-                deadline_id=deadline_id,
-                incident_id=incident_id,
+                deadline_id=row.id,
+                incident_id=row.incident_id,
+                township=row.township,
                 round=due_round.number,
                 step=due_round.step,
                 roles=list(step.roles),
+                recipients=[{"role": r.role, "name": r.name} for r in recipients],
                 fired_at=now,
                 scheduled_for=due_round.scheduled_for,
             )
         )
     ).inserted_primary_key
     assert escalation_id is not None
-    key = f"{incident_id}:{deadline_id}:{due_round.number}"
-    payload = escalation_payload(
-        incident=incident,
-        kind=kind,
-        due_at=due_at,
-        round_number=due_round.number,
-        step=due_round.step,
-        roles=step.roles,
-        idempotency_key=key,
-        timezone=policy.timezone,
-    )
     await conn.execute(
         notifications.insert(),
         [
             {
                 "escalation_id": escalation_id[0],
-                "incident_id": incident_id,
+                "incident_id": row.incident_id,
                 "channel": channel,
                 "idempotency_key": key,
                 "payload": payload,
@@ -135,30 +170,56 @@ async def _fire_one(
             for channel in step.channels
         ],
     )
-    entry_kind = None
-    if next_round == 0:
-        entry_kind = MISSED_ENTRY_KIND[kind]
-        await accountability.append(
-            conn,
-            NewEntry(
-                kind=entry_kind,
-                township=incident.township,
-                responsible="duty_officer" if kind is DeadlineKind.ACK else incident.township,
-                occurred_at=due_at,
-                incident_id=incident_id,
-                deadline_id=deadline_id,
-                details={"deadline": kind.value, "due_at": due_at.isoformat(), "level": incident.level},
-            ),
-            now,
-        )
     return Fired(
-        deadline_id,
-        incident_id,
+        row.id,
+        row.incident_id,
         kind,
         due_round.number,
         due_round.scheduled_for,
         entry_kind,
         len(step.channels),
+    )
+
+
+def _subject(row: Row[Any], incident: Row[Any] | None) -> Subject:
+    if incident is not None:
+        return Subject(
+            row.township, incident.id, incident.title, incident.level, incident.category, incident.known_at
+        )
+    context = row.context or {}
+    return Subject(row.township, duty=context.get("title") or context.get("since"))
+
+
+def _entry(
+    kind: EntryKind, row: Row[Any], incident: Row[Any] | None, balance: dict[str, int] | None
+) -> NewEntry:
+    deadline = DeadlineKind(row.kind)
+    details: dict[str, Any] = {"deadline": deadline.value, "due_at": row.due_at.isoformat()}
+    if incident is not None:
+        details["level"] = incident.level
+        details["category"] = incident.category
+    if deadline is DeadlineKind.FOLLOWUP:
+        details["followup_number"] = row.seq
+    if row.period:
+        details["period"] = row.period
+    if row.context:
+        details["context"] = row.context
+    if balance:
+        details.update(balance)
+    if deadline is DeadlineKind.ACK:
+        responsible = "duty_officer"
+    elif deadline in COUNTY_DEADLINES:
+        responsible = "county_office"
+    else:
+        responsible = row.township
+    return NewEntry(
+        kind=kind,
+        township=row.township,
+        responsible=responsible,
+        occurred_at=row.due_at,
+        incident_id=row.incident_id,
+        deadline_id=row.id,
+        details=details,
     )
 
 

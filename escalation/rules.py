@@ -4,29 +4,86 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
+from alerting.calendar import local_times_after
 from alerting.domain import MET_BY_REPORT, DeadlineKind, Report
-from alerting.policy import Chain, LevelRules
+from alerting.policy import Chain, FollowupRule, LevelRules
 
 
 @dataclass(frozen=True, slots=True)
 class NewDeadline:
     kind: DeadlineKind
     due_at: datetime
+    seq: int = 0
 
 
-def clock_start(report: Report, rules: LevelRules) -> datetime:
-    return report.occurred_at if rules.clock_starts == "occurred_at" else report.known_at
+def clock_start(occurred_at: datetime, known_at: datetime, rules: LevelRules) -> datetime:
+    return occurred_at if rules.clock_starts == "occurred_at" else known_at
 
 
-def initial_deadlines(report: Report, rules: LevelRules) -> list[NewDeadline]:
+def next_followup(
+    rule: FollowupRule | None, start: datetime, after: datetime, tz: ZoneInfo
+) -> datetime | None:
+    """The first follow-up slot strictly after `after` for a cadence that began at `start`."""
+    if rule is None:
+        return None
+    if rule.every is not None:
+        elapsed = after - start
+        k = max(1, elapsed // rule.every + 1)
+        slot = start + k * rule.every
+        if slot - start <= rule.for_:
+            return slot
+    times = rule.local_times()
+    if not times:
+        return None
+    return local_times_after(max(after, start + rule.for_), times, tz)
+
+
+def county_deadlines(rules: LevelRules, heard_at: datetime) -> list[NewDeadline]:
+    """The county's own deadlines, counted from when it heard of the incident."""
+    found = [NewDeadline(DeadlineKind.ACK, heard_at + rules.ack)]
+    if rules.forward_phone is not None:
+        found.append(NewDeadline(DeadlineKind.FORWARD_PHONE, heard_at + rules.forward_phone))
+    if rules.forward_written is not None:
+        found.append(NewDeadline(DeadlineKind.FORWARD_WRITTEN, heard_at + rules.forward_written))
+    return found
+
+
+def initial_deadlines(report: Report, rules: LevelRules, tz: ZoneInfo) -> list[NewDeadline]:
     """Deadlines an incident gets when the county first hears of it through `report`."""
-    start = clock_start(report, rules)
-    return [
+    start = clock_start(report.occurred_at, report.known_at, rules)
+    found = [
         NewDeadline(DeadlineKind.FIRST_REPORT, start + rules.first_report),
         NewDeadline(DeadlineKind.WRITTEN_REPORT, start + rules.written_report),
-        NewDeadline(DeadlineKind.ACK, report.reported_at + rules.ack),
+        *county_deadlines(rules, report.reported_at),
     ]
+    followup = next_followup(rules.followup, start, start, tz)
+    if followup is not None:
+        found.append(NewDeadline(DeadlineKind.FOLLOWUP, followup, seq=1))
+    return found
+
+
+def rederived_due(
+    kind: DeadlineKind, rules: LevelRules, changed_at: datetime, tz: ZoneInfo
+) -> datetime | None:
+    """A still-pending deadline's new time after a level change at `changed_at` (None: no longer owed).
+
+    The clock restarts at the change: the new level's limit counts from that moment.
+    """
+    limits: dict[DeadlineKind, timedelta | None] = {
+        DeadlineKind.WRITTEN_REPORT: rules.written_report,
+        DeadlineKind.ACK: rules.ack,
+        DeadlineKind.FORWARD_PHONE: rules.forward_phone,
+        DeadlineKind.FORWARD_WRITTEN: rules.forward_written,
+        DeadlineKind.FINAL_REPORT: rules.final_report,
+    }
+    if kind is DeadlineKind.FOLLOWUP:
+        return next_followup(rules.followup, changed_at, changed_at, tz)
+    if kind not in limits:
+        raise ValueError(f"{kind} is not re-derived on a level change")
+    limit = limits[kind]
+    return None if limit is None else changed_at + limit
 
 
 def meets(report: Report, kind: DeadlineKind) -> bool:

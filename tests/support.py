@@ -22,8 +22,10 @@ from alerting import tokens
 from alerting.clock import FakeClock
 from alerting.domain import Role
 from alerting.policy import Policy, parse_policy
+from alerting.roster import Directory
 from alerting.service import Service
 from alerting.settings import Settings
+from escalation.engine import Firing
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -110,6 +112,11 @@ async def receiver(script: list[int] | None = None) -> AsyncIterator[Receiver]:
     async with serve(hook, free_port()) as base:
         hook.url = f"{base}/county-hook"
         yield hook
+
+
+def firing_for(policy: Policy) -> Firing:
+    """What the engine needs to fire, built from the policy as the service builds it."""
+    return Firing(policy, Directory(policy.roster, townships=policy.townships))
 
 
 def example_policy(webhook_url: str) -> Policy:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from alerting.clock import Clock
+from alerting.links import AckLinks
 from alerting.metrics import Metrics
+from alerting.policy import Policy
 from alerting.publisher import ReportPublisher
 
 
@@ -20,6 +23,9 @@ class ServiceContext:
     clock: Clock
     metrics: Metrics
     kafka_ready: Callable[[], Awaitable[bool]]
+    links: Callable[[], AckLinks | None]  # set once the service has started
+    policy: Policy
+    on_armed: Callable[[datetime], None]  # wake the deadline loop for a newly armed deadline
 
 
 def get_context(request: Request) -> ServiceContext:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from alerting.domain import Level
 
 
 class ReportAccepted(BaseModel):
@@ -15,6 +17,58 @@ class ReportAccepted(BaseModel):
     partition: int
     offset: int
     reported_at: datetime
+
+
+class RegisterBody(BaseModel):
+    """An incident the county learned of from another channel (热线、媒体、上级通报)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    incident_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$",
+        description="generated if absent; give it to the township so that its reports refer to it",
+    )
+    township: str = Field(min_length=1, max_length=64)
+    level: Level
+    category: str = Field(min_length=1, max_length=64)
+    title: str = Field(min_length=1, max_length=200)
+    summary: str = Field(default="", max_length=20000)
+    source: Literal["hotline", "media", "higher_notice", "inspection", "other"]
+    occurred_at: AwareDatetime | None = None
+    learned_at: AwareDatetime | None = Field(default=None, description="获悉时间; now if absent")
+
+
+class Registered(BaseModel):
+    incident_id: str
+    township_report_due: datetime
+
+
+class CloseOut(BaseModel):
+    incident_id: str
+    final_report_due: datetime
+
+
+class ForwardBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["phone", "written"]
+    note: str = Field(default="", max_length=2000)
+
+
+class ForwardOut(BaseModel):
+    incident_id: str
+    mode: str
+    late_by_seconds: int | None
+
+
+class TimelineItem(BaseModel):
+    at: datetime
+    kind: str
+    text: str
+    details: dict[str, Any]
 
 
 class ReportOut(BaseModel):
@@ -30,12 +84,18 @@ class ReportOut(BaseModel):
     reported_at: datetime
     reporter_name: str
     reporter_phone: str
+    place: str | None
+    deaths: int | None
+    injured: int | None
+    missing_persons: int | None
+    is_problem: bool
     late_by_seconds: int | None
 
 
 class DeadlineOut(BaseModel):
     id: int
     kind: str
+    seq: int
     due_at: datetime
     state: str
     fire_at: datetime | None
@@ -57,6 +117,7 @@ class EscalationOut(BaseModel):
     round: int
     step: int
     roles: list[str]
+    recipients: list[dict[str, str]]
     fired_at: datetime
     scheduled_for: datetime
     notifications: list[NotificationOut]
@@ -86,11 +147,18 @@ class IncidentOut(BaseModel):
     category: str
     title: str
     status: str
+    origin: str
+    source: str | None
     occurred_at: datetime
     known_at: datetime
     opened_at: datetime
+    place: str | None
+    deaths: int | None
+    injured: int | None
+    missing_persons: int | None
     acknowledged_at: datetime | None
     acknowledged_by: str | None
+    closed_at: datetime | None
 
 
 class IncidentDetail(IncidentOut):
@@ -98,6 +166,7 @@ class IncidentDetail(IncidentOut):
     deadlines: list[DeadlineOut]
     escalations: list[EscalationOut]
     entries: list[EntryOut]
+    timeline: list[TimelineItem]
 
 
 class AckOut(BaseModel):

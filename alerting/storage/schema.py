@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Dialect,
@@ -65,11 +66,21 @@ incidents = Table(
     Column("category", String(64), nullable=False),
     Column("title", String(200), nullable=False),
     Column("status", String(16), nullable=False, index=True),  # open | closed
+    # township: first heard of through a township report; county: registered by the county
+    # from another channel (hotline, media, higher-level notice) while the township was silent.
+    Column("origin", String(16), nullable=False),
+    Column("source", String(32)),
+    Column("registered_by", String(100)),
     Column("occurred_at", UTCDateTime, nullable=False),
     Column("known_at", UTCDateTime, nullable=False),
-    Column("opened_at", UTCDateTime, nullable=False),  # when the county first received a report
+    Column("opened_at", UTCDateTime, nullable=False),  # when the county first heard of it
+    Column("place", String(200)),
+    Column("deaths", Integer),
+    Column("injured", Integer),
+    Column("missing_persons", Integer),
     Column("acknowledged_at", UTCDateTime),
     Column("acknowledged_by", String(100)),
+    Column("closed_at", UTCDateTime),
     Column("updated_at", UTCDateTime, nullable=False),
 )
 
@@ -89,6 +100,11 @@ reports = Table(
     Column("reported_at", UTCDateTime, nullable=False),
     Column("reporter_name", String(100), nullable=False),
     Column("reporter_phone", String(40), nullable=False),
+    Column("place", String(200)),
+    Column("deaths", Integer),
+    Column("injured", Integer),
+    Column("missing_persons", Integer),
+    Column("is_problem", Boolean, nullable=False),  # reports a problem or risk (喜忧兼报)
     Column("stored_at", UTCDateTime, nullable=False),
     Column("late_by_seconds", Integer),
     Index(None, "township", "reported_at"),
@@ -98,9 +114,11 @@ deadlines = Table(
     "deadlines",
     metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
-    Column("incident_id", ForeignKey("incidents.id"), nullable=False, index=True),
+    Column("incident_id", ForeignKey("incidents.id"), index=True),  # NULL for township duties
+    Column("township", String(64), nullable=False),
     Column("kind", String(32), nullable=False),
     Column("seq", Integer, nullable=False, default=0),  # several of one kind (follow-ups)
+    Column("period", String(64)),  # township duties: which period or stretch this row is for
     Column("due_at", UTCDateTime, nullable=False),
     Column("state", String(16), nullable=False),  # see alerting.domain.DeadlineState
     # Next moment this row needs attention (due_at, then each escalation round); NULL when done.
@@ -108,8 +126,11 @@ deadlines = Table(
     Column("next_round", Integer, nullable=False, default=0),  # escalation rounds done or skipped
     Column("met_at", UTCDateTime),
     Column("met_by", String(100)),
+    Column("context", JSON),  # facts the firing needs (last report time, duty name)
     Column("created_at", UTCDateTime, nullable=False),
     UniqueConstraint("incident_id", "kind", "seq"),
+    UniqueConstraint("township", "kind", "period"),
+    Index(None, "township", "kind", "state"),
 )
 
 escalations = Table(
@@ -117,10 +138,12 @@ escalations = Table(
     metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
     Column("deadline_id", ForeignKey("deadlines.id"), nullable=False, index=True),
-    Column("incident_id", ForeignKey("incidents.id"), nullable=False, index=True),
+    Column("incident_id", ForeignKey("incidents.id"), index=True),
+    Column("township", String(64), nullable=False),
     Column("round", Integer, nullable=False),
     Column("step", Integer, nullable=False),
     Column("roles", JSON, nullable=False),
+    Column("recipients", JSON, nullable=False),  # [{role, name}]: phones stay in the payload only
     Column("fired_at", UTCDateTime, nullable=False),
     Column("scheduled_for", UTCDateTime, nullable=False),
     UniqueConstraint("deadline_id", "round"),
@@ -131,7 +154,7 @@ notifications = Table(
     metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
     Column("escalation_id", ForeignKey("escalations.id"), nullable=False, index=True),
-    Column("incident_id", ForeignKey("incidents.id"), nullable=False, index=True),
+    Column("incident_id", ForeignKey("incidents.id"), index=True),
     Column("channel", String(64), nullable=False),
     Column("idempotency_key", String(200), nullable=False),
     Column("payload", JSON, nullable=False),
@@ -161,6 +184,24 @@ accountability_entries = Table(
     Column("details", JSON, nullable=False),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False, unique=True),
+)
+
+incident_events = Table(
+    "incident_events",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("incident_id", ForeignKey("incidents.id"), nullable=False, index=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("kind", String(32), nullable=False),  # registered, level_changed, acknowledged, closed, forwarded
+    Column("actor", String(100), nullable=False),
+    Column("details", JSON, nullable=False),
+)
+
+service_keys = Table(
+    "service_keys",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", String(200), nullable=False),
 )
 
 api_tokens = Table(

@@ -24,7 +24,7 @@ from alerting.errors import DeliveryError, PermanentDelivery, RetryableDelivery
 from alerting.metrics import Metrics
 from alerting.policy import Policy
 from alerting.storage.schema import notifications
-from escalation.notify import webhook
+from escalation.notify import dispatch
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ class Outbox:
         try:
             if channel is None:
                 raise PermanentDelivery(f"channel {row.channel!r} is no longer in the policy")
-            await webhook.send(self._client, channel, row.payload, row.key)
+            await dispatch.send(self._client, channel, row.payload, row.key)
         except DeliveryError as exc:
             error = exc
         except Exception as exc:  # a bug in an integration must not leave the row leased forever

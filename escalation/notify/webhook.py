@@ -9,11 +9,11 @@ from typing import Any
 
 import httpx
 
+from alerting.channels import WebhookChannel
 from alerting.errors import PermanentDelivery, RetryableDelivery
-from alerting.policy import WebhookChannel
 
 
-def _retry_after(response: httpx.Response) -> timedelta | None:
+def retry_after(response: httpx.Response) -> timedelta | None:
     """Seconds or an HTTP date (relative to the Date header); None when absent or unreadable."""
     value = (response.headers.get("Retry-After") or "").strip()
     try:
@@ -43,5 +43,5 @@ async def send(client: httpx.AsyncClient, channel: WebhookChannel, payload: dict
     if response.status_code < 300:
         return
     if response.status_code == 429 or response.status_code >= 500:
-        raise RetryableDelivery(f"HTTP {response.status_code}", retry_after=_retry_after(response))
+        raise RetryableDelivery(f"HTTP {response.status_code}", retry_after=retry_after(response))
     raise PermanentDelivery(f"HTTP {response.status_code}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -30,6 +31,7 @@ def alerting(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str
 def base_env(tmp_path: Path, policy_text: str) -> dict[str, str]:
     policy = tmp_path / "policy.toml"
     policy.write_text(policy_text, encoding="utf-8")
+    shutil.copy(ROOT / "deploy/roster.example.csv", tmp_path / "roster.example.csv")
     return {
         **os.environ,
         "ALERTING_POLICY": str(policy),
@@ -42,7 +44,8 @@ def test_bad_policy_stops_start_up_naming_the_key(tmp_path: Path) -> None:
     env = base_env(tmp_path, EXAMPLE.replace('ack = "10m"', 'ack = "ten minutes"'))
     result = alerting("run", env=env)
     assert result.returncode == 2
-    assert "[levels.III.ack]" in result.stderr and "line 32" in result.stderr
+    line = EXAMPLE.splitlines().index('ack = "10m"') + 1
+    assert "[levels.III.ack]" in result.stderr and f"(line {line})" in result.stderr
 
 
 def test_unset_secret_stops_start_up_naming_the_variable(tmp_path: Path) -> None:

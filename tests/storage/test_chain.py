@@ -18,6 +18,7 @@ from alerting.storage.schema import accountability_entries as entries
 from consumers.intake import store_report
 from escalation.engine import fire_due
 from tests.storage.factories import T0, make_report
+from tests.support import firing_for
 
 ENTRIES = [
     NewEntry(
@@ -98,7 +99,7 @@ async def test_entries_written_by_intake_and_firing_verify(engine: AsyncEngine, 
     )
     async with engine.begin() as conn:
         await store_report(conn, written, policy, written.reported_at)
-        await fire_due(conn, policy, written.reported_at)  # the ack deadline has passed
+        await fire_due(conn, firing_for(policy), written.reported_at)  # the ack deadline has passed
 
     rows = await _chain(engine)
     assert [r.kind for r in rows] == ["late_report", "late_report", "unacknowledged"]

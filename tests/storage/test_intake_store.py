@@ -38,7 +38,7 @@ async def _late_entries(engine: AsyncEngine) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("level", [Level.II, Level.IV])
-async def test_first_report_opens_incident_with_three_deadlines(
+async def test_first_report_opens_incident_with_its_deadlines(
     engine: AsyncEngine, policy: Policy, level: Level
 ) -> None:
     report = make_report(level=level)
@@ -58,7 +58,9 @@ async def test_first_report_opens_incident_with_three_deadlines(
     )
     assert incident.opened_at == report.reported_at
     got = await _deadlines(engine)
-    assert set(got) == {k.value for k in DeadlineKind}
+    forwards = {DeadlineKind.FORWARD_PHONE: rules.forward_phone, DeadlineKind.FORWARD_WRITTEN: rules.forward_written}
+    expected = {DeadlineKind.FIRST_REPORT, DeadlineKind.WRITTEN_REPORT, DeadlineKind.ACK, DeadlineKind.FOLLOWUP}
+    assert set(got) == {k.value for k in expected | {k for k, limit in forwards.items() if limit}}
 
     first = got[DeadlineKind.FIRST_REPORT.value]
     assert first["state"] == DeadlineState.MET.value
@@ -95,7 +97,8 @@ async def test_same_report_again_is_a_duplicate_and_changes_nothing(
         after = await row_counts(conn)
     assert result.outcome is Outcome.DUPLICATE
     assert after == before
-    assert before["reports"] == 1 and before["deadlines"] == 3
+    # six of the incident (level II) and the township's two silence clocks
+    assert before["reports"] == 1 and before["deadlines"] == 8
 
 
 async def test_report_id_reused_for_another_incident_is_rejected(engine: AsyncEngine, policy: Policy) -> None:
@@ -120,7 +123,7 @@ async def test_report_from_another_township_for_existing_incident_is_rejected(
     async with engine.begin() as conn:
         await store_report(conn, make_report(township="城关镇"), policy, NOW)
         before = await row_counts(conn)
-    intruder = make_report(report_id="r-other", township="河口镇", type_=ReportType.WRITTEN)
+    intruder = make_report(report_id="r-other", township="梅林镇", type_=ReportType.WRITTEN)
     async with engine.begin() as conn:
         with pytest.raises(InvalidReport, match="belongs to 城关镇"):
             await store_report(conn, intruder, policy, NOW)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 21:36:09.777648
+Create Date: 2026-11-26 21:52:24.002830
 """
 
 from collections.abc import Sequence
@@ -71,11 +71,19 @@ def upgrade() -> None:
         sa.Column("category", sa.String(length=64), nullable=False),
         sa.Column("title", sa.String(length=200), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("origin", sa.String(length=16), nullable=False),
+        sa.Column("source", sa.String(length=32), nullable=True),
+        sa.Column("registered_by", sa.String(length=100), nullable=True),
         sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("known_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("opened_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("place", sa.String(length=200), nullable=True),
+        sa.Column("deaths", sa.Integer(), nullable=True),
+        sa.Column("injured", sa.Integer(), nullable=True),
+        sa.Column("missing_persons", sa.Integer(), nullable=True),
         sa.Column("acknowledged_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("acknowledged_by", sa.String(length=100), nullable=True),
+        sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_incidents")),
     )
@@ -84,29 +92,60 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_incidents_township"), ["township"], unique=False)
 
     op.create_table(
+        "service_keys",
+        sa.Column("name", sa.String(length=64), nullable=False),
+        sa.Column("value", sa.String(length=200), nullable=False),
+        sa.PrimaryKeyConstraint("name", name=op.f("pk_service_keys")),
+    )
+    op.create_table(
         "deadlines",
         sa.Column(
             "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
         ),
-        sa.Column("incident_id", sa.String(length=64), nullable=False),
+        sa.Column("incident_id", sa.String(length=64), nullable=True),
+        sa.Column("township", sa.String(length=64), nullable=False),
         sa.Column("kind", sa.String(length=32), nullable=False),
         sa.Column("seq", sa.Integer(), nullable=False),
+        sa.Column("period", sa.String(length=64), nullable=True),
         sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("fire_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("next_round", sa.Integer(), nullable=False),
         sa.Column("met_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("met_by", sa.String(length=100), nullable=True),
+        sa.Column("context", sa.JSON(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["incident_id"], ["incidents.id"], name=op.f("fk_deadlines_incident_id_incidents")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_deadlines")),
         sa.UniqueConstraint("incident_id", "kind", "seq", name=op.f("uq_deadlines_incident_id_kind_seq")),
+        sa.UniqueConstraint("township", "kind", "period", name=op.f("uq_deadlines_township_kind_period")),
     )
     with op.batch_alter_table("deadlines", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_deadlines_fire_at"), ["fire_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_deadlines_incident_id"), ["incident_id"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_deadlines_township_kind_state"), ["township", "kind", "state"], unique=False
+        )
+
+    op.create_table(
+        "incident_events",
+        sa.Column(
+            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
+        ),
+        sa.Column("incident_id", sa.String(length=64), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("kind", sa.String(length=32), nullable=False),
+        sa.Column("actor", sa.String(length=100), nullable=False),
+        sa.Column("details", sa.JSON(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["incident_id"], ["incidents.id"], name=op.f("fk_incident_events_incident_id_incidents")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_incident_events")),
+    )
+    with op.batch_alter_table("incident_events", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_incident_events_incident_id"), ["incident_id"], unique=False)
 
     op.create_table(
         "reports",
@@ -123,6 +162,11 @@ def upgrade() -> None:
         sa.Column("reported_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("reporter_name", sa.String(length=100), nullable=False),
         sa.Column("reporter_phone", sa.String(length=40), nullable=False),
+        sa.Column("place", sa.String(length=200), nullable=True),
+        sa.Column("deaths", sa.Integer(), nullable=True),
+        sa.Column("injured", sa.Integer(), nullable=True),
+        sa.Column("missing_persons", sa.Integer(), nullable=True),
+        sa.Column("is_problem", sa.Boolean(), nullable=False),
         sa.Column("stored_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("late_by_seconds", sa.Integer(), nullable=True),
         sa.ForeignKeyConstraint(
@@ -142,10 +186,12 @@ def upgrade() -> None:
             "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
         ),
         sa.Column("deadline_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column("incident_id", sa.String(length=64), nullable=False),
+        sa.Column("incident_id", sa.String(length=64), nullable=True),
+        sa.Column("township", sa.String(length=64), nullable=False),
         sa.Column("round", sa.Integer(), nullable=False),
         sa.Column("step", sa.Integer(), nullable=False),
         sa.Column("roles", sa.JSON(), nullable=False),
+        sa.Column("recipients", sa.JSON(), nullable=False),
         sa.Column("fired_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("scheduled_for", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
@@ -167,7 +213,7 @@ def upgrade() -> None:
             "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
         ),
         sa.Column("escalation_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column("incident_id", sa.String(length=64), nullable=False),
+        sa.Column("incident_id", sa.String(length=64), nullable=True),
         sa.Column("channel", sa.String(length=64), nullable=False),
         sa.Column("idempotency_key", sa.String(length=200), nullable=False),
         sa.Column("payload", sa.JSON(), nullable=False),
@@ -216,11 +262,17 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_reports_incident_id"))
 
     op.drop_table("reports")
+    with op.batch_alter_table("incident_events", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_incident_events_incident_id"))
+
+    op.drop_table("incident_events")
     with op.batch_alter_table("deadlines", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_deadlines_township_kind_state"))
         batch_op.drop_index(batch_op.f("ix_deadlines_incident_id"))
         batch_op.drop_index(batch_op.f("ix_deadlines_fire_at"))
 
     op.drop_table("deadlines")
+    op.drop_table("service_keys")
     with op.batch_alter_table("incidents", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_incidents_township"))
         batch_op.drop_index(batch_op.f("ix_incidents_status"))

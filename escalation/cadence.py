@@ -1,0 +1,118 @@
+"""An incident's reporting clocks after it opened: the follow-up cadence and level changes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from alerting import events
+from alerting.domain import DeadlineKind, DeadlineState, Level
+from alerting.events import EventKind
+from alerting.policy import LevelRules, Policy
+from alerting.storage.schema import deadlines, incident_events, incidents
+from escalation import arming, rules
+
+# Deadlines whose time depends on the level; the first report and the county's check are settled.
+REDERIVED = (
+    DeadlineKind.WRITTEN_REPORT,
+    DeadlineKind.ACK,
+    DeadlineKind.FOLLOWUP,
+    DeadlineKind.FINAL_REPORT,
+    DeadlineKind.FORWARD_PHONE,
+    DeadlineKind.FORWARD_WRITTEN,
+)
+
+
+async def cadence_start(conn: AsyncConnection, incident: Row[Any], level_rules: LevelRules) -> datetime:
+    """Follow-ups count from the clock start, or from the latest level change."""
+    changed: datetime | None = (
+        await conn.execute(
+            select(incident_events.c.at)
+            .where(
+                incident_events.c.incident_id == incident.id,
+                incident_events.c.kind == EventKind.LEVEL_CHANGED.value,
+            )
+            .order_by(incident_events.c.at.desc())
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+    return changed or rules.clock_start(incident.occurred_at, incident.known_at, level_rules)
+
+
+async def arm_followup_after(
+    conn: AsyncConnection, incident: Row[Any], seq: int, after: datetime, policy: Policy, now: datetime
+) -> datetime | None:
+    """Arm follow-up number seq+1 at the first slot after `after` (no-op if it exists)."""
+    level_rules = policy.rules_for(Level(incident.level), incident.category)
+    start = await cadence_start(conn, incident, level_rules)
+    due = rules.next_followup(level_rules.followup, start, after, policy.tz)
+    if due is None:
+        return None
+    new = [rules.NewDeadline(DeadlineKind.FOLLOWUP, due, seq=seq + 1)]
+    return await arming.arm_incident(conn, incident.id, incident.township, new, now)
+
+
+async def rederive(
+    conn: AsyncConnection,
+    incident: Row[Any],
+    level: Level,
+    changed_at: datetime,
+    actor: str,
+    policy: Policy,
+    now: datetime,
+) -> datetime | None:
+    """A level change restarts the level-dependent clocks still pending, from the moment of the change."""
+    new_rules = policy.rules_for(level, incident.category)
+    await conn.execute(
+        incidents.update().where(incidents.c.id == incident.id).values(level=level.value, updated_at=now)
+    )
+    rows = (
+        await conn.execute(
+            select(deadlines.c.id, deadlines.c.kind, deadlines.c.due_at).where(
+                deadlines.c.incident_id == incident.id,
+            )
+        )
+    ).all()
+    pending = [r for r in rows if r.kind in {k.value for k in REDERIVED}]
+    changes: list[dict[str, Any]] = []
+    earliest: list[datetime] = []
+    for row in pending:
+        state = (await conn.execute(select(deadlines.c.state).where(deadlines.c.id == row.id))).scalar_one()
+        if state != DeadlineState.PENDING.value:
+            continue
+        due = rules.rederived_due(DeadlineKind(row.kind), new_rules, changed_at, policy.tz)
+        if due is None:
+            await arming.cancel(conn, where=[deadlines.c.id == row.id], reason=f"level {level.value}")
+        else:
+            await conn.execute(
+                deadlines.update()
+                .where(deadlines.c.id == row.id)
+                .values(due_at=due, fire_at=due, next_round=0)
+            )
+            earliest.append(due)
+        changes.append(
+            {"kind": row.kind, "from": row.due_at.isoformat(), "to": due.isoformat() if due else None}
+        )
+    kinds_present = {r.kind for r in rows}
+    added = [
+        d
+        for d in rules.county_deadlines(new_rules, changed_at)
+        if d.kind is not DeadlineKind.ACK and d.kind.value not in kinds_present
+    ]
+    if added:
+        earliest.append(
+            await arming.arm_incident(conn, incident.id, incident.township, added, now) or changed_at
+        )
+        changes += [{"kind": d.kind.value, "from": None, "to": d.due_at.isoformat()} for d in added]
+    await events.record(
+        conn,
+        incident.id,
+        EventKind.LEVEL_CHANGED,
+        changed_at,
+        actor,
+        {"from": incident.level, "to": level.value, "deadlines": changes},
+    )
+    return min(earliest, default=None)

@@ -1,0 +1,208 @@
+"""Township duties that are not about one incident: silence, periodic reports, quarterly balance.
+
+Each is a deadline row keyed by (township, kind, period), armed ahead by `ensure_duties` and settled
+by the reports that meet it; the firing engine treats them like any other deadline.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from alerting.calendar import Period, after_working_days, day_of_month_deadline, month_of, quarter_of
+from alerting.domain import DeadlineKind, DeadlineState, Report
+from alerting.policy import PeriodicDuty, Policy
+from alerting.storage.schema import deadlines, reports
+from escalation.arming import OPEN, Settled, insert_ignoring_existing, settle
+
+SILENCE_KINDS = (DeadlineKind.SILENCE_REMINDER, DeadlineKind.SILENCE)
+
+
+def _row(
+    township: str,
+    kind: DeadlineKind,
+    period: str,
+    due_at: datetime,
+    now: datetime,
+    context: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    return {
+        "incident_id": None,
+        "township": township,
+        "kind": kind.value,
+        "seq": 0,
+        "period": period,
+        "due_at": due_at,
+        "state": DeadlineState.PENDING.value,
+        "fire_at": due_at,
+        "next_round": 0,
+        "context": context,
+        "created_at": now,
+    }
+
+
+def silence_rows(policy: Policy, township: str, since: datetime, now: datetime) -> list[dict[str, Any]]:
+    """Reminder and silent_unit deadlines for a silent stretch that began at `since`."""
+    rules, tz = policy.silence, policy.tz
+    context = {"since": since.isoformat()}
+    period = f"since:{since.isoformat()}"
+    return [
+        _row(
+            township,
+            DeadlineKind.SILENCE_REMINDER,
+            period,
+            after_working_days(since, rules.remind_after_working_days, policy.calendar, tz),
+            now,
+            context,
+        ),
+        _row(
+            township,
+            DeadlineKind.SILENCE,
+            period,
+            after_working_days(since, rules.flag_after_working_days, policy.calendar, tz),
+            now,
+            context,
+        ),
+    ]
+
+
+def duty_period(duty: PeriodicDuty, at: datetime, policy: Policy) -> Period:
+    return month_of(at, policy.tz) if duty.schedule == "monthly" else quarter_of(at, policy.tz)
+
+
+def periodic_row(
+    policy: Policy, township: str, duty: PeriodicDuty, at: datetime, now: datetime
+) -> dict[str, Any]:
+    period = duty_period(duty, at, policy)
+    due = day_of_month_deadline(period, duty.due_day, policy.tz) if duty.due_day else period.end
+    return _row(
+        township,
+        DeadlineKind.PERIODIC,
+        f"{duty.name}:{period.key}",
+        due,
+        now,
+        {"duty": duty.name, "title": duty.title, "period_start": period.start.isoformat()},
+    )
+
+
+def balance_row(policy: Policy, township: str, at: datetime, now: datetime) -> dict[str, Any]:
+    quarter = quarter_of(at, policy.tz)
+    return _row(
+        township,
+        DeadlineKind.QUARTER_BALANCE,
+        quarter.key,
+        quarter.end,
+        now,
+        {"quarter_start": quarter.start.isoformat()},
+    )
+
+
+async def ensure_duties(conn: AsyncConnection, policy: Policy, now: datetime) -> int:
+    """Arm this period's duties for every township in the directory (idempotent); rows added."""
+    rows: list[dict[str, Any]] = []
+    silent_since = {
+        r.township
+        for r in await conn.execute(
+            select(deadlines.c.township).where(deadlines.c.kind == DeadlineKind.SILENCE.value).distinct()
+        )
+    }
+    for township in policy.townships:
+        if township not in silent_since:
+            rows.extend(silence_rows(policy, township, now, now))
+        rows.extend(periodic_row(policy, township, duty, now, now) for duty in policy.periodic)
+        if policy.balance.enabled:
+            rows.append(balance_row(policy, township, now, now))
+    return await insert_ignoring_existing(conn, rows)
+
+
+async def on_report(conn: AsyncConnection, policy: Policy, report: Report, now: datetime) -> list[Settled]:
+    """A report restarts its township's silence clock and may meet a periodic duty."""
+    await _restart_silence(conn, policy, report, now)
+    settled: list[Settled] = []
+    for duty in policy.periodic:
+        if report.category not in duty.categories:
+            continue
+        row = periodic_row(policy, report.township, duty, report.reported_at, now)
+        await insert_ignoring_existing(conn, [row])
+        settled += await settle(
+            conn,
+            where=[
+                deadlines.c.township == report.township,
+                deadlines.c.kind == DeadlineKind.PERIODIC.value,
+                deadlines.c.period == row["period"],
+            ],
+            met_at=report.reported_at,
+            met_by=report.report_id,
+        )
+    return settled
+
+
+async def _restart_silence(conn: AsyncConnection, policy: Policy, report: Report, now: datetime) -> None:
+    if policy.townships and report.township not in policy.townships:
+        return
+    rows = (
+        await conn.execute(
+            select(deadlines.c.id, deadlines.c.kind, deadlines.c.state, deadlines.c.due_at).where(
+                deadlines.c.township == report.township,
+                deadlines.c.kind.in_([k.value for k in SILENCE_KINDS]),
+                deadlines.c.state.in_(OPEN),
+            )
+        )
+    ).all()
+    fresh = {r["kind"]: r for r in silence_rows(policy, report.township, report.reported_at, now)}
+    moved: set[str] = set()
+    for row in rows:
+        if row.state == DeadlineState.PENDING.value:
+            # Still counting: push the clock forward (never back, for reports that arrive out of order).
+            new = fresh[row.kind]
+            if new["due_at"] > row.due_at:
+                await conn.execute(
+                    deadlines.update()
+                    .where(deadlines.c.id == row.id, deadlines.c.state == DeadlineState.PENDING.value)
+                    .values(due_at=new["due_at"], fire_at=new["due_at"], context=new["context"])
+                )
+            moved.add(row.kind)
+        else:
+            # The silence was already flagged; this report ends that stretch.
+            await conn.execute(
+                deadlines.update()
+                .where(deadlines.c.id == row.id)
+                .values(
+                    state=DeadlineState.MET.value,
+                    fire_at=None,
+                    met_at=report.reported_at,
+                    met_by=report.report_id,
+                )
+            )
+    missing = [row for kind, row in fresh.items() if kind not in moved]
+    if missing and not await _has_newer_stretch(conn, report):
+        await insert_ignoring_existing(conn, missing)
+
+
+async def _has_newer_stretch(conn: AsyncConnection, report: Report) -> bool:
+    """Whether a later report already started a silence stretch (this one arrived out of order)."""
+    latest = (
+        await conn.execute(
+            select(func.max(reports.c.reported_at)).where(reports.c.township == report.township)
+        )
+    ).scalar_one_or_none()
+    return latest is not None and latest > report.reported_at
+
+
+async def balance_flagged(
+    conn: AsyncConnection, township: str, start: datetime, end: datetime
+) -> dict[str, int] | None:
+    """Counts for a good_news_only entry, or None when the quarter was balanced or empty."""
+    total, problems = (
+        await conn.execute(
+            select(func.count(), func.count().filter(reports.c.is_problem.is_(True))).where(
+                reports.c.township == township, reports.c.reported_at >= start, reports.c.reported_at < end
+            )
+        )
+    ).one()
+    if total == 0 or problems > 0:
+        return None
+    return {"reports": int(total), "problem_reports": int(problems)}

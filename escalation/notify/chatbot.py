@@ -1,0 +1,82 @@
+"""Group-chat robot (enterprise IM style): POST a text message, read errcode from the JSON answer.
+
+The robot URL carries its key, so no message raised here names the URL or the robot's errmsg.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import httpx
+
+from alerting.channels import ChatbotChannel
+from alerting.errors import PermanentDelivery, RetryableDelivery
+from escalation.notify.webhook import retry_after
+
+RATE_LIMITED = 45009
+SYSTEM_BUSY = -1
+RETRYABLE_ERRCODES = frozenset({RATE_LIMITED, SYSTEM_BUSY})
+# The robots allow about 20 messages a minute: without a Retry-After, wait out the window.
+RATE_LIMIT_WAIT = timedelta(minutes=1)
+
+
+def recipient_phones(payload: dict[str, Any]) -> list[str]:
+    """Distinct non-empty phone numbers of payload["recipients"], in order; [] when absent."""
+    phones: list[str] = []
+    for recipient in payload.get("recipients") or ():
+        phone = recipient.get("phone") if isinstance(recipient, dict) else None
+        if isinstance(phone, str) and phone.strip() and phone.strip() not in phones:
+            phones.append(phone.strip())
+    return phones
+
+
+def ack_url(payload: dict[str, Any]) -> str | None:
+    value = payload.get("ack_url")
+    return value if isinstance(value, str) and value else None
+
+
+def robot_body(channel: ChatbotChannel, payload: dict[str, Any]) -> dict[str, Any]:
+    content = str(payload.get("text") or "")
+    link = ack_url(payload)
+    if link:
+        content += f"\n签收: {link}"
+    text: dict[str, Any] = {"content": content}
+    if channel.mention_recipients:
+        text["mentioned_mobile_list"] = recipient_phones(payload)
+    return {"msgtype": "text", "text": text}
+
+
+async def send(client: httpx.AsyncClient, channel: ChatbotChannel, payload: dict[str, Any], key: str) -> None:
+    """One attempt. Raises RetryableDelivery (transport, 5xx, 429, errcode 45009/-1, no errcode)
+    or PermanentDelivery (other 4xx, other non-zero errcode)."""
+    try:
+        response = await client.post(
+            channel.url,
+            json=robot_body(channel, payload),
+            headers={"Idempotency-Key": key},
+            timeout=channel.timeout.total_seconds(),
+        )
+    except httpx.HTTPError as exc:
+        # httpx errors may name the URL, which carries the robot key: name the error type only.
+        raise RetryableDelivery(f"transport error: {type(exc).__name__}") from None
+    status = response.status_code
+    if status == 429 or status >= 500:
+        raise RetryableDelivery(f"HTTP {status}", retry_after=retry_after(response))
+    if status >= 300:
+        raise PermanentDelivery(f"HTTP {status}")
+    try:
+        answer = response.json()
+    except ValueError:
+        answer = None
+    errcode = answer.get("errcode") if isinstance(answer, dict) else None
+    if not isinstance(errcode, int) or isinstance(errcode, bool):
+        # Delivery is not confirmed (a proxy page, a wrong endpoint): try again, up to max_attempts.
+        raise RetryableDelivery(f"HTTP {status} without a robot errcode")
+    if errcode == 0:
+        return
+    if errcode in RETRYABLE_ERRCODES:
+        wait = retry_after(response) or (RATE_LIMIT_WAIT if errcode == RATE_LIMITED else None)
+        raise RetryableDelivery(f"robot errcode {errcode}", retry_after=wait)
+    # errmsg is left out: it may echo parts of the request.
+    raise PermanentDelivery(f"robot errcode {errcode}")

@@ -1,0 +1,60 @@
+"""Generic HTTP SMS gateway: POST phones, a signed Chinese message and the idempotency key.
+
+Phone numbers never appear in a raised message.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from alerting.channels import SmsChannel
+from alerting.errors import PermanentDelivery, RetryableDelivery
+from escalation.notify.chatbot import ack_url, recipient_phones
+from escalation.notify.webhook import retry_after
+
+MAX_MESSAGE = 500
+
+
+def sms_message(channel: SmsChannel, payload: dict[str, Any]) -> str:
+    """sign + text cut to MAX_MESSAGE characters; " 签收:<ack_url>" appended only if it still fits."""
+    message = (channel.sign + str(payload.get("text") or ""))[:MAX_MESSAGE]
+    link = ack_url(payload)
+    if link and len(message) + len(" 签收:") + len(link) <= MAX_MESSAGE:
+        message += f" 签收:{link}"
+    return message
+
+
+def sms_body(channel: SmsChannel, payload: dict[str, Any], key: str, phones: list[str]) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "phones": phones,
+        "message": sms_message(channel, payload),
+        "idempotency_key": key,
+    }
+    if channel.template is not None:
+        body["template"] = channel.template
+    return body
+
+
+async def send(client: httpx.AsyncClient, channel: SmsChannel, payload: dict[str, Any], key: str) -> None:
+    """One attempt. Raises RetryableDelivery (transport, 5xx, 429) or PermanentDelivery (other 4xx,
+    no recipient phone numbers)."""
+    phones = recipient_phones(payload)
+    if not phones:
+        raise PermanentDelivery("no recipient phone numbers")
+    try:
+        response = await client.post(
+            channel.url,
+            json=sms_body(channel, payload, key, phones),
+            headers={"Idempotency-Key": key},
+            timeout=channel.timeout.total_seconds(),
+        )
+    except httpx.HTTPError as exc:
+        # The URL may carry a key: name the error type only.
+        raise RetryableDelivery(f"transport error: {type(exc).__name__}") from None
+    if response.status_code < 300:
+        return
+    if response.status_code == 429 or response.status_code >= 500:
+        raise RetryableDelivery(f"HTTP {response.status_code}", retry_after=retry_after(response))
+    raise PermanentDelivery(f"HTTP {response.status_code}")
