@@ -19,6 +19,7 @@ run: venv
 
 test: venv
 	deploy/local/postgres.sh start
+	deploy/local/chromium.sh
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest -q

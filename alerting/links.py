@@ -50,7 +50,7 @@ class AckLinks:
     def verify(self, token: str, now: datetime) -> AckClaim:
         """The claim in `token`, or InvalidLink saying why (tampered, malformed, expired)."""
         body, _, mac = token.partition(".")
-        if not body or not mac or not hmac.compare_digest(mac, self._mac(body)):
+        if not body or not mac or not hmac.compare_digest(mac.encode(), self._mac(body).encode()):
             raise InvalidLink("链接无效 / the link is not valid")
         try:
             incident_id, name, role, expires = json.loads(_unb64(body))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import tomllib
@@ -43,6 +44,8 @@ class FollowupRule(_Strict):
             raise ValueError("every must be positive")
         if self.for_ and self.every is None:
             raise ValueError("`for` needs `every`")
+        if self.every is not None and not self.for_:
+            raise ValueError("`every` needs `for` (how long the interval applies)")
         if self.every is None and not self.at:
             raise ValueError("give `every` (with `for`) and/or `at`")
         return self
@@ -200,26 +203,46 @@ def _expand_env(node: Any, env: Mapping[str, str], path: str) -> Any:
     return node
 
 
+def _header(keys: list[str]) -> re.Pattern[str]:
+    parts = [f'(?:"{re.escape(k)}"|{re.escape(k)})' for k in keys]
+    return re.compile(r"^\s*\[\[?\s*" + r"\s*\.\s*".join(parts) + r"\s*\]\]?")
+
+
 def _line_of(text: str, loc: tuple[int | str, ...]) -> int | None:
     """Best-effort 1-based line of the key at `loc` in the TOML source (its table header if absent)."""
-    keys = [str(p) for p in loc if isinstance(p, str)]
     lines = text.splitlines()
-    header = re.compile(r"^\s*\[")
-    for depth in range(len(keys), -1, -1):
+    any_header = re.compile(r"^\s*\[")
+    parts = list(loc)
+    for cut in range(len(parts), -1, -1):
+        head, rest = parts[:cut], parts[cut:]
+        if not all(isinstance(p, str) for p in head):
+            continue
         start, end = 0, len(lines)
-        if depth:
-            name = re.compile(r"^\s*\[\[?\s*" + re.escape(".".join(keys[:depth])) + r"\s*\]\]?")
-            found = next((i for i, ln in enumerate(lines) if name.match(ln)), None)
-            if found is None:
+        if head:
+            found = [i for i, ln in enumerate(lines) if _header([str(p) for p in head]).match(ln)]
+            if not found:
                 continue
-            start = found
-            end = next((i for i in range(found + 1, len(lines)) if header.match(lines[i])), len(lines))
+            index = 0
+            if rest and isinstance(rest[0], int):  # the n-th [[array.of.tables]]
+                index, rest = rest[0], rest[1:]
+            start = found[min(index, len(found) - 1)]
+            end = next((i for i in range(start + 1, len(lines)) if any_header.match(lines[i])), len(lines))
         else:
-            end = next((i for i, ln in enumerate(lines) if header.match(ln)), len(lines))
-        line: int | None = start if depth else None
-        for key in keys[depth:]:
-            pattern = re.compile(r"(^|[\s{,])" + re.escape(key) + r"\s*=")
-            hit = next((i for i in range(line or 0, end) if pattern.search(lines[i])), None)
+            end = next((i for i, ln in enumerate(lines) if any_header.match(ln)), len(lines))
+        line: int | None = start if head else None
+        skip = 0  # an index into an inline array: the key's (skip+1)-th occurrence
+        for part in rest:
+            if isinstance(part, int):
+                skip = part
+                continue
+            pattern = re.compile(r'(^|[\s{,])"?' + re.escape(part) + r'"?\s*=')
+            hits = (
+                i
+                for i in range((line or 0) + (1 if line is not None and skip else 0), end)
+                if pattern.search(lines[i])
+            )
+            hit = next(itertools.islice(hits, skip, None), None)
+            skip = 0
             if hit is None:
                 break
             line = hit
@@ -254,6 +277,10 @@ def _reference_errors(policy: Policy) -> tuple[str, str] | None:
     return None
 
 
+def _path(key: str | None) -> tuple[int | str, ...]:
+    return tuple(int(p) if p.isdigit() else p for p in key.split(".")) if key else ()
+
+
 def parse_policy(text: str, env: Mapping[str, str] | None = None, source: str = "policy") -> Policy:
     """Validate policy TOML `text`; every failure is a PolicyError naming the key."""
 
@@ -272,14 +299,14 @@ def parse_policy(text: str, env: Mapping[str, str] | None = None, source: str = 
         raw = _expand_env(raw, os.environ if env is None else env, "")
         policy = Policy.model_validate(raw)
     except PolicyError as exc:
-        raise located(exc.reason, tuple(exc.key.split(".")) if exc.key else ()) from None
+        raise located(exc.reason, _path(exc.key)) from None
     except ValidationError as exc:
         first = exc.errors()[0]
         raise located(first["msg"], tuple(p for p in first["loc"] if p != "[key]")) from None
     problem = _reference_errors(policy)
     if problem:
         key, message = problem
-        raise located(message, tuple(key.split(".")))
+        raise located(message, _path(key))
     return policy
 
 

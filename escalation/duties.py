@@ -112,7 +112,12 @@ async def ensure_duties(conn: AsyncConnection, policy: Policy, now: datetime) ->
     for township in policy.townships:
         if township not in silent_since:
             rows.extend(silence_rows(policy, township, now, now))
-        rows.extend(periodic_row(policy, township, duty, now, now) for duty in policy.periodic)
+        # A period whose due date passed before anyone watched it is not held against the township.
+        rows.extend(
+            row
+            for duty in policy.periodic
+            if (row := periodic_row(policy, township, duty, now, now))["due_at"] > now
+        )
         if policy.balance.enabled:
             rows.append(balance_row(policy, township, now, now))
     return await insert_ignoring_existing(conn, rows)
@@ -126,7 +131,8 @@ async def on_report(conn: AsyncConnection, policy: Policy, report: Report, now: 
         if report.category not in duty.categories:
             continue
         row = periodic_row(policy, report.township, duty, report.reported_at, now)
-        await insert_ignoring_existing(conn, [row])
+        if row["due_at"] > report.reported_at:  # arm it now if the month's first tick has not yet
+            await insert_ignoring_existing(conn, [row])
         settled += await settle(
             conn,
             where=[

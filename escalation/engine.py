@@ -123,7 +123,8 @@ async def _fire_one(conn: AsyncConnection, firing: Firing, now: datetime, row: R
     ack_urls: dict[str, str] = {}
     if kind is DeadlineKind.ACK and firing.links is not None and incident is not None:
         ack_urls = {r.name: firing.links.url(incident.id, r.name, r.role, now) for r in recipients}
-    key = f"{row.incident_id or row.township}:{row.id}:{due_round.number}"
+    # Header-safe (ASCII) and unique per deadline and round.
+    key = f"{row.incident_id or 'duty'}:{row.id}:{due_round.number}"
     payload = escalation_payload(
         subject=_subject(row, incident),
         kind=kind,

@@ -21,7 +21,7 @@ import uvicorn
 from alerting import tokens
 from alerting.clock import FakeClock
 from alerting.domain import Role
-from alerting.policy import Policy, parse_policy
+from alerting.policy import Policy, load_policy
 from alerting.roster import Directory
 from alerting.service import Service
 from alerting.settings import Settings
@@ -120,8 +120,8 @@ def firing_for(policy: Policy) -> Firing:
 
 
 def example_policy(webhook_url: str) -> Policy:
-    text = (ROOT / "deploy/policy.example.toml").read_text(encoding="utf-8")
-    return parse_policy(text, {"ALERTING_COUNTY_WEBHOOK_URL": webhook_url})
+    """deploy/policy.example.toml with its roster CSV, sending escalations to `webhook_url`."""
+    return load_policy(ROOT / "deploy/policy.example.toml", {"ALERTING_COUNTY_WEBHOOK_URL": webhook_url})
 
 
 def service_settings(database_url: str, kafka_bootstrap: str, **overrides: Any) -> Settings:
@@ -165,10 +165,12 @@ class Running:
 
 @asynccontextmanager
 async def running_service(settings: Settings, policy: Policy, clock: FakeClock) -> AsyncIterator[Running]:
+    port = free_port()
+    settings = settings.model_copy(update={"public_url": f"http://127.0.0.1:{port}"})
     service = Service(settings, policy, clock)
     await service.start()
     try:
-        async with serve(service.app, free_port()) as base, httpx.AsyncClient(base_url=base) as client:
+        async with serve(service.app, port) as base, httpx.AsyncClient(base_url=base) as client:
             yield Running(service, base, client, clock)
     finally:
         await service.stop()

@@ -58,9 +58,18 @@ async def test_first_report_opens_incident_with_its_deadlines(
     )
     assert incident.opened_at == report.reported_at
     got = await _deadlines(engine)
-    forwards = {DeadlineKind.FORWARD_PHONE: rules.forward_phone, DeadlineKind.FORWARD_WRITTEN: rules.forward_written}
-    expected = {DeadlineKind.FIRST_REPORT, DeadlineKind.WRITTEN_REPORT, DeadlineKind.ACK, DeadlineKind.FOLLOWUP}
-    assert set(got) == {k.value for k in expected | {k for k, limit in forwards.items() if limit}}
+    forwards = {
+        DeadlineKind.FORWARD_PHONE: rules.forward_phone,
+        DeadlineKind.FORWARD_WRITTEN: rules.forward_written,
+    }
+    expected = {
+        DeadlineKind.FIRST_REPORT,
+        DeadlineKind.WRITTEN_REPORT,
+        DeadlineKind.ACK,
+        DeadlineKind.FOLLOWUP,
+    }
+    expected |= {kind for kind, limit in forwards.items() if limit}
+    assert set(got) == {k.value for k in expected}
 
     first = got[DeadlineKind.FIRST_REPORT.value]
     assert first["state"] == DeadlineState.MET.value

@@ -4,7 +4,7 @@ import httpx
 import pytest
 
 from escalation.notify.outbox import backoff
-from escalation.notify.webhook import _retry_after
+from escalation.notify.webhook import retry_after
 
 S = timedelta(seconds=1)
 CAP = timedelta(minutes=5)
@@ -28,7 +28,7 @@ def test_default_jitter_stays_in_bounds() -> None:
         assert 4 * S <= backoff(3, None) <= 8 * S
 
 
-def test_retry_after_wins_only_when_longer() -> None:
+def testretry_after_wins_only_when_longer() -> None:
     assert backoff(1, 60 * S, jitter=lambda: 1.0) == 60 * S
     assert backoff(3, 5 * S, jitter=lambda: 1.0) == 8 * S
     assert backoff(20, timedelta(hours=1), jitter=lambda: 1.0) == timedelta(hours=1)
@@ -42,18 +42,18 @@ def response(**headers: str) -> httpx.Response:
     return httpx.Response(503, headers=headers)
 
 
-def test_retry_after_in_seconds() -> None:
-    assert _retry_after(response(**{"Retry-After": "120"})) == 120 * S
-    assert _retry_after(response(**{"Retry-After": " 0 "})) == timedelta(0)
+def testretry_after_in_seconds() -> None:
+    assert retry_after(response(**{"Retry-After": "120"})) == 120 * S
+    assert retry_after(response(**{"Retry-After": " 0 "})) == timedelta(0)
 
 
-def test_retry_after_as_http_date_is_relative_to_the_date_header() -> None:
+def testretry_after_as_http_date_is_relative_to_the_date_header() -> None:
     def at(when: str) -> httpx.Response:
         day = "Wed, 21 Oct 2015"
         return response(**{"Retry-After": f"{day} {when} GMT", "Date": f"{day} 07:28:00 GMT"})
 
-    assert _retry_after(at("07:30:30")) == 150 * S
-    assert _retry_after(at("07:27:00")) == timedelta(0)  # already past: no extra wait
+    assert retry_after(at("07:30:30")) == 150 * S
+    assert retry_after(at("07:27:00")) == timedelta(0)  # already past: no extra wait
 
 
 @pytest.mark.parametrize(
@@ -66,8 +66,8 @@ def test_retry_after_as_http_date_is_relative_to_the_date_header() -> None:
         {"Retry-After": "Wed, 21 Oct 2015 07:30:30 GMT"},
     ],  # a date without a Date header to compare with
 )
-def test_unusable_retry_after_is_none(headers: dict[str, str]) -> None:
-    assert _retry_after(response(**headers)) is None
+def test_unusableretry_after_is_none(headers: dict[str, str]) -> None:
+    assert retry_after(response(**headers)) is None
 
 
 @pytest.mark.parametrize(
@@ -78,6 +78,6 @@ def test_unusable_retry_after_is_none(headers: dict[str, str]) -> None:
         {"Retry-After": "99999999999999"},
     ],
 )
-def test_hostile_retry_after_does_not_raise(headers: dict[str, str]) -> None:
-    result = _retry_after(response(**headers))
+def test_hostileretry_after_does_not_raise(headers: dict[str, str]) -> None:
+    result = retry_after(response(**headers))
     assert result is None or result >= timedelta(0)
