@@ -71,18 +71,18 @@ async def rederive(
     )
     rows = (
         await conn.execute(
-            select(deadlines.c.id, deadlines.c.kind, deadlines.c.due_at).where(
-                deadlines.c.incident_id == incident.id,
+            select(deadlines.c.id, deadlines.c.kind, deadlines.c.due_at, deadlines.c.state).where(
+                deadlines.c.incident_id == incident.id
             )
         )
     ).all()
-    pending = [r for r in rows if r.kind in {k.value for k in REDERIVED}]
+    # Deadlines already missed or met stay as they were: what happened, happened.
+    pending = [
+        r for r in rows if r.kind in {k.value for k in REDERIVED} and r.state == DeadlineState.PENDING.value
+    ]
     changes: list[dict[str, Any]] = []
     earliest: list[datetime] = []
     for row in pending:
-        state = (await conn.execute(select(deadlines.c.state).where(deadlines.c.id == row.id))).scalar_one()
-        if state != DeadlineState.PENDING.value:
-            continue
         due = rules.rederived_due(DeadlineKind(row.kind), new_rules, changed_at, policy.tz)
         if due is None:
             await arming.cancel(conn, where=[deadlines.c.id == row.id], reason=f"level {level.value}")
