@@ -9,12 +9,13 @@ from typing import Any, Literal
 from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from alerting import events
-from alerting.domain import DeadlineKind, Level, Origin
+from alerting import accountability, events
+from alerting.accountability import NewEntry
+from alerting.domain import MISSED_ENTRY_KIND, DeadlineKind, Level, Origin, ReportType, responsible_for
 from alerting.errors import ConflictError, NotFound
 from alerting.events import EventKind
 from alerting.policy import Policy
-from alerting.storage.schema import deadlines, incidents
+from alerting.storage.schema import deadlines, incidents, reports
 from escalation import arming
 from escalation.rules import NewDeadline
 
@@ -24,6 +25,34 @@ async def _incident(conn: AsyncConnection, incident_id: str) -> Row[Any]:
     if row is None:
         raise NotFound(f"incident {incident_id} not found")
     return row
+
+
+async def _late_before_firing(
+    conn: AsyncConnection, settled: list[arming.Settled], incident: Row[Any], now: datetime
+) -> None:
+    """A county deadline met late before the engine fired it: its entry would otherwise never exist."""
+    for item in settled:
+        entry_kind = MISSED_ENTRY_KIND[item.kind]
+        if item.late_seconds is None or item.fired or entry_kind is None:
+            continue
+        await accountability.append(
+            conn,
+            NewEntry(
+                kind=entry_kind,
+                township=incident.township,
+                responsible=responsible_for(item.kind, incident.township),
+                occurred_at=item.due_at,
+                incident_id=incident.id,
+                deadline_id=item.deadline_id,
+                delay_seconds=item.late_seconds,
+                details={
+                    "deadline": item.kind.value,
+                    "due_at": item.due_at.isoformat(),
+                    "level": incident.level,
+                },
+            ),
+            now,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,12 +73,13 @@ async def acknowledge(conn: AsyncConnection, incident_id: str, who: str, now: da
         .where(incidents.c.id == incident_id)
         .values(acknowledged_at=now, acknowledged_by=who, updated_at=now)
     )
-    await arming.settle(
+    settled = await arming.settle(
         conn,
         where=[deadlines.c.incident_id == incident_id, deadlines.c.kind == DeadlineKind.ACK.value],
         met_at=now,
         met_by=who,
     )
+    await _late_before_firing(conn, settled, row, now)
     await events.record(conn, incident_id, EventKind.ACKNOWLEDGED, now, who, {})
     return Acknowledged(incident_id, now, who, already=False)
 
@@ -70,10 +100,19 @@ async def close(conn: AsyncConnection, incident_id: str, who: str, policy: Polic
         reason="response ended",
     )
     due = now + policy.rules_for(Level(row.level), row.category).final_report
-    await arming.arm_incident(
-        conn, incident_id, row.township, [NewDeadline(DeadlineKind.FINAL_REPORT, due)], now
-    )
-    await events.record(conn, incident_id, EventKind.CLOSED, now, who, {"final_report_due": due.isoformat()})
+    final = (
+        await conn.execute(
+            select(reports.c.report_id).where(
+                reports.c.incident_id == incident_id, reports.c.type == ReportType.FINAL.value
+            )
+        )
+    ).first()
+    if final is None:
+        await arming.arm_incident(
+            conn, incident_id, row.township, [NewDeadline(DeadlineKind.FINAL_REPORT, due)], now
+        )
+    details = {"final_report_due": due.isoformat()} if final is None else {"final_report": final.report_id}
+    await events.record(conn, incident_id, EventKind.CLOSED, now, who, details)
     return due
 
 
@@ -86,7 +125,7 @@ async def forward(
     now: datetime,
 ) -> list[arming.Settled]:
     """上报市委办: meets the county's forward deadline of that mode (late ones are recorded)."""
-    await _incident(conn, incident_id)
+    row = await _incident(conn, incident_id)
     kind = DeadlineKind.FORWARD_PHONE if mode == "phone" else DeadlineKind.FORWARD_WRITTEN
     settled = await arming.settle(
         conn,
@@ -94,6 +133,7 @@ async def forward(
         met_at=now,
         met_by=who,
     )
+    await _late_before_firing(conn, settled, row, now)
     await events.record(conn, incident_id, EventKind.FORWARDED, now, who, {"mode": mode, "note": note})
     return settled
 

@@ -86,6 +86,14 @@ MISSED_ENTRY_KIND: dict[DeadlineKind, EntryKind | None] = {
     DeadlineKind.QUARTER_BALANCE: EntryKind.GOOD_NEWS_ONLY,
 }
 
+
+def responsible_for(kind: DeadlineKind, township: str) -> str:
+    """Who answers for a missed deadline: the duty officer, the county office, or the township."""
+    if kind is DeadlineKind.ACK:
+        return "duty_officer"
+    return "county_office" if kind in COUNTY_DEADLINES else township
+
+
 # Which report types meet an incident's township-side deadline.
 MET_BY_REPORT: dict[DeadlineKind, frozenset[ReportType]] = {
     DeadlineKind.FIRST_REPORT: frozenset(ReportType),

@@ -18,6 +18,8 @@ from alerting.storage.schema import deadlines
 from escalation.rules import NewDeadline, lateness
 
 OPEN = [s.value for s in OPEN_DEADLINE_STATES]
+# What arrives after its whole escalation chain ran is still late and still meets the deadline.
+SETTLEABLE = [*OPEN, DeadlineState.EXHAUSTED.value]
 
 
 async def insert_ignoring_existing(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> int:
@@ -65,6 +67,7 @@ class Settled:
     seq: int
     due_at: datetime
     late_seconds: int | None
+    fired: bool  # the deadline had already fired (its missed-entry is written)
 
 
 async def settle(
@@ -74,19 +77,19 @@ async def settle(
     met_at: datetime,
     met_by: str,
 ) -> list[Settled]:
-    """Mark the open deadlines matching `where` as met at `met_at`; report how late each was."""
+    """Mark the deadlines matching `where` that are still owed as met; report how late each was."""
     rows = (
         await conn.execute(
-            select(deadlines.c.id, deadlines.c.kind, deadlines.c.seq, deadlines.c.due_at).where(
-                deadlines.c.state.in_(OPEN), *where
-            )
+            select(
+                deadlines.c.id, deadlines.c.kind, deadlines.c.seq, deadlines.c.due_at, deadlines.c.next_round
+            ).where(deadlines.c.state.in_(SETTLEABLE), *where)
         )
     ).all()
     settled = []
     for row in rows:
         await conn.execute(
             deadlines.update()
-            .where(deadlines.c.id == row.id, deadlines.c.state.in_(OPEN))
+            .where(deadlines.c.id == row.id, deadlines.c.state.in_(SETTLEABLE))
             .values(state=DeadlineState.MET.value, fire_at=None, met_at=met_at, met_by=met_by)
         )
         delay = lateness(row.due_at, met_at)
@@ -97,6 +100,7 @@ async def settle(
                 row.seq,
                 row.due_at,
                 int(delay.total_seconds()) if delay else None,
+                fired=row.next_round > 0,
             )
         )
     return settled
@@ -139,9 +143,10 @@ async def record_late(
 
 
 async def cancel(conn: AsyncConnection, *, where: Sequence[Any], reason: str) -> int:
+    """No longer owed: stop the matching deadlines, escalating ones included."""
     result = await conn.execute(
         deadlines.update()
-        .where(deadlines.c.state == DeadlineState.PENDING.value, *where)
+        .where(deadlines.c.state.in_(OPEN), *where)
         .values(state=DeadlineState.CANCELLED.value, fire_at=None, met_by=reason)
     )
     return result.rowcount or 0

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from alerting import accountability
 from alerting.accountability import NewEntry
-from alerting.domain import COUNTY_DEADLINES, MISSED_ENTRY_KIND, DeadlineKind, DeadlineState, EntryKind
+from alerting.domain import MISSED_ENTRY_KIND, DeadlineKind, DeadlineState, EntryKind, responsible_for
 from alerting.links import AckLinks
 from alerting.policy import Policy
 from alerting.roster import Directory
@@ -207,16 +207,10 @@ def _entry(
         details["context"] = row.context
     if balance:
         details.update(balance)
-    if deadline is DeadlineKind.ACK:
-        responsible = "duty_officer"
-    elif deadline in COUNTY_DEADLINES:
-        responsible = "county_office"
-    else:
-        responsible = row.township
     return NewEntry(
         kind=kind,
         township=row.township,
-        responsible=responsible,
+        responsible=responsible_for(deadline, row.township),
         occurred_at=row.due_at,
         incident_id=row.incident_id,
         deadline_id=row.id,
