@@ -49,6 +49,23 @@ def _content(entry: NewEntry, recorded_at: datetime, prev_hash: str) -> dict[str
     }
 
 
+def content_of(row: Any) -> dict[str, Any]:
+    """The hashed content of an entry read back from the database (what a verifier recomputes)."""
+    entry = NewEntry(
+        kind=EntryKind(row.kind),
+        township=row.township,
+        responsible=row.responsible,
+        occurred_at=row.occurred_at,
+        incident_id=row.incident_id,
+        report_id=row.report_id,
+        deadline_id=row.deadline_id,
+        refers_to=row.refers_to,
+        delay_seconds=row.delay_seconds,
+        details=row.details,
+    )
+    return _content(entry, row.recorded_at, row.prev_hash)
+
+
 def entry_hash(content: dict[str, Any]) -> str:
     """SHA-256 over a canonical JSON encoding (sorted keys, no whitespace, UTF-8)."""
     canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)

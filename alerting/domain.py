@@ -70,6 +70,34 @@ class EntryKind(StrEnum):
     REVIEW = "review"
 
 
+class ReviewDecision(StrEnum):
+    CONFIRM = "confirm"  # 确认
+    WAIVE = "waive"  # 免责
+    RECLASSIFY = "reclassify"  # 改定性, e.g. 瞒报待核实 -> 瞒报
+
+
+class EntryStatus(StrEnum):
+    PENDING = "pending"  # 待审核: shown, not deducted
+    CONFIRMED = "confirmed"  # 已确认 (confirmed or reclassified)
+    WAIVED = "waived"  # 已免责
+
+
+# Findings an auditor may reach by reclassifying an entry; 瞒报 and 谎报 exist only as findings.
+FINDINGS_ZH = {
+    "concealment": "瞒报",
+    "false_report": "谎报",
+    "late_report": "迟报",
+    "missing_report": "漏报",
+    "erroneous_report": "误报",
+}
+RECLASSIFY_TO: dict[EntryKind, frozenset[str]] = {
+    EntryKind.CONCEALMENT_SUSPECTED: frozenset({"concealment", "late_report"}),
+    EntryKind.ERRONEOUS_REPORT: frozenset({"false_report"}),
+    EntryKind.LATE_REPORT: frozenset({"missing_report"}),
+    EntryKind.MISSING_REPORT: frozenset({"late_report"}),
+}
+
+
 # What a missed deadline of each kind is recorded as (None: a reminder, no entry).
 MISSED_ENTRY_KIND: dict[DeadlineKind, EntryKind | None] = {
     DeadlineKind.FIRST_REPORT: EntryKind.MISSING_REPORT,

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from alerting.calendar import CalendarPolicy
 from alerting.channels import Channel
-from alerting.domain import DeadlineKind, Level
+from alerting.domain import DeadlineKind, EntryKind, Level
 from alerting.durations import LONGEST, Duration
 from alerting.errors import PolicyError
 from alerting.roster import RosterPolicy, Township, load_shifts_csv
@@ -144,6 +144,32 @@ class Chain(_Strict):
         return rounds
 
 
+class ScoringRules(_Strict):
+    """Quarterly bulletin and year-end ranking (一季一通报，年终总排队): points and deductions."""
+
+    base: float = 100
+    adoption: dict[Literal["county", "city", "province", "national"], float] = {
+        "county": 1,
+        "city": 3,
+        "province": 5,
+        "national": 10,
+    }
+    # Per confirmed finding; unreviewed candidates are shown but not deducted.
+    deductions: dict[str, float] = {
+        "late_report": 2,
+        "missing_report": 5,
+        "concealment": 10,
+        "false_report": 10,
+        "erroneous_report": 2,
+        "followup_overdue": 1,
+        "silent_unit": 3,
+        "good_news_only": 2,
+        "periodic_overdue": 1,
+    }
+    # Kinds that count as confirmed without an auditor's review (an auditor may still waive them).
+    auto_confirm: tuple[EntryKind, ...] = ()
+
+
 class Policy(_Strict):
     """The whole validated policy."""
 
@@ -159,6 +185,7 @@ class Policy(_Strict):
     silence: SilenceRules = SilenceRules()
     periodic: tuple[PeriodicDuty, ...] = ()
     balance: BalanceRules = BalanceRules()
+    scoring: ScoringRules = ScoringRules()
 
     @property
     def tz(self) -> ZoneInfo:

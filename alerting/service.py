@@ -11,14 +11,18 @@ from datetime import datetime, timedelta
 import httpx
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
 from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from alerting import bulletins
 from alerting.api.app import create_app
 from alerting.api.context import ServiceContext
 from alerting.calendar import month_of
 from alerting.clock import Clock, SystemClock
+from alerting.errors import ConflictError
 from alerting.links import AckLinks
 from alerting.metrics import Metrics
 from alerting.policy import Policy
@@ -99,6 +103,7 @@ class Service:
                 on_armed=self.deadlines.poke,
             )
         )
+        self.scheduler = AsyncIOScheduler(timezone=policy.tz)
         self._tasks: list[asyncio.Task[None]] = []
         self._gauge_at: datetime | None = None
         self._duties_period: str | None = None  # duties are armed once per month per replica
@@ -110,6 +115,18 @@ class Service:
         await self.producer.start()
         await self._ensure_topics()
         await self.consumer.start()
+        await self.publish_bulletins()  # catch up on a quarter end the service slept through
+        # A cron job, not a deadline: APScheduler's job store stays in memory, and a run missed
+        # while down is made up by the call above (misfire_grace_time=None runs late ones anyway).
+        self.scheduler.add_job(
+            self.publish_bulletins,
+            CronTrigger(month="1,4,7,10", day=1, hour=0, minute=5, timezone=self.policy.tz),
+            id="bulletins",
+            misfire_grace_time=None,
+            coalesce=True,
+            max_instances=1,
+        )
+        self.scheduler.start()
         # The first deadline tick fires whatever fell due while the service was down.
         for name, coro in (
             ("consumer", self.consumer.run()),
@@ -121,8 +138,20 @@ class Service:
             "service started: topic %s, group %s", self.settings.kafka_topic, self.settings.kafka_group_id
         )
 
+    async def publish_bulletins(self) -> None:
+        """Publish the quarterly bulletin and year-end ranking that are due and not yet published."""
+        try:
+            async with self.engine.begin() as conn:
+                done = await bulletins.publish_due(conn, self.policy, self.clock.now())
+        except ConflictError:
+            return  # another replica published first
+        if done:
+            log.info("published bulletins: %s", ", ".join(done))
+
     async def stop(self) -> None:
         """Finish the batch in hand, commit, leave the group, then close everything."""
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
         self.consumer.request_stop()
         if self._tasks:
             with contextlib.suppress(TimeoutError):

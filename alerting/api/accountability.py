@@ -1,44 +1,185 @@
-"""GET /api/v1/accountability: auditors list entries, filtered and paged by cursor."""
+"""The accountability log for auditors: list, totals, exports, one entry's evidence, reviews, and
+verification of the hash chain."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, HTTPException, Query, status
-from pydantic import AwareDatetime
+from dataclasses import asdict
+from typing import Annotated, Any, Literal
 
-from alerting import queries
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
+from fastapi.responses import Response
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from alerting import audit, exports, reviews
 from alerting.api.auth import require
 from alerting.api.context import ServiceContext, get_context
-from alerting.api.schemas import EntryOut, EntryPage
-from alerting.domain import EntryKind, Role
+from alerting.api.schemas import EntryOut, Problem
+from alerting.domain import EntryKind, EntryStatus, Level, ReviewDecision, Role
 from alerting.tokens import Principal
 
 router = APIRouter(prefix="/api/v1/accountability", tags=["accountability"])
+auditors = require(Role.AUDITOR, Role.INFO_SECTION)
+
+
+class EntryFilters(BaseModel):
+    """Filters shared by the list, the totals and the exports."""
+
+    township: str | None = Field(default=None, max_length=64)
+    kind: EntryKind | None = None
+    status: EntryStatus | None = None
+    level: Level | None = None
+    since: AwareDatetime | None = Field(default=None, description="occurred at or after (ISO 8601)")
+    until: AwareDatetime | None = Field(default=None, description="occurred before")
+
+
+def _query(f: EntryFilters, ctx: ServiceContext) -> audit.EntryQuery:
+    if f.since and f.until and f.since >= f.until:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "since must be before until")
+    return audit.EntryQuery(
+        township=f.township,
+        kind=f.kind.value if f.kind else None,
+        status=f.status,
+        level=f.level.value if f.level else None,
+        since=f.since,
+        until=f.until,
+        auto_confirm=frozenset(ctx.policy.scoring.auto_confirm),
+    )
+
+
+Filters = Annotated[EntryFilters, Query()]
+
+
+class AuditedEntry(EntryOut):
+    status: EntryStatus
+    finding: str | None
+    latest_review_id: int | None
+    level: str | None
+    incident_title: str | None
+
+
+class EntryPage(BaseModel):
+    entries: list[AuditedEntry]
+    next_cursor: str | None
+
+
+class Totals(BaseModel):
+    total: int
+    by_township: dict[str, int]
+    by_kind: dict[str, int]
+
+
+class EntryDetail(AuditedEntry):
+    evidence: dict[str, Any]
+    reviews: list[EntryOut]
+
+
+class ReviewBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    decision: ReviewDecision
+    reason: str = Field(min_length=2, max_length=2000, description="理由 (required)")
+    to: Literal["concealment", "false_report", "late_report", "missing_report"] | None = Field(
+        default=None, description="the finding, for a reclassification (瞒报 concealment, 谎报 false_report)"
+    )
+
+
+class ChainOut(BaseModel):
+    entries_checked: int
+    intact: bool
+    broken_at: int | None
+    problem: str | None
+    expected: str | None
+    found: str | None
+    last_hash: str | None
 
 
 @router.get("", response_model=EntryPage, summary="问责记录 / accountability entries")
 async def list_entries(
-    township: str | None = Query(default=None, max_length=64),
-    kind: EntryKind | None = None,
-    since: AwareDatetime | None = Query(
-        default=None, description="occurred at or after (ISO 8601 with offset)"
-    ),
-    until: AwareDatetime | None = Query(default=None, description="occurred before"),
-    cursor: int | None = Query(default=None, ge=0, description="next_cursor of the previous page"),
+    filters: Filters,
+    sort: Literal["id", "occurred_at"] = "id",
+    order: Literal["asc", "desc"] = "asc",
+    cursor: str | None = Query(default=None, max_length=200, description="next_cursor of the previous page"),
     limit: int = Query(default=100, ge=1, le=1000),
-    _: Principal = Depends(require(Role.AUDITOR)),
+    _: Principal = Depends(auditors),
     ctx: ServiceContext = Depends(get_context),
 ) -> EntryPage:
-    if since and until and since >= until:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "since must be before until")
-    f = queries.EntryFilter(
-        township=township,
-        kind=kind.value if kind else None,
-        since=since,
-        until=until,
-        after_id=cursor,
-        limit=limit,
-    )
     async with ctx.engine.connect() as conn:
-        rows = await queries.list_entries(conn, f)
-    entries = [EntryOut.model_validate(r) for r in rows]
-    return EntryPage(entries=entries, next_cursor=entries[-1].id if len(entries) == limit else None)
+        try:
+            page = await audit.list_entries(
+                conn, _query(filters, ctx), sort=sort, descending=order == "desc", cursor=cursor, limit=limit
+            )
+        except ValueError as exc:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
+    shown = [AuditedEntry.model_validate(e) for e in page.entries]
+    return EntryPage(entries=shown, next_cursor=page.next_cursor)
+
+
+@router.get("/totals", response_model=Totals, summary="按乡镇、类型汇总 / totals per township and kind")
+async def totals(
+    filters: Filters, _: Principal = Depends(auditors), ctx: ServiceContext = Depends(get_context)
+) -> Totals:
+    async with ctx.engine.connect() as conn:
+        return Totals.model_validate(await audit.totals(conn, _query(filters, ctx)))
+
+
+@router.get(
+    "/export",
+    summary="导出 / export the same query as CSV or XLSX",
+    responses={200: {"content": {"text/csv": {}, exports.XLSX_MEDIA_TYPE: {}}}},
+)
+async def export(
+    filters: Filters,
+    format: Literal["csv", "xlsx"] = "csv",
+    _: Principal = Depends(auditors),
+    ctx: ServiceContext = Depends(get_context),
+) -> Response:
+    async with ctx.engine.connect() as conn:
+        rows = [e async for e in audit.iterate_entries(conn, _query(filters, ctx))]
+    stamp = ctx.clock.now().astimezone(ctx.policy.tz).strftime("%Y%m%d-%H%M")
+    if format == "csv":
+        body, media = exports.entries_csv(rows, ctx.policy.tz), "text/csv; charset=utf-8"
+    else:
+        body, media = exports.entries_xlsx(rows, ctx.policy.tz), exports.XLSX_MEDIA_TYPE
+    headers = {"Content-Disposition": f'attachment; filename="accountability-{stamp}.{format}"'}
+    return Response(body, media_type=media, headers=headers)
+
+
+@router.get("/verify", response_model=ChainOut, summary="校验哈希链 / verify the hash chain")
+async def verify(_: Principal = Depends(auditors), ctx: ServiceContext = Depends(get_context)) -> ChainOut:
+    async with ctx.engine.connect() as conn:
+        report = await audit.verify_chain(conn)
+    return ChainOut.model_validate(asdict(report))
+
+
+@router.get(
+    "/{entry_id}",
+    response_model=EntryDetail,
+    responses={404: {"model": Problem}},
+    summary="问责记录详情 / one entry with its evidence and reviews",
+)
+async def get_entry(
+    entry_id: int = Path(ge=1), _: Principal = Depends(auditors), ctx: ServiceContext = Depends(get_context)
+) -> EntryDetail:
+    async with ctx.engine.connect() as conn:
+        detail = await audit.entry_detail(conn, entry_id, frozenset(ctx.policy.scoring.auto_confirm))
+    return EntryDetail.model_validate(detail)
+
+
+@router.post(
+    "/{entry_id}/review",
+    status_code=201,
+    response_model=EntryDetail,
+    responses={404: {"model": Problem}, 409: {"model": Problem}},
+    summary="审核 / confirm, waive (免责) or reclassify an entry, with a reason",
+)
+async def review_entry(
+    body: ReviewBody,
+    entry_id: int = Path(ge=1),
+    principal: Principal = Depends(require(Role.AUDITOR)),
+    ctx: ServiceContext = Depends(get_context),
+) -> EntryDetail:
+    decision = reviews.Review(body.decision, body.reason, body.to)
+    async with ctx.engine.begin() as conn:
+        await reviews.review(conn, entry_id, decision, principal.name, ctx.clock.now())
+        detail = await audit.entry_detail(conn, entry_id, frozenset(ctx.policy.scoring.auto_confirm))
+    return EntryDetail.model_validate(detail)

@@ -6,7 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from alerting import __version__
-from alerting.api import accountability, ack_page, health, incidents, reports
+from alerting.api import accountability, ack_page, bulletins, health, incidents, reports
 from alerting.api.context import ServiceContext
 from alerting.errors import ConflictError, IntakeUnavailable, NotFound
 
@@ -17,7 +17,7 @@ def create_app(context: ServiceContext) -> FastAPI:
         version=__version__,
     )
     app.state.context = context
-    for module in (reports, incidents, accountability, ack_page, health):
+    for module in (reports, incidents, accountability, bulletins, ack_page, health):
         app.include_router(module.router)
 
     @app.exception_handler(NotFound)

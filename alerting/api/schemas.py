@@ -176,10 +176,5 @@ class AckOut(BaseModel):
     already_acknowledged: bool
 
 
-class EntryPage(BaseModel):
-    entries: list[EntryOut]
-    next_cursor: int | None
-
-
 class Problem(BaseModel):
     detail: str

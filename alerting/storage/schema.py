@@ -197,6 +197,32 @@ incident_events = Table(
     Column("details", JSON, nullable=False),
 )
 
+report_adoptions = Table(
+    "report_adoptions",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("report_id", ForeignKey("reports.report_id"), nullable=False, index=True),
+    Column("township", String(64), nullable=False, index=True),
+    Column("level", String(16), nullable=False),  # county | city | province | national
+    Column("adopted_at", UTCDateTime, nullable=False, index=True),
+    Column("recorded_by", String(100), nullable=False),
+    Column("note", String(500), nullable=False),
+    UniqueConstraint("report_id", "level"),
+)
+
+bulletins = Table(
+    "bulletins",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),  # quarter | year
+    Column("period", String(16), nullable=False),  # 2026-Q1 | 2026
+    Column("published_at", UTCDateTime, nullable=False),
+    Column("published_by", String(100), nullable=False),
+    Column("content", JSON, nullable=False),  # frozen: later data does not change a published bulletin
+    Column("content_hash", String(64), nullable=False),
+    UniqueConstraint("kind", "period"),
+)
+
 service_keys = Table(
     "service_keys",
     metadata,
