@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -37,6 +38,11 @@ COUNTED = [
     )
 ]
 CRITICISED = ("late_report", "missing_report", "concealment")  # 点名批评
+
+
+def bulletin_schedule(tz: ZoneInfo) -> CronTrigger:
+    """00:05 local on the first day of each quarter: the quarter (and on 1 January the year) just ended."""
+    return CronTrigger(month="1,4,7,10", day=1, hour=0, minute=5, timezone=tz)
 
 
 def year_of(at: datetime, tz: ZoneInfo) -> Period:

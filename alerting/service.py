@@ -12,7 +12,6 @@ import httpx
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.cron import CronTrigger
 from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -20,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from alerting import bulletins
 from alerting.api.app import create_app
 from alerting.api.context import ServiceContext
+from alerting.bulletins import bulletin_schedule
 from alerting.calendar import month_of
 from alerting.clock import Clock, SystemClock
 from alerting.errors import ConflictError
@@ -120,7 +120,7 @@ class Service:
         # while down is made up by the call above (misfire_grace_time=None runs late ones anyway).
         self.scheduler.add_job(
             self.publish_bulletins,
-            CronTrigger(month="1,4,7,10", day=1, hour=0, minute=5, timezone=self.policy.tz),
+            bulletin_schedule(self.policy.tz),
             id="bulletins",
             misfire_grace_time=None,
             coalesce=True,
