@@ -72,7 +72,7 @@ def entry_hash(content: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-async def _lock_chain(conn: AsyncConnection) -> None:
+async def lock_chain(conn: AsyncConnection) -> None:
     # SQLite transactions here are BEGIN IMMEDIATE, so writers are already serialised; on
     # PostgreSQL replicas must take turns at the tail of the chain.
     if conn.dialect.name == "postgresql":
@@ -81,7 +81,7 @@ async def _lock_chain(conn: AsyncConnection) -> None:
 
 async def append(conn: AsyncConnection, entry: NewEntry, recorded_at: datetime) -> int:
     """Append `entry` inside the caller's transaction (the one making the state change)."""
-    await _lock_chain(conn)
+    await lock_chain(conn)
     prev = (
         await conn.execute(select(entries.c.hash).order_by(entries.c.id.desc()).limit(1))
     ).scalar_one_or_none() or GENESIS_HASH

@@ -106,7 +106,12 @@ def encode_cursor(sort_value: Any, entry_id: int) -> str:
 def _decode_cursor(cursor: str, sort: Sort) -> tuple[Any, int]:
     try:
         value, entry_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        return (datetime.fromisoformat(value) if sort == "occurred_at" else int(value)), int(entry_id)
+        if sort == "id":
+            return int(value), int(entry_id)
+        at = datetime.fromisoformat(value)
+        if at.tzinfo is None:
+            raise ValueError("a cursor time carries its offset")
+        return at, int(entry_id)
     except (ValueError, TypeError):
         raise ValueError("cursor is not valid; use next_cursor from the previous page") from None
 

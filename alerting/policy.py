@@ -179,6 +179,8 @@ class Policy(_Strict):
     categories: dict[str, CategoryRules] = {}
     escalation: dict[str, Chain]
     channels: dict[str, Channel] = Field(min_length=1)
+    # Where to raise the alarm when a notification cannot be delivered after all its attempts.
+    delivery_failure_channels: tuple[str, ...] = ()
     townships: dict[str, Township] = {}
     roster: RosterPolicy = RosterPolicy()
     calendar: CalendarPolicy = CalendarPolicy()
@@ -289,6 +291,9 @@ def _reference_errors(policy: Policy) -> tuple[str, str] | None:
         ZoneInfo(policy.timezone)
     except (ZoneInfoNotFoundError, ValueError):
         return "timezone", f"unknown time zone {policy.timezone!r}"
+    for i, channel in enumerate(policy.delivery_failure_channels):
+        if channel not in policy.channels:
+            return f"delivery_failure_channels.{i}", f"channel {channel!r} is not defined"
     names = [d.name for d in policy.periodic]
     for i, name in enumerate(names):
         if name in names[:i]:

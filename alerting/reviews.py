@@ -60,6 +60,8 @@ async def review(conn: AsyncConnection, entry_id: int, decision: Review, reviewe
             raise ConflictError(f"{kind.value} can be reclassified as: {options}")
     elif decision.to is not None:
         raise ConflictError("`to` is only for a reclassification")
+    # Read the latest review under the chain's lock: a concurrent review must not be missed.
+    await accountability.lock_chain(conn)
     previous = (
         await conn.execute(
             select(entries.c.id, entries.c.details)

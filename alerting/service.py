@@ -22,7 +22,8 @@ from alerting.api.context import ServiceContext
 from alerting.bulletins import bulletin_schedule
 from alerting.calendar import month_of
 from alerting.clock import Clock, SystemClock
-from alerting.errors import ConflictError
+from alerting.errors import ConflictError, SettingsError
+from alerting.failpoints import Failpoints
 from alerting.links import AckLinks
 from alerting.metrics import Metrics
 from alerting.policy import Policy
@@ -61,6 +62,13 @@ class Service:
         self.settings = settings
         self.policy = policy
         self.clock: Clock = clock or SystemClock()
+        lease = timedelta(seconds=settings.send_lease_s)
+        for name, channel in policy.channels.items():
+            if channel.timeout >= lease:
+                raise SettingsError(
+                    f"channels.{name}.timeout ({channel.timeout}) must be shorter than "
+                    f"ALERTING_SEND_LEASE_S ({settings.send_lease_s:g} s), or sends would overlap"
+                )
         self.metrics = Metrics()
         self.engine: AsyncEngine = create_engine(settings.database_url)
         self.producer: AIOKafkaProducer = make_producer(
@@ -68,13 +76,15 @@ class Service:
         )
         self.http = httpx.AsyncClient(follow_redirects=False)
         idle = timedelta(seconds=settings.sweep_interval_s)
+        failpoints = Failpoints(settings.failpoints)
         self.outbox = Outbox(
             self.engine,
             policy,
             self.clock,
             self.http,
             self.metrics,
-            lease=timedelta(seconds=settings.send_lease_s),
+            lease=lease,
+            failpoints=failpoints,
         )
         self.delivery = WakeupLoop("delivery", self.clock, self.outbox.tick, idle)
         self.outbox.on_settled = self.delivery.poke
@@ -88,6 +98,7 @@ class Service:
             self.producer,
             self.metrics,
             on_armed=self.deadlines.poke,
+            failpoints=failpoints,
         )
         self.app: FastAPI = create_app(
             ServiceContext(

@@ -31,3 +31,5 @@ class Settings(BaseSettings):
     public_url: str = "http://127.0.0.1:8000"
     # Signs acknowledgement links; generated and kept in the database when not given.
     link_secret: SecretStr | None = None
+    # Fault-injection tests only (see alerting/failpoints.py); never set in production.
+    failpoints: str = ""

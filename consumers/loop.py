@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from alerting.clock import Clock
 from alerting.domain import Report
 from alerting.errors import InvalidReport
+from alerting.failpoints import NONE, Failpoints
 from alerting.metrics import Metrics
 from alerting.policy import Policy
 from alerting.settings import Settings
@@ -48,6 +49,7 @@ class ReportConsumer:
         producer: AIOKafkaProducer,
         metrics: Metrics,
         on_armed: Callable[[datetime], None],
+        failpoints: Failpoints = NONE,
     ) -> None:
         self._settings = settings
         self._engine = engine
@@ -56,6 +58,7 @@ class ReportConsumer:
         self._producer = producer
         self._metrics = metrics
         self._on_armed = on_armed
+        self._failpoints = failpoints
         self._stopping = asyncio.Event()
         self.consumer = AIOKafkaConsumer(
             settings.kafka_topic,
@@ -125,12 +128,16 @@ class ReportConsumer:
         refused: list[Rejected] = []
         with self._metrics.intake_seconds.time():
             async with self._engine.begin() as conn:
-                for record, report in reports:
+                for n, (record, report) in enumerate(reports, 1):
                     outcome = await self._store_in(conn, record, report, now)
                     if isinstance(outcome, Rejected):
                         refused.append(outcome)
                     else:
                         results.append(outcome)
+                    if n == len(reports) // 2:
+                        self._failpoints.hit("consumer.mid_batch")
+                self._failpoints.hit("consumer.before_db_commit")
+        self._failpoints.hit("consumer.after_db_commit")
         return results, refused
 
     async def _store_in(

@@ -6,6 +6,7 @@ import os
 import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
@@ -16,18 +17,41 @@ KAFKA_PORT = int(os.environ.get("ALERTING_TEST_KAFKA_PORT", "19092"))
 PG_PORT = int(os.environ.get("ALERTING_TEST_PG_PORT", "55432"))
 
 
+@dataclass
+class LocalBroker:
+    """The session's broker, which outage tests stop and start again (same data directory)."""
+
+    env: dict[str, str]
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.env['KAFKA_PORT']}"
+
+    def start(self) -> None:
+        subprocess.run([ROOT / "deploy/local/kafka.sh", "start"], check=True, env=self.env)
+
+    def stop(self) -> None:
+        subprocess.run([ROOT / "deploy/local/kafka.sh", "stop"], check=False, env=self.env)
+
+
 @pytest.fixture(scope="session")
-def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBroker]:
     """A fresh single-node Kafka (KRaft) on 127.0.0.1 for this test session."""
-    env = {
-        **os.environ,
-        "KAFKA_PORT": str(KAFKA_PORT),
-        "KAFKA_DATA_DIR": str(tmp_path_factory.mktemp("kafka-data")),
-    }
-    script = ROOT / "deploy/local/kafka.sh"
-    subprocess.run([script, "start"], check=True, env=env)
-    yield f"127.0.0.1:{KAFKA_PORT}"
-    subprocess.run([script, "stop"], check=False, env=env)
+    broker = LocalBroker(
+        {
+            **os.environ,
+            "KAFKA_PORT": str(KAFKA_PORT),
+            "KAFKA_DATA_DIR": str(tmp_path_factory.mktemp("kafka-data")),
+        }
+    )
+    broker.start()
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(kafka_broker: LocalBroker) -> str:
+    return kafka_broker.bootstrap
 
 
 @pytest.fixture(scope="session")
@@ -38,7 +62,7 @@ def postgres_admin_dsn() -> str:
     return f"postgresql://postgres@127.0.0.1:{PG_PORT}/postgres"
 
 
-async def _fresh_pg_database(admin_dsn: str) -> str:
+async def fresh_pg_database(admin_dsn: str) -> str:
     name = f"t_{uuid.uuid4().hex[:12]}"
     conn = await asyncpg.connect(admin_dsn)
     try:
@@ -54,7 +78,13 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'alerting.db'}"
     else:
-        yield await _fresh_pg_database(request.getfixturevalue("postgres_admin_dsn"))
+        yield await fresh_pg_database(request.getfixturevalue("postgres_admin_dsn"))
+
+
+@pytest.fixture
+async def pg_url(postgres_admin_dsn: str) -> str:
+    """An empty PostgreSQL database (the production backend; replicas share it)."""
+    return await fresh_pg_database(postgres_admin_dsn)
 
 
 @pytest.fixture

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
 
 from alerting.channels import ChatbotChannel, SmsChannel, WebhookChannel
+from alerting.errors import RetryableDelivery
 from escalation.notify import chatbot, sms, webhook
 
 
@@ -16,10 +18,17 @@ async def send(
     payload: dict[str, Any],
     key: str,
 ) -> None:
-    match channel:
-        case WebhookChannel():
-            await webhook.send(client, channel, payload, key)
-        case ChatbotChannel():
-            await chatbot.send(client, channel, payload, key)
-        case SmsChannel():
-            await sms.send(client, channel, payload, key)
+    # httpx's timeout bounds each connect, read and write; this bounds the whole attempt, so a
+    # receiver that dribbles its answer cannot hold a send open past the lease.
+    limit = channel.timeout.total_seconds()
+    try:
+        async with asyncio.timeout(limit):
+            match channel:
+                case WebhookChannel():
+                    await webhook.send(client, channel, payload, key)
+                case ChatbotChannel():
+                    await chatbot.send(client, channel, payload, key)
+                case SmsChannel():
+                    await sms.send(client, channel, payload, key)
+    except TimeoutError:
+        raise RetryableDelivery(f"no complete answer within {limit:g} s") from None

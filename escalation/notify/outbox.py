@@ -10,17 +10,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from alerting.clock import Clock
 from alerting.errors import DeliveryError, PermanentDelivery, RetryableDelivery
+from alerting.failpoints import NONE, Failpoints
 from alerting.metrics import Metrics
 from alerting.policy import Policy
 from alerting.storage.schema import notifications
@@ -44,6 +46,8 @@ def backoff(
 @dataclass(frozen=True, slots=True)
 class Claimed:
     id: int
+    escalation_id: int
+    incident_id: str | None
     channel: str
     key: str
     payload: dict[str, Any]
@@ -60,6 +64,7 @@ class Outbox:
         metrics: Metrics,
         lease: timedelta,
         concurrency: int = 50,
+        failpoints: Failpoints = NONE,
     ) -> None:
         self._engine = engine
         self._policy = policy
@@ -67,6 +72,7 @@ class Outbox:
         self._client = client
         self._metrics = metrics
         self._lease = lease
+        self._failpoints = failpoints
         self._concurrency = concurrency
         self._tasks: set[asyncio.Task[None]] = set()
         self.on_settled: Callable[[], None] = lambda: None
@@ -94,6 +100,8 @@ class Outbox:
             query = (
                 select(
                     notifications.c.id,
+                    notifications.c.escalation_id,
+                    notifications.c.incident_id,
                     notifications.c.channel,
                     notifications.c.idempotency_key,
                     notifications.c.payload,
@@ -115,7 +123,15 @@ class Outbox:
                 )
                 if result.rowcount == 1:
                     claimed.append(
-                        Claimed(row.id, row.channel, row.idempotency_key, row.payload, row.attempts + 1)
+                        Claimed(
+                            row.id,
+                            row.escalation_id,
+                            row.incident_id,
+                            row.channel,
+                            row.idempotency_key,
+                            row.payload,
+                            row.attempts + 1,
+                        )
                     )
             return claimed
 
@@ -125,7 +141,10 @@ class Outbox:
         try:
             if channel is None:
                 raise PermanentDelivery(f"channel {row.channel!r} is no longer in the policy")
-            await dispatch.send(self._client, channel, row.payload, row.key)
+            sending = dispatch.send(self._client, channel, row.payload, row.key)
+            if self._failpoints.armed("outbox.in_flight"):
+                sending = self._crash_in_flight(sending)
+            await sending
         except DeliveryError as exc:
             error = exc
         except Exception as exc:  # a bug in an integration must not leave the row leased forever
@@ -133,6 +152,12 @@ class Outbox:
             error = RetryableDelivery(f"internal error: {type(exc).__name__}")
         await self._record(row, channel.max_attempts if channel else 1, error)
         self.on_settled()
+
+    async def _crash_in_flight(self, sending: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(sending)
+        await asyncio.sleep(0.2)  # the request reaches the receiver, the answer is still to come
+        self._failpoints.hit("outbox.in_flight")
+        await task
 
     async def _record(self, row: Claimed, max_attempts: int, error: DeliveryError | None) -> None:
         now = self._clock.now()
@@ -163,7 +188,7 @@ class Outbox:
             )
         async with self._engine.begin() as conn:
             # Only the holder of this attempt may settle it (a lease may have expired meanwhile).
-            await conn.execute(
+            settled = await conn.execute(
                 notifications.update()
                 .where(
                     notifications.c.id == row.id,
@@ -172,7 +197,40 @@ class Outbox:
                 )
                 .values(**values)
             )
+            if outcome == "failed" and settled.rowcount == 1:
+                await self._fail_over(conn, row, now)
         self._metrics.notifications.labels(channel=row.channel, outcome=outcome).inc()
+
+    async def _fail_over(self, conn: AsyncConnection, row: Claimed, now: datetime) -> None:
+        """A notification that could not be delivered is itself an alert, through the fallback channels."""
+        if row.payload.get("event") == "delivery_failed":
+            return  # an alert about an alert that failed goes no further than the log
+        fallbacks = [c for c in self._policy.delivery_failure_channels if c != row.channel]
+        if not fallbacks:
+            return
+        text = (
+            f"【通知发送失败】经渠道 {row.channel} 的提醒未能送达，请人工联系：{row.payload.get('text', '')}"
+        )
+        payload = {**row.payload, "event": "delivery_failed", "failed_channel": row.channel, "text": text}
+        key = f"{row.key}:failover"
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        await conn.execute(
+            dialect.insert(notifications).on_conflict_do_nothing(),
+            [
+                {
+                    "escalation_id": row.escalation_id,
+                    "incident_id": row.incident_id,
+                    "channel": channel,
+                    "idempotency_key": key,
+                    "payload": {**payload, "idempotency_key": key},
+                    "state": "pending",
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "created_at": now,
+                }
+                for channel in fallbacks
+            ],
+        )
 
     async def drain(self) -> None:
         """Wait for sends in flight (used at shutdown)."""
