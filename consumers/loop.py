@@ -15,7 +15,8 @@ from datetime import datetime
 from typing import TypeAlias
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
-from sqlalchemy.exc import DBAPIError, OperationalError
+from aiokafka.errors import KafkaError
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from alerting.clock import Clock
@@ -31,6 +32,8 @@ from consumers.intake import IntakeResult, Outcome, store_report
 log = logging.getLogger(__name__)
 
 Record: TypeAlias = ConsumerRecord  # aiokafka ships no type information
+# Errors caused by a message's content, as opposed to the database being unavailable.
+INPUT_ERRORS = (IntegrityError, DataError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,20 +85,30 @@ class ReportConsumer:
     async def run(self) -> None:
         failures = 0
         while not self._stopping.is_set():
-            batches = await self.consumer.getmany(timeout_ms=500, max_records=500)
+            try:
+                batches = await self.consumer.getmany(timeout_ms=500, max_records=500)
+            except KafkaError as exc:
+                log.warning("polling failed (%s); the consumer keeps trying", type(exc).__name__)
+                await asyncio.sleep(1)
+                continue
             for tp, records in batches.items():
                 try:
                     await self._process(records)
                     failures = 0
-                except (OperationalError, DBAPIError, OSError) as exc:
-                    # The database is away: keep the messages, rewind, and try again later.
+                except Exception as exc:
+                    # The database or the DLQ is away (or a bug): keep the messages, rewind, retry later.
+                    # Nothing is skipped: a partition waits rather than loses a report.
                     failures += 1
                     delay = min(30.0, 0.5 * 2**failures)
                     log.warning("storing %s failed (%s); retrying in %.1fs", tp, type(exc).__name__, delay)
                     self.consumer.seek(tp, records[0].offset)
                     await asyncio.sleep(delay)
                     continue
-                await self.consumer.commit({tp: records[-1].offset + 1})
+                try:
+                    await self.consumer.commit({tp: records[-1].offset + 1})
+                except KafkaError as exc:
+                    # Stored already; after a rebalance the batch comes again and is a no-op.
+                    log.warning("offset commit for %s failed (%s)", tp, type(exc).__name__)
 
     async def _process(self, records: list[Record]) -> None:
         reports: list[tuple[Record, Report]] = []
@@ -112,10 +125,9 @@ class ReportConsumer:
                 rejected.append(Rejected(record, f"undecodable: {type(exc).__name__}"))
         try:
             results, refused = await self._store(reports)
-        except (OperationalError, DBAPIError) as exc:
-            if isinstance(exc, OperationalError) or exc.connection_invalidated:
-                raise
-            # One message the database refuses must not stall the partition: isolate it.
+        except INPUT_ERRORS:
+            # One message the database refuses must not stall the partition: isolate it. Any other
+            # database error (it is away, restarting) propagates and the batch is retried whole.
             results, refused = await self._store_one_by_one(reports)
         rejected.extend(refused)
         for item in rejected:
@@ -156,11 +168,7 @@ class ReportConsumer:
         for record, report in reports:
             try:
                 more, rej = await self._store([(record, report)])
-            except OperationalError:
-                raise
-            except DBAPIError as exc:
-                if exc.connection_invalidated:
-                    raise
+            except INPUT_ERRORS as exc:
                 refused.append(Rejected(record, f"refused by the database: {type(exc.orig).__name__}"))
                 continue
             results.extend(more)
