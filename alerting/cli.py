@@ -100,6 +100,22 @@ async def _with_db(
         await engine.dispose()
 
 
+def _token_command(settings: Settings, args: argparse.Namespace) -> None:
+    if args.action == "create":
+        role = Role(args.role)
+        name = args.name or (f"{role.value}/{args.township}" if args.township else role.value)
+        print(asyncio.run(_create_token(settings, name, role, args.township)))
+    elif args.action == "list":
+        rows = asyncio.run(_with_db(settings, tokens.list_all))
+        headers = ["编号", "持有人", "角色", "乡镇", "创建时间", "吊销时间"]
+        print(render_table(headers, [list(r.values()) for r in rows]))
+    else:
+        now = SystemClock().now()
+        if not asyncio.run(_with_db(settings, lambda conn: tokens.revoke(conn, args.id, now), write=True)):
+            raise CommandError(f"no active token with id {args.id}")
+        print(f"token {args.id} revoked")
+
+
 def _moment(text: str | None, policy: Policy) -> datetime | None:
     """ISO 8601; a time without an offset is local time (the policy's time zone)."""
     if text is None:
@@ -368,6 +384,9 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--role", required=True, choices=[r.value for r in Role])
     create.add_argument("--township", help="the township a township token reports for")
     create.add_argument("--name", help="who holds the token (default: role/township)")
+    token.add_parser("list", help="list tokens (holders and roles, never secrets)")
+    revoke = token.add_parser("revoke", help="revoke a token by its id (see token list)")
+    revoke.add_argument("id", type=int)
     db = sub.add_parser("db", help="database").add_subparsers(dest="action", required=True)
     db.add_parser("upgrade", help="apply migrations")
     policy = sub.add_parser("policy", help="policy file").add_subparsers(dest="action", required=True)
@@ -385,9 +404,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(_run(settings, load_policy(settings.policy)))
         elif args.command == "token":
             upgrade(settings.database_url)
-            role = Role(args.role)
-            name = args.name or (f"{role.value}/{args.township}" if args.township else role.value)
-            print(asyncio.run(_create_token(settings, name, role, args.township)))
+            _token_command(settings, args)
         elif args.command == "db":
             upgrade(settings.database_url)
         elif args.command == "policy":

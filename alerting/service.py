@@ -33,6 +33,7 @@ from alerting.settings import Settings
 from alerting.storage import keys
 from alerting.storage.engine import create_engine, upgrade
 from alerting.storage.schema import deadlines
+from alerting.tokens import TokenCache
 from consumers.loop import ReportConsumer
 from escalation import engine
 from escalation.duties import ensure_duties
@@ -112,6 +113,7 @@ class Service:
                 links=lambda: self.firing.links,
                 policy=policy,
                 on_armed=self.deadlines.poke,
+                tokens=TokenCache(),
             )
         )
         self.scheduler = AsyncIOScheduler(timezone=policy.tz)

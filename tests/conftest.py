@@ -90,3 +90,13 @@ async def pg_url(postgres_admin_dsn: str) -> str:
 @pytest.fixture
 async def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite+aiosqlite:///{tmp_path / 'alerting.db'}"
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """One line per fault scenario with its counts, whatever the capture mode."""
+    from tests.faults.harness import SUMMARY_LINES
+
+    if SUMMARY_LINES:
+        terminalreporter.section("fault scenarios")
+        for line in SUMMARY_LINES:
+            terminalreporter.write_line(line)

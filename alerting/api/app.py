@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from alerting import __version__
 from alerting.api import accountability, ack_page, bulletins, health, incidents, reports
@@ -27,6 +28,16 @@ def create_app(context: ServiceContext) -> FastAPI:
     @app.exception_handler(ConflictError)
     async def _conflict(_: Request, exc: ConflictError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=409)
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    @app.exception_handler(OSError)
+    async def _database_away(_: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse(
+            {"detail": "数据库暂时不可用，请稍后重试 / the database is unavailable; retry shortly"},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
 
     @app.exception_handler(IntakeUnavailable)
     async def _unavailable(_: Request, exc: IntakeUnavailable) -> JSONResponse:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 
 from fastapi import Depends, HTTPException, status
@@ -24,8 +25,13 @@ async def current_principal(
             "缺少令牌 / missing bearer token",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    async with ctx.engine.connect() as conn:
-        principal = await authenticate(conn, credentials.credentials)
+    now = time.monotonic()
+    principal = ctx.tokens.get(credentials.credentials, now)
+    if principal is None:
+        async with ctx.engine.connect() as conn:
+            principal = await authenticate(conn, credentials.credentials)
+        if principal is not None:
+            ctx.tokens.put(credentials.credentials, principal, now)
     if principal is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,

@@ -14,6 +14,7 @@ from alerting.links import AckLinks
 from alerting.metrics import Metrics
 from alerting.policy import Policy
 from alerting.publisher import ReportPublisher
+from alerting.tokens import TokenCache
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +27,7 @@ class ServiceContext:
     links: Callable[[], AckLinks | None]  # set once the service has started
     policy: Policy
     on_armed: Callable[[datetime], None]  # wake the deadline loop for a newly armed deadline
+    tokens: TokenCache
 
 
 def get_context(request: Request) -> ServiceContext:

@@ -66,6 +66,18 @@ def test_token_create_prints_a_token_once_and_refuses_a_township_token_without_t
     assert refused.returncode == 2 and "--township" in refused.stderr
 
 
+def test_tokens_are_listed_without_secrets_and_revoked(tmp_path: Path) -> None:
+    env = base_env(tmp_path, EXAMPLE)
+    secret = alerting(
+        "token", "create", "--role", "duty_officer", "--name", "值班员王五", env=env
+    ).stdout.strip()
+    listed = alerting("token", "list", env=env)
+    assert listed.returncode == 0 and "值班员王五" in listed.stdout and secret not in listed.stdout
+    assert alerting("token", "revoke", "1", env=env).returncode == 0
+    again = alerting("token", "revoke", "1", env=env)
+    assert again.returncode == 2 and "no active token" in again.stderr
+
+
 def test_service_process_serves_and_stops_cleanly_on_sigterm(tmp_path: Path, kafka_bootstrap: str) -> None:
     port = free_port()
     env = {

@@ -235,7 +235,12 @@ async def wait_for(check: Any, what: str, within: float = 120) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
+SUMMARY_LINES: list[str] = []  # printed at the end of the run by tests/conftest.py
+
+
 def summary(scenario: str, **figures: int) -> str:
+    """Record one `FAULT scenario: counts` line for the end-of-run report."""
     line = f"FAULT {scenario}: " + " ".join(f"{k}={v}" for k, v in figures.items())
     print(line)
+    SUMMARY_LINES.append(line)
     return line
