@@ -106,11 +106,15 @@ def encode_cursor(sort_value: Any, entry_id: int) -> str:
 def _decode_cursor(cursor: str, sort: Sort) -> tuple[Any, int]:
     try:
         value, entry_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        if not 0 <= int(entry_id) < 2**63:
+            raise ValueError("id out of range")
         if sort == "id":
+            if not 0 <= int(value) < 2**63:
+                raise ValueError("id out of range")
             return int(value), int(entry_id)
         at = datetime.fromisoformat(value)
-        if at.tzinfo is None:
-            raise ValueError("a cursor time carries its offset")
+        if at.tzinfo is None or not 1971 <= at.year <= 2199:
+            raise ValueError("a cursor time carries its offset and a plausible year")
         return at, int(entry_id)
     except (ValueError, TypeError):
         raise ValueError("cursor is not valid; use next_cursor from the previous page") from None

@@ -57,6 +57,9 @@ def year_of(at: datetime, tz: ZoneInfo) -> Period:
 
 def parse_period(key: str, tz: ZoneInfo) -> tuple[BulletinKind, Period]:
     """'2026-Q1' -> a quarter, '2026' -> a year (local time)."""
+    year_text = key[:4]
+    if year_text.isdigit() and not 1971 <= int(year_text) <= 2199:
+        raise ValueError(f"{key!r}: the year must be between 1971 and 2199")
     if match := re.fullmatch(r"(\d{4})-Q([1-4])", key):
         year, quarter = int(match.group(1)), int(match.group(2))
         return "quarter", quarter_of(datetime(year, 3 * quarter - 2, 1, 12, tzinfo=tz), tz)

@@ -6,12 +6,38 @@ import json
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from alerting.domain import Level, Report, Reporter, ReportType
 from alerting.errors import InvalidReport, UnknownSchemaVersion
 
 SCHEMA_VERSION: Literal[1] = 1
+EARLIEST_YEAR, LATEST_YEAR = 1971, 2199
+
+
+def _iso_text(value: object) -> object:
+    if isinstance(value, (int, float)):
+        raise ValueError("write the time as ISO 8601 text with an offset, e.g. 2026-03-02T09:00:00+08:00")
+    return value
+
+
+def _plausible(value: datetime) -> datetime:
+    if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+        raise ValueError(f"the year must be between {EARLIEST_YEAR} and {LATEST_YEAR}")
+    return value
+
+
+# Times at the edges: ISO 8601 text with an offset, within a sane range (no epoch numbers, no year 1).
+IsoTime = Annotated[AwareDatetime, BeforeValidator(_iso_text), AfterValidator(_plausible)]
 Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")]
 Name = Annotated[str, Field(min_length=1, max_length=64)]
 
@@ -46,8 +72,8 @@ class ReportBody(BaseModel):
     level: Level
     title: str = Field(min_length=1, max_length=200)
     summary: str = Field(max_length=20000)
-    occurred_at: AwareDatetime = Field(description="发生时间, ISO 8601 with offset")
-    known_at: AwareDatetime = Field(description="获悉时间, ISO 8601 with offset")
+    occurred_at: IsoTime = Field(description="发生时间, ISO 8601 with offset")
+    known_at: IsoTime = Field(description="获悉时间, ISO 8601 with offset")
     reporter: ReporterModel
     place: str | None = Field(default=None, max_length=200, description="地点")
     casualties: Casualties | None = Field(
@@ -69,7 +95,7 @@ class ReportMessage(ReportBody):
 
     schema_version: Literal[1] = SCHEMA_VERSION
     report_id: Identifier  # required on the wire
-    reported_at: AwareDatetime | None = Field(
+    reported_at: IsoTime | None = Field(
         default=None, description="when the county received it; the record timestamp if absent"
     )
 

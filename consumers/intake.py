@@ -10,12 +10,22 @@ from typing import Any
 from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from alerting import accountability
+from alerting import accountability, reviews
 from alerting.accountability import NewEntry
-from alerting.domain import KEY_FACTS, DeadlineKind, EntryKind, Origin, Report, ReportType
+from alerting.domain import (
+    KEY_FACTS,
+    DeadlineKind,
+    DeadlineState,
+    EntryKind,
+    Level,
+    Origin,
+    Report,
+    ReportType,
+    ReviewDecision,
+)
 from alerting.errors import InvalidReport
 from alerting.policy import Policy
-from alerting.storage.schema import deadlines, incidents, reports
+from alerting.storage.schema import accountability_entries, deadlines, incidents, reports
 from escalation import arming, cadence, duties, rules
 
 
@@ -55,6 +65,7 @@ async def store_report(conn: AsyncConnection, report: Report, policy: Policy, no
                 f"incident {report.incident_id} belongs to {incident.township}, not {report.township}"
             )
         armed.append(await _arm_registered(conn, incident, report, policy, now))
+        armed.append(await _earlier_receipt(conn, incident, report, policy, now))
 
     late = 0
     delays: list[int] = []
@@ -172,6 +183,63 @@ async def _arm_registered(
         if d.kind is not DeadlineKind.FIRST_REPORT  # the concealment check stands in for it
     ]
     return await arming.arm_incident(conn, incident.id, incident.township, new, now)
+
+
+async def _earlier_receipt(
+    conn: AsyncConnection, incident: Row[Any], report: Report, policy: Policy, now: datetime
+) -> datetime | None:
+    """Reports that crossed on the bus: this one was received before the one that opened the
+    incident, so the county heard of it earlier and the first report was on time after all."""
+    if incident.origin != Origin.TOWNSHIP.value or report.reported_at >= incident.opened_at:
+        return None
+    await conn.execute(
+        incidents.update().where(incidents.c.id == incident.id).values(opened_at=report.reported_at)
+    )
+    first = (
+        await conn.execute(
+            select(deadlines).where(
+                deadlines.c.incident_id == incident.id,
+                deadlines.c.kind == DeadlineKind.FIRST_REPORT.value,
+                deadlines.c.state == DeadlineState.MET.value,
+            )
+        )
+    ).one_or_none()
+    if first is not None and first.met_at > report.reported_at:
+        await conn.execute(
+            deadlines.update()
+            .where(deadlines.c.id == first.id)
+            .values(met_at=report.reported_at, met_by=report.report_id)
+        )
+        if rules.lateness(first.due_at, report.reported_at) is None:
+            await _waive_late_entries(conn, first.id, report, now)
+    ack = policy.rules_for(Level(incident.level), incident.category).ack
+    due = report.reported_at + ack
+    moved = await conn.execute(
+        deadlines.update()
+        .where(
+            deadlines.c.incident_id == incident.id,
+            deadlines.c.kind == DeadlineKind.ACK.value,
+            deadlines.c.state == DeadlineState.PENDING.value,
+            deadlines.c.due_at > due,
+        )
+        .values(due_at=due, fire_at=due)
+    )
+    return due if moved.rowcount else None
+
+
+async def _waive_late_entries(conn: AsyncConnection, deadline_id: int, report: Report, now: datetime) -> None:
+    """The log is append-only: a late_report that turned out wrong is waived by a system review."""
+    late = (
+        await conn.execute(
+            select(accountability_entries.c.id).where(
+                accountability_entries.c.deadline_id == deadline_id,
+                accountability_entries.c.kind == EntryKind.LATE_REPORT.value,
+            )
+        )
+    ).scalars()
+    reason = f"系统：更早收到的报告 {report.report_id}（{report.reported_at.isoformat()}）已按时报送"
+    for entry_id in list(late):
+        await reviews.review(conn, entry_id, reviews.Review(ReviewDecision.WAIVE, reason), "system", now)
 
 
 async def _settle(conn: AsyncConnection, report: Report, now: datetime) -> list[arming.Settled]:

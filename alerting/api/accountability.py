@@ -6,16 +6,17 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from alerting import audit, exports, reviews
 from alerting.api.auth import require
 from alerting.api.context import ServiceContext, get_context
-from alerting.api.schemas import EntryOut, Problem
+from alerting.api.schemas import EntryOut, Problem, invalid
 from alerting.domain import EntryKind, EntryStatus, Level, ReviewDecision, Role
 from alerting.tokens import Principal
+from consumers.codec import IsoTime
 
 router = APIRouter(prefix="/api/v1/accountability", tags=["accountability"])
 auditors = require(Role.AUDITOR, Role.INFO_SECTION)
@@ -28,13 +29,13 @@ class EntryFilters(BaseModel):
     kind: EntryKind | None = None
     status: EntryStatus | None = None
     level: Level | None = None
-    since: AwareDatetime | None = Field(default=None, description="occurred at or after (ISO 8601)")
-    until: AwareDatetime | None = Field(default=None, description="occurred before")
+    since: IsoTime | None = Field(default=None, description="occurred at or after (ISO 8601)")
+    until: IsoTime | None = Field(default=None, description="occurred before")
 
 
 def _query(f: EntryFilters, ctx: ServiceContext) -> audit.EntryQuery:
     if f.since and f.until and f.since >= f.until:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "since must be before until")
+        raise invalid("query", "until", "since must be before until")
     return audit.EntryQuery(
         township=f.township,
         kind=f.kind.value if f.kind else None,
@@ -109,7 +110,7 @@ async def list_entries(
                 conn, _query(filters, ctx), sort=sort, descending=order == "desc", cursor=cursor, limit=limit
             )
         except ValueError as exc:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
+            raise invalid("query", "cursor", str(exc)) from None
     shown = [AuditedEntry.model_validate(e) for e in page.entries]
     return EntryPage(entries=shown, next_cursor=page.next_cursor)
 
@@ -158,7 +159,9 @@ async def verify(_: Principal = Depends(auditors), ctx: ServiceContext = Depends
     summary="问责记录详情 / one entry with its evidence and reviews",
 )
 async def get_entry(
-    entry_id: int = Path(ge=1), _: Principal = Depends(auditors), ctx: ServiceContext = Depends(get_context)
+    entry_id: int = Path(ge=1, le=2**63 - 1),
+    _: Principal = Depends(auditors),
+    ctx: ServiceContext = Depends(get_context),
 ) -> EntryDetail:
     async with ctx.engine.connect() as conn:
         detail = await audit.entry_detail(conn, entry_id, frozenset(ctx.policy.scoring.auto_confirm))
@@ -174,7 +177,7 @@ async def get_entry(
 )
 async def review_entry(
     body: ReviewBody,
-    entry_id: int = Path(ge=1),
+    entry_id: int = Path(ge=1, le=2**63 - 1),
     principal: Principal = Depends(require(Role.AUDITOR)),
     ctx: ServiceContext = Depends(get_context),
 ) -> EntryDetail:

@@ -6,6 +6,7 @@ The GET changes nothing on purpose: chat apps and SMS link scanners fetch links 
 from __future__ import annotations
 
 from html import escape
+from typing import Any
 
 from fastapi import APIRouter, Depends, Path
 from fastapi.responses import HTMLResponse
@@ -48,7 +49,18 @@ def _claim(ctx: ServiceContext, token: str) -> AckClaim:
     return links.verify(token, ctx.clock.now())
 
 
-@router.get("/ack/{token}", response_class=HTMLResponse, summary="签收页面 / acknowledgement page")
+PAGE_ANSWERS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "the link is invalid or expired", "content": {"text/html": {}}},
+    404: {"description": "the incident does not exist", "content": {"text/html": {}}},
+}
+
+
+@router.get(
+    "/ack/{token}",
+    response_class=HTMLResponse,
+    responses=PAGE_ANSWERS,
+    summary="签收页面 / acknowledgement page",
+)
 async def show(token: str = Token, ctx: ServiceContext = Depends(get_context)) -> HTMLResponse:
     try:
         claim = _claim(ctx, token)
@@ -74,7 +86,12 @@ async def show(token: str = Token, ctx: ServiceContext = Depends(get_context)) -
     return _page("紧急信息签收", form)
 
 
-@router.post("/ack/{token}", response_class=HTMLResponse, summary="签收 / acknowledge through a link")
+@router.post(
+    "/ack/{token}",
+    response_class=HTMLResponse,
+    responses=PAGE_ANSWERS,
+    summary="签收 / acknowledge through a link",
+)
 async def acknowledge(token: str = Token, ctx: ServiceContext = Depends(get_context)) -> HTMLResponse:
     try:
         claim = _claim(ctx, token)

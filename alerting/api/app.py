@@ -9,6 +9,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from alerting import __version__
 from alerting.api import accountability, ack_page, bulletins, health, incidents, reports
 from alerting.api.context import ServiceContext
+from alerting.api.schemas import Problem
 from alerting.errors import ConflictError, IntakeUnavailable, NotFound
 
 
@@ -16,6 +17,8 @@ def create_app(context: ServiceContext) -> FastAPI:
     app = FastAPI(
         title="县级紧急信息报送与预警服务 / County urgent-incident reporting and alerting",
         version=__version__,
+        # FastAPI answers 400 itself for a body it cannot parse (not JSON, not UTF-8).
+        responses={400: {"model": Problem, "description": "the request body could not be parsed"}},
     )
     app.state.context = context
     for module in (reports, incidents, accountability, bulletins, ack_page, health):

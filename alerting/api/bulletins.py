@@ -6,14 +6,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from alerting import bulletins, exports
 from alerting.api.auth import require
 from alerting.api.context import ServiceContext, get_context
-from alerting.api.schemas import Problem
+from alerting.api.schemas import Problem, invalid
 from alerting.bulletin_render import bulletin_html, bulletin_xlsx
 from alerting.domain import Role
 from alerting.tokens import Principal
@@ -136,4 +136,4 @@ def _period(key: str, ctx: ServiceContext) -> tuple[bulletins.BulletinKind, Any]
     try:
         return bulletins.parse_period(key, ctx.policy.tz)
     except ValueError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
+        raise invalid("path", "period", str(exc)) from None

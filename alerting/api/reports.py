@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 from fastapi import APIRouter, Depends, HTTPException, status
 
 from alerting.api.auth import require
 from alerting.api.context import ServiceContext, get_context
-from alerting.api.schemas import Problem, ReportAccepted
+from alerting.api.schemas import Problem, ReportAccepted, invalid
 from alerting.domain import Role
 from alerting.tokens import Principal
 from consumers.codec import ReportBody, ReportMessage
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
+CLOCK_SKEW = timedelta(minutes=2)  # townships' clocks run a little ahead of the county's
 
 
 @router.post(
@@ -33,12 +35,18 @@ async def submit_report(
             status.HTTP_403_FORBIDDEN,
             f"本令牌只能报送{principal.township}的信息 / this token reports for {principal.township} only",
         )
+    # Refuse here what the consumer would only dead-letter: the township learns at once.
+    if ctx.policy.townships and body.township not in ctx.policy.townships:
+        raise invalid("body", "township", f"{body.township} is not in the township directory")
+    now = ctx.clock.now()
+    if body.known_at > now + CLOCK_SKEW:
+        raise invalid("body", "known_at", "known_at is in the future")
     message = ReportMessage.model_validate(
         {
             **body.model_dump(),
             "report_id": body.report_id or uuid.uuid4().hex,
             # The county's receipt time is the service's clock, never the sender's.
-            "reported_at": ctx.clock.now(),
+            "reported_at": max(now, body.known_at),  # never before known_at (a skewed clock)
         }
     )
     published = await ctx.publisher.publish(message)

@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from fastapi import HTTPException
+from pydantic import BaseModel, ConfigDict, Field
 
 from alerting.domain import Level
+from consumers.codec import IsoTime
 
 
 class ReportAccepted(BaseModel):
@@ -37,8 +39,8 @@ class RegisterBody(BaseModel):
     title: str = Field(min_length=1, max_length=200)
     summary: str = Field(default="", max_length=20000)
     source: Literal["hotline", "media", "higher_notice", "inspection", "other"]
-    occurred_at: AwareDatetime | None = None
-    learned_at: AwareDatetime | None = Field(default=None, description="获悉时间; now if absent")
+    occurred_at: IsoTime | None = None
+    learned_at: IsoTime | None = Field(default=None, description="获悉时间; now if absent")
 
 
 class Registered(BaseModel):
@@ -178,3 +180,8 @@ class AckOut(BaseModel):
 
 class Problem(BaseModel):
     detail: str
+
+
+def invalid(where: Literal["query", "path", "body"], field: str, message: str) -> HTTPException:
+    """A 422 in the same shape as FastAPI's own validation errors, so clients parse one format."""
+    return HTTPException(422, detail=[{"loc": [where, field], "msg": message, "type": "value_error"}])

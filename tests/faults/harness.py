@@ -50,13 +50,13 @@ steps = [{{ after = "0s", roles = ["duty_officer"], channels = ["hook"] }}]
 [channels.hook]
 type = "webhook"
 url = "${{ALERTING_COUNTY_WEBHOOK_URL}}"
-timeout = "10s"
+timeout = "{timeout}"
 max_attempts = 30
 """
 
 
-def fault_policy(path: Path, ack: str = "2s") -> Path:
-    path.write_text(FAULT_POLICY.format(ack=ack), encoding="utf-8")
+def fault_policy(path: Path, ack: str = "2s", timeout: str = "10s") -> Path:
+    path.write_text(FAULT_POLICY.format(ack=ack, timeout=timeout), encoding="utf-8")
     return path
 
 

@@ -84,7 +84,7 @@ async def test_kill_while_notifications_in_flight(pg_url: str, kafka_bootstrap: 
         env = service_env(
             pg_url,
             kafka_bootstrap,
-            fault_policy(tmp_path / "policy.toml", ack="1s"),
+            fault_policy(tmp_path / "policy.toml", ack="1s", timeout="2s"),
             hook.url,
             ALERTING_SEND_LEASE_S="3",
         )

@@ -36,6 +36,7 @@ from alerting.storage.schema import deadlines, escalations, notifications
 from escalation.messages import Subject, escalation_payload
 from escalation.notify.outbox import Outbox
 from escalation.wakeup import WakeupLoop
+from tests.faults.harness import summary
 from tests.support import Received, eventually, example_policy, free_port, serve
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
@@ -600,7 +601,10 @@ async def test_receiver_faults_all_at_once(engine: AsyncEngine) -> None:
     assert (len(rows), delivered, failed, attempts) == (7, 3, 4, 14)
     outcomes = {o: sum(rig.counted(name, o) for name in ids) for o in ("sent", "retry", "failed")}
     assert outcomes == {"sent": delivered, "retry": attempts - delivered - failed, "failed": failed}
-    print(
-        f"FAULT receivers: notifications={len(rows)} delivered={delivered} failed={failed} "
-        f"attempts={attempts}"
+    summary(
+        f"receivers ({engine.dialect.name})",
+        notifications=len(rows),
+        delivered=delivered,
+        failed=failed,
+        attempts=attempts,
     )
