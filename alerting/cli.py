@@ -45,6 +45,15 @@ class CommandError(AlertingError):
     """A command-line argument that cannot be used; the message says what to write instead."""
 
 
+def _event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop when installed (it comes with uvicorn[standard]): a faster event loop for the service."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
 def _configure_logging() -> None:
     logging.basicConfig(
         level=logging.INFO,
@@ -401,7 +410,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = Settings()
         if args.command == "run":
-            asyncio.run(_run(settings, load_policy(settings.policy)))
+            policy = load_policy(settings.policy)
+            with asyncio.Runner(loop_factory=_event_loop_factory()) as runner:
+                runner.run(_run(settings, policy))
         elif args.command == "token":
             upgrade(settings.database_url)
             _token_command(settings, args)

@@ -118,6 +118,7 @@ class Service:
         )
         self.scheduler = AsyncIOScheduler(timezone=policy.tz)
         self._tasks: list[asyncio.Task[None]] = []
+        self._consuming: asyncio.Task[None] | None = None
         self._gauge_at: datetime | None = None
         self._duties_period: str | None = None  # duties are armed once per month per replica
 
@@ -127,7 +128,22 @@ class Service:
             self.firing = replace(self.firing, links=await self._ack_links())
         await self.producer.start()
         await self._ensure_topics()
-        await self.consumer.start()
+        parts = self.settings.component_set()
+        if "consumer" in parts:
+            await self.consumer.start()
+            self._consuming = asyncio.create_task(self.consumer.run(), name="consumer")
+        if "deadlines" in parts:
+            await self._start_deadlines()
+        if "delivery" in parts:
+            self._tasks.append(asyncio.create_task(self.delivery.run(), name="delivery"))
+        log.info(
+            "service started (%s): topic %s, group %s",
+            ", ".join(sorted(parts)),
+            self.settings.kafka_topic,
+            self.settings.kafka_group_id,
+        )
+
+    async def _start_deadlines(self) -> None:
         await self.publish_bulletins()  # catch up on a quarter end the service slept through
         # A cron job, not a deadline: APScheduler's job store stays in memory, and a run missed
         # while down is made up by the call above (misfire_grace_time=None runs late ones anyway).
@@ -141,15 +157,7 @@ class Service:
         )
         self.scheduler.start()
         # The first deadline tick fires whatever fell due while the service was down.
-        for name, coro in (
-            ("consumer", self.consumer.run()),
-            ("deadlines", self.deadlines.run()),
-            ("delivery", self.delivery.run()),
-        ):
-            self._tasks.append(asyncio.create_task(coro, name=name))
-        log.info(
-            "service started: topic %s, group %s", self.settings.kafka_topic, self.settings.kafka_group_id
-        )
+        self._tasks.append(asyncio.create_task(self.deadlines.run(), name="deadlines"))
 
     async def publish_bulletins(self) -> None:
         """Publish the quarterly bulletin and year-end ranking that are due and not yet published."""
@@ -166,14 +174,16 @@ class Service:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         self.consumer.request_stop()
-        if self._tasks:
+        if self._consuming is not None:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(self._tasks[0]), timeout=30)
+                await asyncio.wait_for(asyncio.shield(self._consuming), timeout=30)
+            self._consuming.cancel()
+            await asyncio.gather(self._consuming, return_exceptions=True)
+            await self.consumer.stop()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.outbox.drain()
-        await self.consumer.stop()
         await self.producer.stop()
         await self.http.aclose()
         await self.engine.dispose()

@@ -7,6 +7,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from alerting.errors import SettingsError
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ALERTING_", extra="ignore")
@@ -31,5 +33,16 @@ class Settings(BaseSettings):
     public_url: str = "http://127.0.0.1:8000"
     # Signs acknowledgement links; generated and kept in the database when not given.
     link_secret: SecretStr | None = None
+    # Which parts this process runs: the API always; any of consumer, deadlines, delivery. An
+    # intake-only replica (ALERTING_COMPONENTS=api) keeps the HTTP path free of consumer work.
+    components: str = "consumer,deadlines,delivery"
+
+    def component_set(self) -> frozenset[str]:
+        parts = frozenset(p.strip() for p in self.components.split(",") if p.strip()) - {"api"}
+        unknown = parts - {"consumer", "deadlines", "delivery"}
+        if unknown:
+            raise SettingsError(f"ALERTING_COMPONENTS: unknown {', '.join(sorted(unknown))}")
+        return parts
+
     # Fault-injection tests only (see alerting/failpoints.py); never set in production.
     failpoints: str = ""

@@ -30,6 +30,7 @@ class ServiceContext:
     tokens: TokenCache
 
 
-def get_context(request: Request) -> ServiceContext:
+async def get_context(request: Request) -> ServiceContext:
+    # async: a plain `def` dependency costs a thread-pool hop on every request.
     ctx: ServiceContext = request.app.state.context
     return ctx

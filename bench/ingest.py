@@ -1,0 +1,202 @@
+"""Ingest: reports/s from Kafka to committed rows with deadlines armed, against aiokafka's raw consume
+rate of the same messages from the same broker (the ceiling for a Python consumer)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+import uuid
+from datetime import timedelta
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from bench.common import TOWNSHIPS, Env, Result, Row, count_rows, log, reader, utcnow
+
+PARTITIONS = 6  # the service's default (ALERTING_KAFKA_TOPIC_PARTITIONS)
+TARGET_RATE = 5000.0
+
+
+def message(incident_id: str, report_id: str, township: str, at: str) -> bytes:
+    return json.dumps(
+        {
+            "schema_version": 1,
+            "report_id": report_id,
+            "incident_id": incident_id,
+            "township": township,
+            "type": "first",
+            "category": "安全生产",
+            "level": "II",
+            "title": "某企业仓库火情",
+            "summary": "现场明火已扑灭，无人员伤亡，原因调查中。",
+            "occurred_at": at,
+            "known_at": at,
+            "reported_at": at,
+            "reporter": {"name": "张三", "phone": "0791-88888888"},
+        },
+        ensure_ascii=False,
+    ).encode()
+
+
+async def create_topic(bootstrap: str, topic: str, partitions: int) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, partitions, 1)])
+    finally:
+        await admin.close()
+
+
+async def produce(bootstrap: str, topic: str, n: int, prefix: str) -> None:
+    """N first reports of distinct incidents (level II), keyed by incident as the service produces."""
+    at = (utcnow() - timedelta(minutes=1)).isoformat()
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=20
+    )
+    await producer.start()
+    try:
+        futures = []
+        for i in range(n):
+            incident_id = f"{prefix}-{i:07d}"
+            value = message(incident_id, f"{prefix}-r{i:07d}", TOWNSHIPS[i % len(TOWNSHIPS)], at)
+            futures.append(await producer.send(topic, value, key=incident_id.encode()))
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+async def raw_consume(bootstrap: str, topic: str, n: int, within: float) -> float:
+    """Seconds for a bare AIOKafkaConsumer (no group, getmany, no processing) to read all n."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_partition_fetch_bytes=1024 * 1024,  # as the service's consumer
+    )
+    await consumer.start()
+    try:
+        seen = 0
+        t0 = time.perf_counter()
+        deadline = t0 + within
+        while seen < n:
+            if time.perf_counter() > deadline:
+                raise TimeoutError(f"raw consumer read {seen} of {n} in {within:g} s")
+            batches = await consumer.getmany(timeout_ms=500, max_records=500)
+            seen += sum(len(records) for records in batches.values())
+        return time.perf_counter() - t0
+    finally:
+        await consumer.stop()
+
+
+async def service_consume(env: Env, url: str, topic: str, n: int, within: float) -> dict[str, float]:
+    """The real path: consumers.loop.ReportConsumer, from start until n reports are committed rows."""
+    from alerting.clock import SystemClock
+    from alerting.metrics import Metrics
+    from alerting.publisher import make_producer
+    from alerting.storage.engine import create_engine
+    from consumers.loop import ReportConsumer
+
+    settings = env.settings(url, kafka_topic=topic, kafka_group_id=f"bench-ingest-{uuid.uuid4().hex[:8]}")
+    engine = create_engine(url)
+    probe = reader(url)  # counts committed rows from a connection of its own
+    producer = make_producer(settings.kafka_bootstrap_servers, settings.max_message_bytes)
+    await producer.start()
+    consumer = ReportConsumer(
+        settings, engine, env.policy, SystemClock(), producer, Metrics(), on_armed=lambda _at: None
+    )
+    await consumer.start()
+    task: asyncio.Task[None] | None = None
+    try:
+        from sqlalchemy import func, select
+
+        from alerting.storage.schema import reports
+
+        async def committed() -> int:
+            async with probe.connect() as conn:
+                return int((await conn.execute(select(func.count()).select_from(reports))).scalar_one())
+
+        t0 = time.perf_counter()
+        task = asyncio.create_task(consumer.run())
+        first = half = None
+        stored = 0
+        while stored < n:
+            if time.perf_counter() - t0 > within:
+                raise TimeoutError(f"the consumer stored {stored} of {n} reports in {within:g} s")
+            if task.done():
+                task.result()
+                raise RuntimeError("the consumer loop ended")
+            await asyncio.sleep(0.05)
+            stored = await committed()
+            if first is None and stored:
+                first = time.perf_counter() - t0
+            if half is None and stored >= n // 2:
+                half = (time.perf_counter() - t0, stored)
+        elapsed = time.perf_counter() - t0
+    finally:
+        consumer.request_stop()
+        if task is not None:
+            await asyncio.wait_for(task, timeout=30)
+        await consumer.stop()
+        await producer.stop()
+        await engine.dispose()
+        await probe.dispose()
+    assert half is not None
+    return {
+        "seconds": elapsed,
+        "first_commit_s": first or elapsed,
+        # the rate over each half of the reports: does it hold as the tables grow?
+        "first_half_per_s": half[1] / half[0],
+        "second_half_per_s": (n - half[1]) / (elapsed - half[0]),
+    }
+
+
+async def run(env: Env) -> Result:
+    n = 600 if env.quick else int(os.environ.get("BENCH_INGEST_REPORTS", "10000"))
+    prefix = f"ING{uuid.uuid4().hex[:6]}"
+    topic = f"bench.ingest.{prefix}"
+    await create_topic(env.bootstrap, topic, PARTITIONS)
+    log(f"ingest: producing {n} reports to {topic} ({PARTITIONS} partitions)")
+    t = time.perf_counter()
+    await produce(env.bootstrap, topic, n, prefix)
+    log(f"ingest: produced in {time.perf_counter() - t:.1f} s")
+
+    result = Result(details={"reports": n, "partitions": PARTITIONS})
+    raw_runs = [await raw_consume(env.bootstrap, topic, n, within=120) for _ in range(3)]
+    raw_rate = n / min(raw_runs)
+    result.details["raw_consume_seconds"] = [round(s, 3) for s in raw_runs]
+    result.figures["raw_consume_per_s"] = round(raw_rate, 1)
+    log(f"ingest: raw aiokafka consume {raw_rate:,.0f} msg/s (best of {len(raw_runs)})")
+    result.rows.append(Row("ingest: raw aiokafka consume (ceiling)", f"{raw_rate:,.0f} msg/s", "—", None))
+
+    for backend in env.backends:
+        url = await env.database(backend, f"ingest_{backend}")
+        run = await service_consume(env, url, topic, n, within=600 if not env.quick else 60)
+        rate = n / run["seconds"]
+        deadlines = await count_rows(url, "deadlines", f"WHERE incident_id LIKE '{prefix}-%'")
+        armed = await count_rows(
+            url, "incidents", f"WHERE id LIKE '{prefix}-%' AND id IN (SELECT incident_id FROM deadlines)"
+        )
+        if armed != n:
+            raise AssertionError(f"{backend}: {armed} of {n} incidents have deadlines armed")
+        ratio = rate / raw_rate
+        log(f"ingest {backend}: {rate:,.0f} reports/s ({ratio:.2%} of raw), {deadlines} deadlines armed")
+        result.figures[f"{backend}_reports_per_s"] = round(rate, 1)
+        result.figures[f"{backend}_ratio_to_raw"] = round(ratio, 4)
+        result.figures[f"{backend}_first_commit_s"] = round(run["first_commit_s"], 3)
+        result.figures[f"{backend}_first_half_per_s"] = round(run["first_half_per_s"], 1)
+        result.figures[f"{backend}_second_half_per_s"] = round(run["second_half_per_s"], 1)
+        result.details[f"{backend}_deadlines_armed"] = deadlines
+        result.rows.append(
+            Row(
+                f"ingest {backend}: Kafka → committed rows + deadlines",
+                f"{rate:,.0f} reports/s = {ratio:.2%} of raw (halves: {run['first_half_per_s']:,.0f}"
+                f" then {run['second_half_per_s']:,.0f}/s)",
+                f"≥ {TARGET_RATE:,.0f}/s",
+                rate >= TARGET_RATE,
+            )
+        )
+    return result

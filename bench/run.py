@@ -1,0 +1,181 @@
+"""Run the benchmarks, print a table (figure, target from DESIGN.md, met or not) and write JSON.
+
+    .venv/bin/python -m bench.run [--quick] [--only ingest,firing,...] [--json bench/results/latest.json]
+
+Starts what it needs (a Kafka broker of its own on 127.0.0.1:39092, a webhook receiver, fresh SQLite
+files and PostgreSQL databases on the local server at 127.0.0.1:55432) and stops it all at the end.
+`--quick` runs every measurement on small numbers in under a minute: it checks that the benchmark
+works, not the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import gc
+import importlib
+import json
+import logging
+import os
+import platform
+import sys
+import time
+import traceback
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from bench.common import BACKENDS, ROOT, Env, Result, Row, jsonable, log, utcnow
+
+MEASUREMENTS = ("ingest", "firing", "memory", "restart", "http_intake", "delivery")
+MODULES = {"http": "http_intake", "http_intake": "http_intake", **{m: m for m in MEASUREMENTS}}
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small numbers, under a minute (CI)")
+    parser.add_argument("--only", help=f"comma-separated subset of: {', '.join(MEASUREMENTS)}")
+    parser.add_argument(
+        "--json", type=Path, default=ROOT / "bench/results/latest.json", help="where to write the results"
+    )
+    parser.add_argument(
+        "--backends", default=",".join(BACKENDS), help="sqlite,postgresql (default both) where both apply"
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the temp dir (databases, logs)")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="write a pyinstrument profile of each measurement run in this process to DIR "
+        "(pip install pyinstrument; the figures are then slower than without)",
+    )
+    args = parser.parse_args(argv)
+    names = [s.strip() for s in args.only.split(",")] if args.only else list(MEASUREMENTS)
+    unknown = [n for n in names if n not in MODULES]
+    if unknown:
+        parser.error(f"unknown measurement(s) {', '.join(unknown)}; choose from {', '.join(MEASUREMENTS)}")
+    args.names = list(dict.fromkeys(MODULES[n] for n in names))
+    args.backend_list = [b.strip() for b in args.backends.split(",") if b.strip()]
+    if not args.backend_list or any(b not in BACKENDS for b in args.backend_list):
+        parser.error(f"--backends takes {', '.join(BACKENDS)}")
+    return args
+
+
+def table(rows: list[Row]) -> str:
+    cells = [["measurement", "figure", "target (DESIGN.md)", "met"]]
+    for r in rows:
+        cells.append(
+            [r.measurement, r.figure, r.target, "—" if r.met is None else "met" if r.met else "NOT met"]
+        )
+    widths = [max(_width(c[i]) for c in cells) for i in range(4)]
+    lines = []
+    for n, c in enumerate(cells):
+        lines.append("  ".join(_pad(v, w) for v, w in zip(c, widths, strict=True)).rstrip())
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _width(text: str) -> int:
+    return sum(2 if ord(ch) > 0x2E7F else 1 for ch in text)  # CJK takes two columns
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * (width - _width(text))
+
+
+@contextlib.asynccontextmanager
+async def _profiled(directory: Path | None, name: str) -> AsyncIterator[None]:
+    """Profile this process (wall clock, awaits attributed to their callers) while the block runs."""
+    if directory is None:
+        yield
+        return
+    from pyinstrument import Profiler
+
+    profiler = Profiler(interval=0.001, async_mode="enabled")
+    profiler.start()
+    try:
+        yield
+    finally:
+        profiler.stop()
+        _write_profile(profiler, directory, name)
+
+
+def _write_profile(profiler: Any, directory: Path, name: str) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / f"{name}.txt").write_text(profiler.output_text(unicode=True, show_all=False))
+    (directory / f"{name}.html").write_text(profiler.output_html())
+    log(f"profile of {name} in {directory}/{name}.txt and .html")
+
+
+async def _main(args: argparse.Namespace) -> int:
+    env = Env(quick=args.quick, backends=args.backend_list, keep=args.keep)
+    started = utcnow()
+    t0 = time.perf_counter()
+    measurements: dict[str, Any] = {}
+    rows: list[Row] = []
+    failed = False
+    try:
+        await asyncio.to_thread(env.start)
+        for name in args.names:
+            module = importlib.import_module(f"bench.{name}")
+            log(f"== {name}")
+            t = time.perf_counter()
+            try:
+                async with asyncio.timeout(90 if args.quick else 1800), _profiled(args.profile, name):
+                    result: Result = await module.run(env)
+            except Exception as exc:
+                failed = True
+                traceback.print_exc()
+                measurements[name] = {"error": f"{type(exc).__name__}: {exc}"}
+                first_line = (str(exc).splitlines() or [""])[0]
+                rows.append(Row(name, f"FAILED: {type(exc).__name__}: {first_line}"[:100], "", False))
+                continue
+            finally:
+                gc.collect()
+            measurements[name] = {
+                "figures": result.figures,
+                "details": result.details,
+                "seconds": round(time.perf_counter() - t, 1),
+            }
+            rows.extend(result.rows)
+    finally:
+        await env.close()
+    if args.quick:  # small numbers on a cold start: the figures say the benchmark works, nothing more
+        rows = [Row(r.measurement, r.figure, r.target, None) for r in rows]
+    document = {
+        "started_at": started.isoformat(),
+        "seconds": round(time.perf_counter() - t0, 1),
+        "quick": args.quick,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "loadavg_at_end": os.getloadavg(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "backends": args.backend_list,
+        "measurements": measurements,
+        "table": [r.__dict__ for r in rows],
+    }
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(
+        json.dumps(jsonable(document), ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
+    )
+    print()
+    print(table(rows))
+    if args.quick:
+        print("\nquick run: small numbers, not comparable with the targets (not judged)")
+    print(f"\n{'quick run' if args.quick else 'run'} took {document['seconds']} s; results in {args.json}")
+    return 1 if failed else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
+    logging.basicConfig(
+        level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    return asyncio.run(_main(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
