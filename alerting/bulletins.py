@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from alerting.audit import EntryQuery, iterate_entries
+from alerting.audit import EntryQuery, chain_tail, iterate_entries
 from alerting.calendar import Period, quarter_of
 from alerting.domain import DeadlineKind, DeadlineState, EntryStatus, ReportType
 from alerting.errors import ConflictError, NotFound
@@ -177,6 +177,8 @@ async def compute(
         "townships": rows,
         "criticisms": sorted(criticisms, key=lambda c: (c["township"], c["occurred_at"])),
         "scoring": scoring.model_dump(mode="json"),
+        # The log's newest entry when this was computed: once published, `verify` holds the log to it.
+        "chain_anchor": await chain_tail(conn),
     }
 
 

@@ -160,6 +160,21 @@ async def test_a_deleted_last_entry_leaves_a_shorter_intact_chain(engine: AsyncE
     assert await verify(engine) == ChainReport(len(rows) - 1, True, last_hash=rows[-2].hash)
 
 
+async def test_a_published_bulletin_anchors_the_tail(engine: AsyncEngine, policy: Policy) -> None:
+    # The bulletin keeps the newest entry's id and hash: truncating the log behind it is caught.
+    rows = await write_chain(engine)
+    _, period = parse_period("2026-Q1", policy.tz)
+    async with engine.begin() as conn:
+        published = await bulletins.publish(conn, policy, "quarter", period, "信息科", period.end)
+    assert published["content"]["chain_anchor"] == {"entry_id": rows[-1].id, "hash": rows[-1].hash}
+    assert (await verify(engine)).intact
+
+    await behind_the_back(engine, entries.delete().where(entries.c.id == rows[-1].id))
+    found = await verify(engine)
+    assert (found.intact, found.broken_at) == (False, rows[-1].id)
+    assert found.problem == "entry missing (anchored by bulletin 2026-Q1)" and found.expected == rows[-1].hash
+
+
 # --- the database refuses to rewrite ------------------------------------------------------------
 
 
