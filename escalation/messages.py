@@ -8,7 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from alerting.domain import DeadlineKind
-from alerting.roster import Recipient
+from alerting.roster import ROLES, Recipient
 
 DEADLINE_ZH = {
     DeadlineKind.FIRST_REPORT: "首报超时",
@@ -38,13 +38,7 @@ DEADLINE_EN = {
     DeadlineKind.PERIODIC: "periodic report overdue",
     DeadlineKind.QUARTER_BALANCE: "only good news reported this quarter",
 }
-ROLE_ZH = {
-    "duty_officer": "值班员",
-    "leader_on_duty": "带班领导",
-    "section_chief": "信息科负责人",
-    "director": "县委办主任",
-    "township_leader": "乡镇负责人",
-}
+ROLE_ZH = ROLES  # 值班员、带班领导… (one table, in the roster)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,17 +16,12 @@ from alerting import actions
 from alerting.api.context import ServiceContext, get_context
 from alerting.errors import InvalidLink, NotFound
 from alerting.links import AckClaim
+from alerting.roster import ROLES
 from alerting.storage.schema import incidents
 
 router = APIRouter(tags=["acknowledgement links"])
 Token = Path(min_length=10, max_length=1000)
-ROLE_ZH = {
-    "duty_officer": "值班员",
-    "leader_on_duty": "带班领导",
-    "section_chief": "信息科负责人",
-    "director": "县委办主任",
-    "township_leader": "乡镇负责人",
-}
+ROLE_ZH = ROLES
 
 
 def _page(title: str, body: str, status: int = 200) -> HTMLResponse:

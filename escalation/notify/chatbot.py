@@ -12,7 +12,7 @@ import httpx
 
 from alerting.channels import ChatbotChannel
 from alerting.errors import PermanentDelivery, RetryableDelivery
-from escalation.notify.webhook import retry_after
+from escalation.notify.webhook import post_json, raise_for_status, retry_after
 
 RATE_LIMITED = 45009
 SYSTEM_BUSY = -1
@@ -50,21 +50,10 @@ def robot_body(channel: ChatbotChannel, payload: dict[str, Any]) -> dict[str, An
 async def send(client: httpx.AsyncClient, channel: ChatbotChannel, payload: dict[str, Any], key: str) -> None:
     """One attempt. Raises RetryableDelivery (transport, 5xx, 429, errcode 45009/-1, no errcode)
     or PermanentDelivery (other 4xx, other non-zero errcode)."""
-    try:
-        response = await client.post(
-            channel.url,
-            json=robot_body(channel, payload),
-            headers={"Idempotency-Key": key},
-            timeout=channel.timeout.total_seconds(),
-        )
-    except httpx.HTTPError as exc:
-        # httpx errors may name the URL, which carries the robot key: name the error type only.
-        raise RetryableDelivery(f"transport error: {type(exc).__name__}") from None
+    body = robot_body(channel, payload)
+    response = await post_json(client, channel.url, body, {"Idempotency-Key": key}, channel.timeout)
+    raise_for_status(response)
     status = response.status_code
-    if status == 429 or status >= 500:
-        raise RetryableDelivery(f"HTTP {status}", retry_after=retry_after(response))
-    if status >= 300:
-        raise PermanentDelivery(f"HTTP {status}")
     try:
         answer = response.json()
     except ValueError:

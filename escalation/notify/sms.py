@@ -10,9 +10,9 @@ from typing import Any
 import httpx
 
 from alerting.channels import SmsChannel
-from alerting.errors import PermanentDelivery, RetryableDelivery
+from alerting.errors import PermanentDelivery
 from escalation.notify.chatbot import ack_url, recipient_phones
-from escalation.notify.webhook import retry_after
+from escalation.notify.webhook import post_json, raise_for_status
 
 MAX_MESSAGE = 500
 
@@ -43,18 +43,6 @@ async def send(client: httpx.AsyncClient, channel: SmsChannel, payload: dict[str
     phones = recipient_phones(payload)
     if not phones:
         raise PermanentDelivery("no recipient phone numbers")
-    try:
-        response = await client.post(
-            channel.url,
-            json=sms_body(channel, payload, key, phones),
-            headers={"Idempotency-Key": key},
-            timeout=channel.timeout.total_seconds(),
-        )
-    except httpx.HTTPError as exc:
-        # The URL may carry a key: name the error type only.
-        raise RetryableDelivery(f"transport error: {type(exc).__name__}") from None
-    if response.status_code < 300:
-        return
-    if response.status_code == 429 or response.status_code >= 500:
-        raise RetryableDelivery(f"HTTP {response.status_code}", retry_after=retry_after(response))
-    raise PermanentDelivery(f"HTTP {response.status_code}")
+    body = sms_body(channel, payload, key, phones)
+    response = await post_json(client, channel.url, body, {"Idempotency-Key": key}, channel.timeout)
+    raise_for_status(response)

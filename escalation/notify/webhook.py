@@ -28,20 +28,27 @@ def retry_after(response: httpx.Response) -> timedelta | None:
         return None
 
 
+async def post_json(
+    client: httpx.AsyncClient, url: str, body: dict[str, Any], headers: dict[str, str], limit: timedelta
+) -> httpx.Response:
+    """POST for every integration; a transport failure is RetryableDelivery naming the error type only
+    (httpx messages may contain the URL, which can carry a key)."""
+    try:
+        return await client.post(url, json=body, headers=headers, timeout=limit.total_seconds())
+    except httpx.HTTPError as exc:
+        raise RetryableDelivery(f"transport error: {type(exc).__name__}") from None
+
+
+def raise_for_status(response: httpx.Response) -> None:
+    """5xx and 429 are worth another attempt (after Retry-After); any other non-2xx is not."""
+    status = response.status_code
+    if status == 429 or status >= 500:
+        raise RetryableDelivery(f"HTTP {status}", retry_after=retry_after(response))
+    if status >= 300:
+        raise PermanentDelivery(f"HTTP {status}")
+
+
 async def send(client: httpx.AsyncClient, channel: WebhookChannel, payload: dict[str, Any], key: str) -> None:
     """One attempt. Raises RetryableDelivery (transport, 5xx, 429) or PermanentDelivery (other 4xx)."""
-    try:
-        response = await client.post(
-            channel.url,
-            json=payload,
-            headers={**channel.headers, "Idempotency-Key": key},
-            timeout=channel.timeout.total_seconds(),
-        )
-    except httpx.TransportError as exc:
-        # The URL may carry a key: name the error type only.
-        raise RetryableDelivery(f"transport error: {type(exc).__name__}") from None
-    if response.status_code < 300:
-        return
-    if response.status_code == 429 or response.status_code >= 500:
-        raise RetryableDelivery(f"HTTP {response.status_code}", retry_after=retry_after(response))
-    raise PermanentDelivery(f"HTTP {response.status_code}")
+    headers = {**channel.headers, "Idempotency-Key": key}
+    raise_for_status(await post_json(client, channel.url, payload, headers, channel.timeout))

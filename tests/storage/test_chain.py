@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from alerting import accountability
-from alerting.accountability import GENESIS_HASH, NewEntry, _content, entry_hash
+from alerting.accountability import GENESIS_HASH, NewEntry, content_of, entry_hash
 from alerting.domain import EntryKind, Level, ReportType
 from alerting.policy import Policy
 from alerting.storage.schema import accountability_entries as entries
@@ -46,19 +46,7 @@ ENTRIES = [
 
 def _recomputed(row: Any) -> str:
     """What a verifier computes from a stored row alone."""
-    entry = NewEntry(
-        kind=EntryKind(row.kind),
-        township=row.township,
-        responsible=row.responsible,
-        occurred_at=row.occurred_at,
-        incident_id=row.incident_id,
-        report_id=row.report_id,
-        deadline_id=row.deadline_id,
-        refers_to=row.refers_to,
-        delay_seconds=row.delay_seconds,
-        details=row.details,
-    )
-    return entry_hash(_content(entry, row.recorded_at, row.prev_hash))
+    return entry_hash(content_of(row))
 
 
 async def _chain(engine: AsyncEngine) -> list[Any]:
