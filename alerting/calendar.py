@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
@@ -108,7 +109,11 @@ def after_working_days(start: datetime, days: int, calendar: CalendarPolicy, tz:
     """
     if days < 1:
         raise ValueError(f"days must be at least 1, not {days}")
-    day = _local(start, tz).date()
+    return _working_days_end(_local(start, tz).date(), days, calendar, tz)
+
+
+@lru_cache(maxsize=4096)  # intake asks this for every report; the answer depends on the date alone
+def _working_days_end(day: date, days: int, calendar: CalendarPolicy, tz: ZoneInfo) -> datetime:
     left = days
     while left:
         day += _DAY

@@ -104,13 +104,13 @@ async def store_report(conn: AsyncConnection, report: Report, policy: Policy, no
                 details={"report_type": report.type.value, "category": report.category},
                 now=now,
             )
-    values = _report_values(report, policy, now)
+    values = report_values(report, policy, now)
     await conn.execute(reports.insert().values(**values, late_by_seconds=max(delays, default=None)))
     due = [a for a in armed if a is not None]
     return IntakeResult(Outcome.STORED, late, min(due) if due else None)
 
 
-def _report_values(report: Report, policy: Policy, now: datetime) -> dict[str, Any]:
+def report_values(report: Report, policy: Policy, now: datetime) -> dict[str, Any]:
     return {
         "report_id": report.report_id,
         "incident_id": report.incident_id,
@@ -134,28 +134,31 @@ def _report_values(report: Report, policy: Policy, now: datetime) -> dict[str, A
     }
 
 
+def incident_values(report: Report, now: datetime) -> dict[str, Any]:
+    """The incident a township's report opens."""
+    return {
+        "id": report.incident_id,
+        "township": report.township,
+        "level": report.level.value,
+        "category": report.category,
+        "title": report.title,
+        "status": "open",
+        "origin": Origin.TOWNSHIP.value,
+        "occurred_at": report.occurred_at,
+        "known_at": report.known_at,
+        "opened_at": report.reported_at,
+        "place": report.place,
+        "deaths": report.deaths,
+        "injured": report.injured,
+        "missing_persons": report.missing_persons,
+        "updated_at": now,
+    }
+
+
 async def _open_incident(
     conn: AsyncConnection, report: Report, policy: Policy, now: datetime
 ) -> datetime | None:
-    await conn.execute(
-        incidents.insert().values(
-            id=report.incident_id,
-            township=report.township,
-            level=report.level.value,
-            category=report.category,
-            title=report.title,
-            status="open",
-            origin=Origin.TOWNSHIP.value,
-            occurred_at=report.occurred_at,
-            known_at=report.known_at,
-            opened_at=report.reported_at,
-            place=report.place,
-            deaths=report.deaths,
-            injured=report.injured,
-            missing_persons=report.missing_persons,
-            updated_at=now,
-        )
-    )
+    await conn.execute(incidents.insert().values(**incident_values(report, now)))
     level_rules = policy.rules_for(report.level, report.category)
     new = rules.initial_deadlines(report, level_rules, policy.tz)
     return await arming.arm_incident(conn, report.incident_id, report.township, new, now)

@@ -1,4 +1,4 @@
-"""The consumer loop: read a batch per partition, store it in one transaction, then commit offsets.
+"""The consumer loop: read a batch (all partitions), store it in one transaction, then commit offsets.
 
 Order of effects per batch: poison messages to the DLQ (acks=all), reports to the database (one
 transaction), then the offset commit. A crash anywhere redelivers the batch, and redelivery is a
@@ -17,7 +17,7 @@ from typing import TypeAlias
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from aiokafka.errors import KafkaError
 from sqlalchemy.exc import DataError, IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from alerting.clock import Clock
 from alerting.domain import Report
@@ -26,14 +26,18 @@ from alerting.failpoints import NONE, Failpoints
 from alerting.metrics import Metrics
 from alerting.policy import Policy
 from alerting.settings import Settings
+from consumers.batch import store_batch
 from consumers.codec import decode
-from consumers.intake import IntakeResult, Outcome, store_report
+from consumers.intake import IntakeResult, Outcome
 
 log = logging.getLogger(__name__)
 
 Record: TypeAlias = ConsumerRecord  # aiokafka ships no type information
 # Errors caused by a message's content, as opposed to the database being unavailable.
 INPUT_ERRORS = (IntegrityError, DataError)
+# Records per poll, across partitions, stored in one transaction: large enough that per-batch costs
+# vanish, small enough that the SQLite writer lock is never held long.
+BATCH_RECORDS = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,29 +90,32 @@ class ReportConsumer:
         failures = 0
         while not self._stopping.is_set():
             try:
-                batches = await self.consumer.getmany(timeout_ms=500, max_records=500)
+                batches = await self.consumer.getmany(timeout_ms=500, max_records=BATCH_RECORDS)
             except KafkaError as exc:
                 log.warning("polling failed (%s); the consumer keeps trying", type(exc).__name__)
                 await asyncio.sleep(1)
                 continue
-            for tp, records in batches.items():
-                try:
-                    await self._process(records)
-                    failures = 0
-                except Exception as exc:
-                    # The database or the DLQ is away (or a bug): keep the messages, rewind, retry later.
-                    # Nothing is skipped: a partition waits rather than loses a report.
-                    failures += 1
-                    delay = min(30.0, 0.5 * 2**failures)
-                    log.warning("storing %s failed (%s); retrying in %.1fs", tp, type(exc).__name__, delay)
+            if not batches:
+                continue
+            try:
+                # All partitions in one transaction: per-batch costs (commit, offset commit) are shared.
+                await self._process([record for records in batches.values() for record in records])
+                failures = 0
+            except Exception as exc:
+                # The database or the DLQ is away (or a bug): keep the messages, rewind, retry later.
+                # Nothing is skipped: the partitions wait rather than lose a report.
+                failures += 1
+                delay = min(30.0, 0.5 * 2**failures)
+                log.warning("storing a batch failed (%s); retrying in %.1fs", type(exc).__name__, delay)
+                for tp, records in batches.items():
                     self.consumer.seek(tp, records[0].offset)
-                    await asyncio.sleep(delay)
-                    continue
-                try:
-                    await self.consumer.commit({tp: records[-1].offset + 1})
-                except KafkaError as exc:
-                    # Stored already; after a rebalance the batch comes again and is a no-op.
-                    log.warning("offset commit for %s failed (%s)", tp, type(exc).__name__)
+                await asyncio.sleep(delay)
+                continue
+            try:
+                await self.consumer.commit({tp: records[-1].offset + 1 for tp, records in batches.items()})
+            except KafkaError as exc:
+                # Stored already; after a rebalance the batch comes again and is a no-op.
+                log.warning("offset commit failed (%s)", type(exc).__name__)
 
     async def _process(self, records: list[Record]) -> None:
         reports: list[tuple[Record, Report]] = []
@@ -140,25 +147,19 @@ class ReportConsumer:
         refused: list[Rejected] = []
         with self._metrics.intake_seconds.time():
             async with self._engine.begin() as conn:
-                for n, (record, report) in enumerate(reports, 1):
-                    outcome = await self._store_in(conn, record, report, now)
-                    if isinstance(outcome, Rejected):
-                        refused.append(outcome)
-                    else:
-                        results.append(outcome)
-                    if n == len(reports) // 2:
+                half = len(reports) // 2
+                for part in (reports[:half], reports[half:]):
+                    stored = await store_batch(conn, [report for _, report in part], self._policy, now)
+                    for (record, _), outcome in zip(part, stored, strict=True):
+                        if isinstance(outcome, InvalidReport):
+                            refused.append(Rejected(record, outcome.reason))
+                        else:
+                            results.append(outcome)
+                    if part and len(part) == half:
                         self._failpoints.hit("consumer.mid_batch")
                 self._failpoints.hit("consumer.before_db_commit")
         self._failpoints.hit("consumer.after_db_commit")
         return results, refused
-
-    async def _store_in(
-        self, conn: AsyncConnection, record: Record, report: Report, now: datetime
-    ) -> IntakeResult | Rejected:
-        try:
-            return await store_report(conn, report, self._policy, now)
-        except InvalidReport as exc:  # raised before the report wrote anything
-            return Rejected(record, exc.reason)
 
     async def _store_one_by_one(
         self, reports: list[tuple[Record, Report]]

@@ -46,6 +46,8 @@ def incident_rows(
             "fire_at": d.due_at,
             "next_round": 0,
             "context": None,
+            "met_at": None,
+            "met_by": None,
             "created_at": now,
         }
         for d in new

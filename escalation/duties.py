@@ -106,7 +106,9 @@ async def ensure_duties(conn: AsyncConnection, policy: Policy, now: datetime) ->
     silent_since = {
         r.township
         for r in await conn.execute(
-            select(deadlines.c.township).where(deadlines.c.kind == DeadlineKind.SILENCE.value).distinct()
+            select(deadlines.c.township)
+            .where(deadlines.c.incident_id.is_(None), deadlines.c.kind == DeadlineKind.SILENCE.value)
+            .distinct()
         )
     }
     for township in policy.townships:
@@ -152,6 +154,7 @@ async def _restart_silence(conn: AsyncConnection, policy: Policy, report: Report
     rows = (
         await conn.execute(
             select(deadlines.c.id, deadlines.c.kind, deadlines.c.state, deadlines.c.due_at).where(
+                deadlines.c.incident_id.is_(None),  # the partial duty index
                 deadlines.c.township == report.township,
                 deadlines.c.kind.in_([k.value for k in SILENCE_KINDS]),
                 deadlines.c.state.in_(OPEN),

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 
 
@@ -37,6 +38,21 @@ class UTCDateTime(TypeDecorator[datetime]):
             raise ValueError("naive datetime given to the database")
         value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def bind_processor(self, dialect: Dialect) -> Any:
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+
+        # Bulk intake binds hundreds of thousands of these: one step instead of two, to the text
+        # SQLite's DateTime stores ("YYYY-MM-DD HH:MM:SS.ffffff", UTC).
+        def to_text(value: datetime | None) -> str | None:
+            if value is None:
+                return None
+            if value.tzinfo is None:
+                raise ValueError("naive datetime given to the database")
+            return value.astimezone(UTC).isoformat(" ", "microseconds")[:26]
+
+        return to_text
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
@@ -110,11 +126,15 @@ reports = Table(
     Index(None, "township", "reported_at"),
 )
 
+_fire_at_set = text("fire_at IS NOT NULL")
+_duty = text("incident_id IS NULL")
+
 deadlines = Table(
     "deadlines",
     metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
-    Column("incident_id", ForeignKey("incidents.id"), index=True),  # NULL for township duties
+    # NULL for township duties; looked up through the (incident_id, kind, seq) key
+    Column("incident_id", ForeignKey("incidents.id")),
     Column("township", String(64), nullable=False),
     Column("kind", String(32), nullable=False),
     Column("seq", Integer, nullable=False, default=0),  # several of one kind (follow-ups)
@@ -122,15 +142,18 @@ deadlines = Table(
     Column("due_at", UTCDateTime, nullable=False),
     Column("state", String(16), nullable=False),  # see alerting.domain.DeadlineState
     # Next moment this row needs attention (due_at, then each escalation round); NULL when done.
-    Column("fire_at", UTCDateTime, index=True),
+    Column("fire_at", UTCDateTime),
     Column("next_round", Integer, nullable=False, default=0),  # escalation rounds done or skipped
     Column("met_at", UTCDateTime),
     Column("met_by", String(100)),
-    Column("context", JSON),  # facts the firing needs (last report time, duty name)
+    Column("context", JSON(none_as_null=True)),  # facts the firing needs (last report time, duty name)
     Column("created_at", UTCDateTime, nullable=False),
     UniqueConstraint("incident_id", "kind", "seq"),
     UniqueConstraint("township", "kind", "period"),
-    Index(None, "township", "kind", "state"),
+    # Partial indexes: most rows are settled or belong to an incident, and every insert pays for
+    # every index. The deadline loop asks only for rows with a fire_at; duties only for duty rows.
+    Index("ix_deadlines_fire_at", "fire_at", sqlite_where=_fire_at_set, postgresql_where=_fire_at_set),
+    Index("ix_deadlines_duties", "township", "kind", "state", sqlite_where=_duty, postgresql_where=_duty),
 )
 
 escalations = Table(
