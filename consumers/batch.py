@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from alerting.domain import DeadlineKind, DeadlineState, Report, ReportType
 from alerting.errors import InvalidReport
 from alerting.policy import Policy
+from alerting.storage import bulk
 from alerting.storage.schema import deadlines, incidents, reports
 from consumers.intake import IntakeResult, Outcome, incident_values, report_values, store_report
 from escalation import arming, duties, rules
@@ -113,11 +114,21 @@ class _Plan:
         silence: dict[str, list[_Silence]] = {t: [] for t in townships}
         for row in open_silence:
             silence[row.township].append(_Silence(row.kind, row.state, row.due_at, row.id))
-        latest = await conn.execute(
-            select(reports.c.township, func.max(reports.c.reported_at))
-            .where(reports.c.township.in_(townships))
-            .group_by(reports.c.township)
-        )
+        # One max() per township: each is a single index probe, where a GROUP BY would read
+        # every report the township ever sent.
+        ordered = sorted(townships)
+        latest = (
+            await conn.execute(
+                select(
+                    *(
+                        select(func.max(reports.c.reported_at))
+                        .where(reports.c.township == t)
+                        .scalar_subquery()
+                        for t in ordered
+                    )
+                )
+            )
+        ).one()
         return cls(
             batch,
             policy,
@@ -125,7 +136,7 @@ class _Plan:
             known={r.report_id: r.incident_id for r in known},
             incidents={r.id for r in found},
             silence=silence,
-            latest={t: at for t, at in latest.all() if at is not None},
+            latest={t: at for t, at in zip(ordered, latest, strict=True) if at is not None},
         )
 
     def run(self) -> list[Result]:
@@ -198,9 +209,9 @@ class _Plan:
         self.latest[township] = max(latest or report.reported_at, report.reported_at)
 
     async def write(self, conn: AsyncConnection) -> None:
-        if self.new_incidents:
-            await conn.execute(incidents.insert(), self.new_incidents)
-        await arming.insert_ignoring_existing(conn, self.new_deadlines)
+        await bulk.insert_rows(conn, incidents, self.new_incidents)
+        # New incidents' rows cannot exist yet (the incident insert would have failed first).
+        await bulk.insert_rows(conn, deadlines, self.new_deadlines)
         planned = [c.row for clocks in self.silence.values() for c in clocks if c.id is None]
         await arming.insert_ignoring_existing(conn, planned)
         moved = [{"b_id": c.id, **_bound(c.changed)} for cs in self.silence.values() for c in cs if c.changed]
@@ -227,8 +238,7 @@ class _Plan:
                 ),
                 self.ended_silence,
             )
-        if self.new_reports:
-            await conn.execute(reports.insert(), self.new_reports)
+        await bulk.insert_rows(conn, reports, self.new_reports)
 
 
 def _bound(values: dict[str, Any]) -> dict[str, Any]:
