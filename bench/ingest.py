@@ -155,7 +155,7 @@ async def service_consume(env: Env, url: str, topic: str, n: int, within: float)
 
 
 async def run(env: Env) -> Result:
-    n = 600 if env.quick else int(os.environ.get("BENCH_INGEST_REPORTS", "10000"))
+    n = 600 if env.quick else int(os.environ.get("BENCH_INGEST_REPORTS", "50000"))
     prefix = f"ING{uuid.uuid4().hex[:6]}"
     topic = f"bench.ingest.{prefix}"
     await create_topic(env.bootstrap, topic, PARTITIONS)

@@ -21,7 +21,17 @@ def is_sqlite(url: str) -> bool:
 def create_engine(url: str) -> AsyncEngine:
     """An engine with the settings each backend needs to be safe under concurrent writers."""
     if not is_sqlite(url):
-        return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+        # Plans are made per execution: a cached generic plan made while a table was small (a new
+        # deployment) keeps scanning it whole long after it grew, and intake's IN-list lookups
+        # then slow down with every report stored.
+        settings = {"plan_cache_mode": "force_custom_plan"}
+        return create_async_engine(
+            url,
+            pool_size=10,
+            max_overflow=10,
+            pool_pre_ping=True,
+            connect_args={"server_settings": settings},
+        )
     database = make_url(url).database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
