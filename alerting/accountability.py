@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -81,28 +82,49 @@ async def lock_chain(conn: AsyncConnection) -> None:
 
 async def append(conn: AsyncConnection, entry: NewEntry, recorded_at: datetime) -> int:
     """Append `entry` inside the caller's transaction (the one making the state change)."""
+    [entry_id] = await append_many(conn, [entry], recorded_at)
+    return entry_id
+
+
+async def append_many(conn: AsyncConnection, new: Sequence[NewEntry], recorded_at: datetime) -> list[int]:
+    """Append `new` in order under one lock and one tail read; their ids, ascending as the chain runs."""
+    if not new:
+        return []
     await lock_chain(conn)
     prev = (
         await conn.execute(select(entries.c.hash).order_by(entries.c.id.desc()).limit(1))
     ).scalar_one_or_none() or GENESIS_HASH
-    content = _content(entry, recorded_at, prev)
-    result = await conn.execute(
-        entries.insert().values(
-            kind=entry.kind.value,
-            township=entry.township,
-            responsible=entry.responsible,
-            occurred_at=entry.occurred_at,
-            recorded_at=recorded_at,
-            incident_id=entry.incident_id,
-            report_id=entry.report_id,
-            deadline_id=entry.deadline_id,
-            refers_to=entry.refers_to,
-            delay_seconds=entry.delay_seconds,
-            details=entry.details,
-            prev_hash=prev,
-            hash=entry_hash(content),
-        )
+    rows: list[dict[str, Any]] = []
+    for entry in new:
+        digest = entry_hash(_content(entry, recorded_at, prev))
+        rows.append(_row(entry, recorded_at, prev, digest))
+        prev = digest
+    # Ids must ascend in chain order (verifiers walk by id). PostgreSQL's ordered form assigns them
+    # so; SQLite assigns rowids in VALUES order, and its ordered form would be a statement per row.
+    ordered = conn.dialect.name == "postgresql"
+    returned = await conn.execute(
+        entries.insert().returning(entries.c.id, entries.c.hash, sort_by_parameter_order=ordered), rows
     )
-    key = result.inserted_primary_key
-    assert key is not None
-    return int(key[0])
+    id_of = {r.hash: int(r.id) for r in returned}
+    ids = [id_of[r["hash"]] for r in rows]
+    if ids != sorted(ids):
+        raise RuntimeError("accountability ids out of chain order")  # never commit a broken chain
+    return ids
+
+
+def _row(entry: NewEntry, recorded_at: datetime, prev: str, digest: str) -> dict[str, Any]:
+    return {
+        "kind": entry.kind.value,
+        "township": entry.township,
+        "responsible": entry.responsible,
+        "occurred_at": entry.occurred_at,
+        "recorded_at": recorded_at,
+        "incident_id": entry.incident_id,
+        "report_id": entry.report_id,
+        "deadline_id": entry.deadline_id,
+        "refers_to": entry.refers_to,
+        "delay_seconds": entry.delay_seconds,
+        "details": entry.details,
+        "prev_hash": prev,
+        "hash": digest,
+    }

@@ -1,13 +1,15 @@
-"""Fire due deadlines: claim the row, then in one transaction write the escalation, its outbox rows,
-the accountability entry and the deadline's next wake time."""
+"""Fire due deadlines a batch at a time: claim the rows, then in the caller's transaction write the
+escalations, their outbox rows, the accountability entries and each deadline's next wake time, with a
+fixed number of statements per batch however many rows it holds (thousands can fall due at once)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, select
+from sqlalchemy import ColumnElement, Row, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from alerting import accountability
@@ -41,145 +43,200 @@ class Fired:
     notifications: int
 
 
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What one due row becomes: its claim (parameters of _CLAIM) and the round to send, if any."""
+
+    row: Row[Any]
+    claim: dict[str, Any]
+    due: rules.Round | None = None
+    balance: dict[str, int] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Message:
+    """One row's escalation, its outbox rows (escalation id still to fill in), and the result."""
+
+    escalation: dict[str, Any]
+    notes: list[dict[str, Any]]
+    fired: Fired
+
+
+# Moves a row on only if nobody else did since it was read (executemany: one parameter set per row).
+_CLAIM = (
+    deadlines.update()
+    .where(
+        deadlines.c.id == bindparam("d_id"),
+        deadlines.c.next_round == bindparam("seen_round"),
+        deadlines.c.fire_at.is_not(None),
+        deadlines.c.fire_at <= bindparam("now", type_=deadlines.c.fire_at.type),
+    )
+    .values(
+        state=bindparam("new_state"),
+        next_round=bindparam("new_round"),
+        fire_at=bindparam("new_fire_at", type_=deadlines.c.fire_at.type),
+        met_at=func.coalesce(bindparam("new_met_at", type_=deadlines.c.met_at.type), deadlines.c.met_at),
+    )
+)
+
+
+def _due(now: datetime) -> tuple[ColumnElement[bool], ...]:
+    return deadlines.c.fire_at.is_not(None), deadlines.c.fire_at <= now
+
+
 async def fire_due(conn: AsyncConnection, firing: Firing, now: datetime, limit: int = 500) -> list[Fired]:
     """Fire every deadline due at `now` (up to `limit`), inside the caller's transaction."""
-    query = (
-        select(deadlines)
-        .where(deadlines.c.fire_at.is_not(None), deadlines.c.fire_at <= now)
-        .order_by(deadlines.c.fire_at)
-        .limit(limit)
-    )
+    query = select(deadlines).where(*_due(now)).order_by(deadlines.c.fire_at).limit(limit)
     if conn.dialect.name == "postgresql":
         # Replicas on PostgreSQL each take different rows; SQLite's single writer needs no lock.
         query = query.with_for_update(skip_locked=True)
-    fired: list[Fired] = []
-    for row in (await conn.execute(query)).all():
-        result = await _fire_one(conn, firing, now, row)
-        if result is not None:
-            fired.append(result)
-    return fired
+    return await _fire_rows(conn, firing, now, (await conn.execute(query)).all())
 
 
-async def _claim(conn: AsyncConnection, row: Row[Any], now: datetime, values: dict[str, Any]) -> bool:
-    """Move the row on only if nobody else did since we read it."""
-    result = await conn.execute(
-        deadlines.update()
-        .where(
-            deadlines.c.id == row.id,
-            deadlines.c.next_round == row.next_round,
-            deadlines.c.fire_at.is_not(None),
-            deadlines.c.fire_at <= now,
-        )
-        .values(**values)
+async def _fire_rows(
+    conn: AsyncConnection, firing: Firing, now: datetime, rows: Sequence[Row[Any]]
+) -> list[Fired]:
+    """Fire `rows`, read as due; those another firer has moved on since are skipped."""
+    plans = [await _plan(conn, firing.policy, now, row) for row in rows]
+    sending = [(p, p.due) for p in await _claim(conn, now, plans) if p.due is not None]
+    if not sending:
+        return []
+    ids = {p.row.incident_id for p, _ in sending if p.row.incident_id is not None}
+    by_id = {r.id: r for r in await conn.execute(select(incidents).where(incidents.c.id.in_(ids)))}
+    entries: list[NewEntry] = []
+    messages: list[_Message] = []
+    for plan, due in sending:
+        row, kind, first = plan.row, DeadlineKind(plan.row.kind), plan.row.next_round == 0
+        incident = by_id[row.incident_id] if row.incident_id is not None else None
+        entry_kind = MISSED_ENTRY_KIND[kind] if first else None
+        if entry_kind is not None:
+            entries.append(_entry(entry_kind, row, incident, plan.balance))
+        if first and kind is DeadlineKind.FOLLOWUP and incident is not None and incident.status == "open":
+            # The cadence goes on whether or not this slot was met; rare enough to arm row by row.
+            await cadence.arm_followup_after(conn, incident, row.seq, row.due_at, firing.policy, now)
+        messages.append(_message(firing, now, row, due, incident, entry_kind))
+    await accountability.append_many(conn, entries, now)
+    # RETURNING order is not parameter order: key by deadline (one escalation each per batch).
+    inserted = await conn.execute(
+        escalations.insert().returning(escalations.c.id, escalations.c.deadline_id),
+        [m.escalation for m in messages],
     )
-    return result.rowcount == 1
+    escalation_of = {r.deadline_id: r.id for r in inserted}
+    await conn.execute(
+        notifications.insert(),
+        [{**n, "escalation_id": escalation_of[m.fired.deadline_id]} for m in messages for n in m.notes],
+    )
+    return [m.fired for m in messages]
 
 
-async def _fire_one(conn: AsyncConnection, firing: Firing, now: datetime, row: Row[Any]) -> Fired | None:
-    policy = firing.policy
+async def _plan(conn: AsyncConnection, policy: Policy, now: datetime, row: Row[Any]) -> _Plan:
     kind = DeadlineKind(row.kind)
-    first = row.next_round == 0
     balance: dict[str, int] | None = None
-    if kind is DeadlineKind.QUARTER_BALANCE and first:
+    if kind is DeadlineKind.QUARTER_BALANCE and row.next_round == 0:
         context = row.context or {}
         start = datetime.fromisoformat(context.get("quarter_start", row.due_at.isoformat()))
         balance = await duties.balance_flagged(conn, row.township, start, row.due_at)
         if balance is None:
-            await _claim(
-                conn, row, now, {"state": DeadlineState.CLEARED.value, "fire_at": None, "met_at": now}
-            )
-            return None
+            return _Plan(row, _claim_params(row, DeadlineState.CLEARED, met_at=now))
+    due = rules.next_round(policy.chain_for(kind), row.due_at, row.next_round, now)
+    if due is None:  # every round already sent (the policy's chain got shorter)
+        return _Plan(row, _claim_params(row, DeadlineState.EXHAUSTED))
+    state = DeadlineState.ESCALATING if due.next_fire_at else DeadlineState.EXHAUSTED
+    return _Plan(row, _claim_params(row, state, due.number + 1, due.next_fire_at), due, balance)
 
-    chain = policy.chain_for(kind)
-    due_round = rules.next_round(chain, row.due_at, row.next_round, now)
-    if due_round is None:  # every round already sent (the policy's chain got shorter)
-        await _claim(conn, row, now, {"state": DeadlineState.EXHAUSTED.value, "fire_at": None})
-        return None
-    claimed = await _claim(
-        conn,
-        row,
-        now,
-        {
-            "state": (DeadlineState.ESCALATING if due_round.next_fire_at else DeadlineState.EXHAUSTED).value,
-            "next_round": due_round.number + 1,
-            "fire_at": due_round.next_fire_at,
-        },
+
+def _claim_params(
+    row: Row[Any],
+    state: DeadlineState,
+    next_round: int | None = None,
+    fire_at: datetime | None = None,
+    met_at: datetime | None = None,
+) -> dict[str, Any]:
+    return {
+        "d_id": row.id,
+        "seen_round": row.next_round,
+        "new_state": state.value,
+        "new_round": row.next_round if next_round is None else next_round,
+        "new_fire_at": fire_at,
+        "new_met_at": met_at,
+    }
+
+
+async def _claim(conn: AsyncConnection, now: datetime, plans: list[_Plan]) -> list[_Plan]:
+    """Claim the rows still as they were read; the others are left to whoever moved them on."""
+    if not plans:
+        return []
+    # executemany gives no per-row counts, so re-read first. Under the lock (PostgreSQL; SQLite's
+    # BEGIN IMMEDIATE holds the write lock) nothing can move these rows between this and the UPDATE.
+    query = select(deadlines.c.id, deadlines.c.next_round).where(
+        deadlines.c.id.in_([p.row.id for p in plans]), *_due(now)
     )
-    if not claimed:
-        return None
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()  # fire_due's rows are ours already
+    current = {r.id: r.next_round for r in await conn.execute(query)}
+    held = [p for p in plans if current.get(p.row.id) == p.row.next_round]
+    if held:
+        result = await conn.execute(_CLAIM, [{**p.claim, "now": now} for p in held])
+        if conn.dialect.supports_sane_multi_rowcount and result.rowcount != len(held):
+            raise RuntimeError("deadline rows moved while locked")
+    return held
 
-    incident = None
-    if row.incident_id is not None:
-        incident = (await conn.execute(select(incidents).where(incidents.c.id == row.incident_id))).one()
-    entry_kind = MISSED_ENTRY_KIND[kind] if first else None
-    if entry_kind is not None:
-        await accountability.append(conn, _entry(entry_kind, row, incident, balance), now)
-    if first and kind is DeadlineKind.FOLLOWUP and incident is not None and incident.status == "open":
-        # The cadence goes on whether or not this slot was met.
-        await cadence.arm_followup_after(conn, incident, row.seq, row.due_at, policy, now)
 
-    step = chain.steps[due_round.step]
+def _message(
+    firing: Firing,
+    now: datetime,
+    row: Row[Any],
+    due: rules.Round,
+    incident: Row[Any] | None,
+    entry_kind: EntryKind | None,
+) -> _Message:
+    kind = DeadlineKind(row.kind)
+    step = firing.policy.chain_for(kind).steps[due.step]
     recipients, unresolved = firing.directory.resolve(step.roles, now, row.township)
     ack_urls: dict[str, str] = {}
     if kind is DeadlineKind.ACK and firing.links is not None and incident is not None:
         ack_urls = {r.name: firing.links.url(incident.id, r.name, r.role, now) for r in recipients}
     # Header-safe (ASCII) and unique per deadline and round.
-    key = f"{row.incident_id or 'duty'}:{row.id}:{due_round.number}"
+    key = f"{row.incident_id or 'duty'}:{row.id}:{due.number}"
     payload = escalation_payload(
         subject=_subject(row, incident),
         kind=kind,
         due_at=row.due_at,
-        round_number=due_round.number,
-        step=due_round.step,
+        round_number=due.number,
+        step=due.step,
         roles=step.roles,
         recipients=recipients,
         unresolved=unresolved,
         ack_urls=ack_urls,
         idempotency_key=key,
-        timezone=policy.timezone,
+        timezone=firing.policy.timezone,
     )
-    escalation_id = (
-        await conn.execute(
-            escalations.insert().values(
-                deadline_id=row.id,
-                incident_id=row.incident_id,
-                township=row.township,
-                round=due_round.number,
-                step=due_round.step,
-                roles=list(step.roles),
-                recipients=[{"role": r.role, "name": r.name} for r in recipients],
-                fired_at=now,
-                scheduled_for=due_round.scheduled_for,
-            )
-        )
-    ).inserted_primary_key
-    assert escalation_id is not None
-    await conn.execute(
-        notifications.insert(),
-        [
-            {
-                "escalation_id": escalation_id[0],
-                "incident_id": row.incident_id,
-                "channel": channel,
-                "idempotency_key": key,
-                "payload": payload,
-                "state": "pending",
-                "attempts": 0,
-                "next_attempt_at": now,
-                "created_at": now,
-            }
-            for channel in step.channels
-        ],
-    )
-    return Fired(
-        row.id,
-        row.incident_id,
-        kind,
-        due_round.number,
-        due_round.scheduled_for,
-        entry_kind,
-        len(step.channels),
-    )
+    escalation = {
+        "deadline_id": row.id,
+        "incident_id": row.incident_id,
+        "township": row.township,
+        "round": due.number,
+        "step": due.step,
+        "roles": list(step.roles),
+        "recipients": [{"role": r.role, "name": r.name} for r in recipients],
+        "fired_at": now,
+        "scheduled_for": due.scheduled_for,
+    }
+    notes = [
+        {
+            "incident_id": row.incident_id,
+            "channel": channel,
+            "idempotency_key": key,
+            "payload": payload,
+            "state": "pending",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+        }
+        for channel in step.channels
+    ]
+    fired = Fired(row.id, row.incident_id, kind, due.number, due.scheduled_for, entry_kind, len(notes))
+    return _Message(escalation, notes, fired)
 
 
 def _subject(row: Row[Any], incident: Row[Any] | None) -> Subject:
