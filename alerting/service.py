@@ -39,11 +39,14 @@ from escalation import engine
 from escalation.duties import ensure_duties
 from escalation.engine import Firing
 from escalation.notify.outbox import Outbox
-from escalation.wakeup import WakeupLoop
+from escalation.wakeup import Backlog, WakeupLoop
 
 log = logging.getLogger(__name__)
 
-FIRE_BATCH = 500
+FIRE_BATCH = 1000  # a burst: fewer, larger transactions; one holds the SQLite writer ~0.2 s
+# While a burst of due deadlines is still being written, delivery waits (up to this long): sends share
+# the event loop (and on SQLite the writer) with firing, and the escalations are the record.
+DELIVERY_HOLD = timedelta(seconds=5)
 TOPIC_ALREADY_EXISTS = 36
 
 
@@ -87,7 +90,8 @@ class Service:
             lease=lease,
             failpoints=failpoints,
         )
-        self.delivery = WakeupLoop("delivery", self.clock, self.outbox.tick, idle)
+        self.backlog = Backlog(DELIVERY_HOLD)
+        self.delivery = WakeupLoop("delivery", self.clock, self._deliver_tick, idle)
         self.outbox.on_settled = self.delivery.poke
         self.firing = Firing(policy, directory or Directory(policy.roster, townships=policy.townships), links)
         self.deadlines = WakeupLoop("deadlines", self.clock, self._fire_tick, idle)
@@ -230,13 +234,20 @@ class Service:
         for item in fired:
             self.metrics.escalations.labels(kind=item.kind.value).inc()
             self.metrics.firing_lateness.observe((now - item.scheduled_for).total_seconds())
-        if fired:
+        behind = len(fired) == FIRE_BATCH
+        self.backlog.note(behind, now)
+        if fired and not behind:
             self.delivery.poke()
         await self._refresh_gauge(now)
-        if len(fired) == FIRE_BATCH:
+        if behind:
             return now
         async with self.engine.connect() as conn:
             return await engine.next_fire_at(conn)
+
+    async def _deliver_tick(self, now: datetime) -> datetime | None:
+        if (until := self.backlog.hold_until(now)) is not None:
+            return until  # or sooner: firing pokes delivery once it has caught up
+        return await self.outbox.tick(now)
 
     async def _refresh_gauge(self, now: datetime) -> None:
         if self._gauge_at and now - self._gauge_at < timedelta(seconds=15):

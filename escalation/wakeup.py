@@ -51,3 +51,27 @@ class WakeupLoop:
             cap = self._clock.now() + self._max_idle
             self._next = cap if due is None else min(due, cap)
             await self._clock.wait_until(self._next, self._wake)
+
+
+class Backlog:
+    """Whether firing is behind (its last batch was full), and so whether delivery should wait.
+
+    Delivery yields to a burst for at most `hold`: past that, a long backlog (after an outage) must
+    not keep every notification back.
+    """
+
+    def __init__(self, hold: timedelta) -> None:
+        self._hold = hold
+        self._since: datetime | None = None
+
+    def note(self, behind: bool, now: datetime) -> None:
+        if not behind:
+            self._since = None
+        elif self._since is None:
+            self._since = now
+
+    def hold_until(self, now: datetime) -> datetime | None:
+        """When delivery may go on, or None if it may go on now."""
+        if self._since is None or now - self._since >= self._hold:
+            return None
+        return self._since + self._hold
