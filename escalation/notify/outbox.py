@@ -114,26 +114,31 @@ class Outbox:
             if conn.dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True)
             rows = (await conn.execute(query)).all()
-            claimed = []
-            for row in rows:
-                result = await conn.execute(
-                    notifications.update()
-                    .where(notifications.c.id == row.id, notifications.c.attempts == row.attempts)
-                    .values(state="sending", attempts=row.attempts + 1, next_attempt_at=now + self._lease)
+            if not rows:
+                return []
+            # One statement for the lot: the rows are ours until commit (locked on PostgreSQL; on
+            # SQLite this transaction holds the only write lock), so none can change in between.
+            await conn.execute(
+                notifications.update()
+                .where(notifications.c.id.in_([row.id for row in rows]))
+                .values(
+                    state="sending",
+                    attempts=notifications.c.attempts + 1,
+                    next_attempt_at=now + self._lease,
                 )
-                if result.rowcount == 1:
-                    claimed.append(
-                        Claimed(
-                            row.id,
-                            row.escalation_id,
-                            row.incident_id,
-                            row.channel,
-                            row.idempotency_key,
-                            row.payload,
-                            row.attempts + 1,
-                        )
-                    )
-            return claimed
+            )
+            return [
+                Claimed(
+                    row.id,
+                    row.escalation_id,
+                    row.incident_id,
+                    row.channel,
+                    row.idempotency_key,
+                    row.payload,
+                    row.attempts + 1,
+                )
+                for row in rows
+            ]
 
     async def _deliver(self, row: Claimed) -> None:
         channel = self._policy.channels.get(row.channel)
