@@ -31,7 +31,7 @@ from alerting.publisher import ReportPublisher, make_producer
 from alerting.roster import Directory
 from alerting.settings import Settings
 from alerting.storage import keys
-from alerting.storage.engine import create_engine, upgrade
+from alerting.storage.engine import create_engine, upgrade, write_lock
 from alerting.storage.schema import deadlines
 from alerting.tokens import TokenCache
 from consumers.loop import ReportConsumer
@@ -166,7 +166,7 @@ class Service:
     async def publish_bulletins(self) -> None:
         """Publish the quarterly bulletin and year-end ranking that are due and not yet published."""
         try:
-            async with self.engine.begin() as conn:
+            async with write_lock(self.engine), self.engine.begin() as conn:
                 done = await bulletins.publish_due(conn, self.policy, self.clock.now())
         except ConflictError:
             return  # another replica published first
@@ -226,7 +226,7 @@ class Service:
             await admin.close()
 
     async def _fire_tick(self, now: datetime) -> datetime | None:
-        async with self.engine.begin() as conn:
+        async with write_lock(self.engine), self.engine.begin() as conn:
             if self._duties_period != (period := month_of(now, self.policy.tz).key):
                 await ensure_duties(conn, self.policy, now)
                 self._duties_period = period

@@ -26,6 +26,7 @@ from alerting.failpoints import NONE, Failpoints
 from alerting.metrics import Metrics
 from alerting.policy import Policy
 from alerting.settings import Settings
+from alerting.storage.engine import write_lock
 from consumers.batch import store_batch
 from consumers.codec import decode
 from consumers.intake import IntakeResult, Outcome
@@ -149,7 +150,7 @@ class ReportConsumer:
         results: list[IntakeResult] = []
         refused: list[Rejected] = []
         with self._metrics.intake_seconds.time():
-            async with self._engine.begin() as conn:
+            async with write_lock(self._engine), self._engine.begin() as conn:
                 half = len(reports) // 2
                 for start in range(0, len(reports), STORE_CHUNK):
                     part = reports[start : start + STORE_CHUNK]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +58,21 @@ def create_engine(url: str) -> AsyncEngine:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+_WRITE_LOCKS: weakref.WeakKeyDictionary[AsyncEngine, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
+def write_lock(engine: AsyncEngine) -> contextlib.AbstractAsyncContextManager[Any]:
+    """Hold around a write transaction on SQLite: this process's writers queue here, first come
+    first served, instead of in SQLite's busy handler, which sleeps up to 100 ms between tries.
+    PostgreSQL needs nothing (row locks)."""
+    if engine.dialect.name != "sqlite":
+        return contextlib.nullcontext()
+    lock = _WRITE_LOCKS.get(engine)
+    if lock is None:
+        lock = _WRITE_LOCKS[engine] = asyncio.Lock()
+    return lock
 
 
 def alembic_config(url: str) -> Config:

@@ -25,6 +25,7 @@ from alerting.errors import DeliveryError, PermanentDelivery, RetryableDelivery
 from alerting.failpoints import NONE, Failpoints
 from alerting.metrics import Metrics
 from alerting.policy import Policy
+from alerting.storage.engine import write_lock
 from alerting.storage.schema import notifications
 from escalation.notify import dispatch
 
@@ -96,7 +97,7 @@ class Outbox:
             ).scalar_one_or_none()
 
     async def _claim(self, now: datetime, limit: int) -> list[Claimed]:
-        async with self._engine.begin() as conn:
+        async with write_lock(self._engine), self._engine.begin() as conn:
             query = (
                 select(
                     notifications.c.id,
@@ -191,7 +192,7 @@ class Outbox:
                 row.attempts,
                 error,
             )
-        async with self._engine.begin() as conn:
+        async with write_lock(self._engine), self._engine.begin() as conn:
             # Only the holder of this attempt may settle it (a lease may have expired meanwhile).
             settled = await conn.execute(
                 notifications.update()
