@@ -4,7 +4,8 @@ fixed number of statements per batch however many rows it holds (thousands can f
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,10 +18,13 @@ from alerting.accountability import NewEntry
 from alerting.domain import MISSED_ENTRY_KIND, DeadlineKind, DeadlineState, EntryKind, responsible_for
 from alerting.links import AckLinks
 from alerting.policy import Policy
-from alerting.roster import Directory
+from alerting.roster import Directory, Recipient
+from alerting.storage import bulk
 from alerting.storage.schema import deadlines, escalations, incidents, notifications
 from escalation import cadence, duties, rules
 from escalation.messages import Subject, escalation_payload
+
+_KIND = {kind.value: kind for kind in DeadlineKind}  # a dict look-up: Enum(value) is slow per row
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,8 +109,10 @@ async def _fire_rows(
     by_id = {r.id: r for r in await conn.execute(select(incidents).where(incidents.c.id.in_(ids)))}
     entries: list[NewEntry] = []
     messages: list[_Message] = []
+    # Who holds a role is the same for every row of the batch (one `now`): look each up once.
+    resolve = functools.cache(lambda roles, township: firing.directory.resolve(roles, now, township))
     for plan, due in sending:
-        row, kind, first = plan.row, DeadlineKind(plan.row.kind), plan.row.next_round == 0
+        row, kind, first = plan.row, _KIND[plan.row.kind], plan.row.next_round == 0
         incident = by_id[row.incident_id] if row.incident_id is not None else None
         entry_kind = MISSED_ENTRY_KIND[kind] if first else None
         if entry_kind is not None:
@@ -114,7 +120,7 @@ async def _fire_rows(
         if first and kind is DeadlineKind.FOLLOWUP and incident is not None and incident.status == "open":
             # The cadence goes on whether or not this slot was met; rare enough to arm row by row.
             await cadence.arm_followup_after(conn, incident, row.seq, row.due_at, firing.policy, now)
-        messages.append(_message(firing, now, row, due, incident, entry_kind))
+        messages.append(_message(firing, now, row, due, incident, entry_kind, resolve))
     await accountability.append_many(conn, entries, now)
     # RETURNING order is not parameter order: key by deadline (one escalation each per batch).
     inserted = await conn.execute(
@@ -122,15 +128,16 @@ async def _fire_rows(
         [m.escalation for m in messages],
     )
     escalation_of = {r.deadline_id: r.id for r in inserted}
-    await conn.execute(
-        notifications.insert(),
+    await bulk.insert_rows(  # COPY on PostgreSQL
+        conn,
+        notifications,
         [{**n, "escalation_id": escalation_of[m.fired.deadline_id]} for m in messages for n in m.notes],
     )
     return [m.fired for m in messages]
 
 
 async def _plan(conn: AsyncConnection, policy: Policy, now: datetime, row: Row[Any]) -> _Plan:
-    kind = DeadlineKind(row.kind)
+    kind = _KIND[row.kind]
     balance: dict[str, int] | None = None
     if kind is DeadlineKind.QUARTER_BALANCE and row.next_round == 0:
         context = row.context or {}
@@ -189,10 +196,11 @@ def _message(
     due: rules.Round,
     incident: Row[Any] | None,
     entry_kind: EntryKind | None,
+    resolve: Callable[[tuple[str, ...], str], tuple[list[Recipient], list[str]]],
 ) -> _Message:
-    kind = DeadlineKind(row.kind)
+    kind = _KIND[row.kind]
     step = firing.policy.chain_for(kind).steps[due.step]
-    recipients, unresolved = firing.directory.resolve(step.roles, now, row.township)
+    recipients, unresolved = resolve(tuple(step.roles), row.township)
     ack_urls: dict[str, str] = {}
     if kind is DeadlineKind.ACK and firing.links is not None and incident is not None:
         ack_urls = {r.name: firing.links.url(incident.id, r.name, r.role, now) for r in recipients}
@@ -251,7 +259,7 @@ def _subject(row: Row[Any], incident: Row[Any] | None) -> Subject:
 def _entry(
     kind: EntryKind, row: Row[Any], incident: Row[Any] | None, balance: dict[str, int] | None
 ) -> NewEntry:
-    deadline = DeadlineKind(row.kind)
+    deadline = _KIND[row.kind]
     details: dict[str, Any] = {"deadline": deadline.value, "due_at": row.due_at.isoformat()}
     if incident is not None:
         details["level"] = incident.level
