@@ -276,6 +276,23 @@ class Env:
                 if not self.keep:
                     shutil.rmtree(self.workdir, ignore_errors=True)
 
+    async def settle(self) -> None:
+        """Start the next measurement on a quiet machine: the previous one's databases dropped,
+        PostgreSQL checkpointed and dirty pages written out. Otherwise the writeback of a million
+        rows just seeded lands in the middle of the next measurement (it throttles every writer,
+        the broker's log appends included)."""
+        await self._drop_databases()
+        if "postgresql" in self.backends:
+            import asyncpg
+
+            conn = await asyncpg.connect(self.pg_admin_dsn, timeout=10)
+            try:
+                await conn.execute("CHECKPOINT")
+            finally:
+                await conn.close()
+        await asyncio.to_thread(os.sync)
+        await asyncio.sleep(2)
+
     async def _drop_databases(self) -> None:
         if not self._pg_databases:
             return

@@ -119,6 +119,8 @@ async def _main(args: argparse.Namespace) -> int:
         await asyncio.to_thread(env.start)
         for name in args.names:
             module = importlib.import_module(f"bench.{name}")
+            if not args.quick:
+                await env.settle()
             log(f"== {name}")
             t = time.perf_counter()
             try:
