@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -62,6 +64,9 @@ def postgres_admin_dsn() -> str:
     return f"postgresql://postgres@127.0.0.1:{PG_PORT}/postgres"
 
 
+_CREATED: list[tuple[str, str]] = []  # (admin DSN, database) made by this session
+
+
 async def fresh_pg_database(admin_dsn: str) -> str:
     name = f"t_{uuid.uuid4().hex[:12]}"
     conn = await asyncpg.connect(admin_dsn)
@@ -69,7 +74,29 @@ async def fresh_pg_database(admin_dsn: str) -> str:
         await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
         await conn.close()
+    _CREATED.append((admin_dsn, name))
     return f"postgresql+asyncpg://postgres@127.0.0.1:{PG_PORT}/{name}"
+
+
+async def _drop_created() -> None:
+    while _CREATED:
+        admin_dsn, name = _CREATED.pop()
+        conn = await asyncpg.connect(admin_dsn)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_test_databases() -> Iterator[None]:
+    """A developer's PostgreSQL does not keep a database per test run after run."""
+    yield
+    if _CREATED:
+        try:
+            asyncio.run(_drop_created())
+        except (OSError, asyncpg.PostgresError) as exc:  # the server may be gone already
+            print(f"could not drop test databases: {exc}", file=sys.stderr)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
