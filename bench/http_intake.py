@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 
 from bench import vegeta
-from bench.common import ROOT, Env, Result, Row, free_port, log, pct, utcnow
+from bench.common import ROOT, Env, Result, Row, free_port, log, pct, report_body, utcnow
 
 RATE_TARGET = 2000.0
 P99_TARGET_MS = 25.0
@@ -257,21 +257,7 @@ async def _load(port: int, token: str, connections: int, seconds: float, run: st
     stop_at = time.perf_counter() + seconds
 
     def request(n: int, worker: int) -> bytes:
-        body = json.dumps(
-            {
-                "incident_id": f"{run}-{worker}-{n}",
-                "township": "城关镇",
-                "type": "first",
-                "category": "安全生产",
-                "level": "II",
-                "title": "某企业仓库火情",
-                "summary": "现场明火已扑灭，无人员伤亡，原因调查中。",
-                "occurred_at": at,
-                "known_at": at,
-                "reporter": {"name": "张三", "phone": "0791-88888888"},
-            },
-            ensure_ascii=False,
-        ).encode()
+        body = report_body(f"{run}-{worker}-{n}", at)
         head = (
             f"POST /api/v1/reports HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
             f"Authorization: Bearer {token}\r\nContent-Length: {len(body)}\r\n\r\n"

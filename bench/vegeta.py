@@ -16,7 +16,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from bench.common import log
+from bench.common import log, report_body
 
 MODULE = "github.com/tsenart/vegeta/v12@v12.13.0"
 BIN_DIR = Path.home() / ".cache/alerting/bin"
@@ -50,21 +50,7 @@ def _targets(path: Path, url: str, token: str, count: int, run: str, at: str) ->
     header = {"Content-Type": ["application/json"], "Authorization": [f"Bearer {token}"]}
     with path.open("w") as out:
         for n in range(count):
-            body = json.dumps(
-                {
-                    "incident_id": f"{run}-{n}",
-                    "township": "城关镇",
-                    "type": "first",
-                    "category": "安全生产",
-                    "level": "II",
-                    "title": "某企业仓库火情",
-                    "summary": "现场明火已扑灭，无人员伤亡，原因调查中。",
-                    "occurred_at": at,
-                    "known_at": at,
-                    "reporter": {"name": "张三", "phone": "0791-88888888"},
-                },
-                ensure_ascii=False,
-            ).encode()
+            body = report_body(f"{run}-{n}", at)
             target = {"method": "POST", "url": url, "header": header, "body": base64.b64encode(body).decode()}
             out.write(json.dumps(target) + "\n")
 
