@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import json
 import logging
-import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-import uvicorn
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -33,7 +30,7 @@ from alerting.clock import SystemClock
 from alerting.domain import EntryKind, EntryStatus, Level, Role
 from alerting.errors import AlertingError
 from alerting.policy import Policy, load_policy
-from alerting.service import Service
+from alerting.runner import run_service, run_worker
 from alerting.settings import Settings
 from alerting.storage.engine import create_engine, upgrade
 from alerting.tables import render_table, truncate
@@ -63,35 +60,6 @@ def _configure_logging() -> None:
     )
     # httpx logs full request URLs, and a chat-robot URL carries its key.
     logging.getLogger("httpx").setLevel(logging.WARNING)
-
-
-async def _run(settings: Settings, policy: Policy) -> None:
-    service = Service(settings, policy)
-    await service.start()
-    # Everything built so far (modules, app, policy) lives as long as the process: keep it out of
-    # the collector's full passes, which otherwise stall requests for tens of milliseconds.
-    gc.collect()
-    gc.freeze()
-    config = uvicorn.Config(
-        service.app,
-        host=settings.http_host,
-        port=settings.http_port,
-        log_config=None,
-        access_log=False,
-        lifespan="off",
-    )
-    server = uvicorn.Server(config)
-    base = f"http://{settings.http_host}:{settings.http_port}"
-    print(f"alerting: API on {base}/api/v1  docs {base}/docs  metrics {base}/metrics", file=sys.stderr)
-    # uvicorn re-raises the signal it caught once it has shut down; with the default handler that
-    # would kill the process before the consumer commits and leaves its group.
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: None)
-    try:
-        await server.serve()
-    finally:
-        await service.stop()
-        print("alerting: stopped", file=sys.stderr)
 
 
 async def _create_token(settings: Settings, name: str, role: Role, township: str | None) -> str:
@@ -391,8 +359,9 @@ def _audit(args: argparse.Namespace, settings: Settings) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="alerting", description="县级紧急信息报送与预警服务")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{run,token,db,policy,audit}")
     sub.add_parser("run", help="run the service (API, consumer, deadlines, delivery)")
+    sub.add_parser("_worker")  # started by `run` (alerting/worker.py), not by hand
     token = sub.add_parser("token", help="API tokens").add_subparsers(dest="action", required=True)
     create = token.add_parser("create", help="create a token and print it once")
     create.add_argument("--role", required=True, choices=[r.value for r in Role])
@@ -417,7 +386,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "run":
             policy = load_policy(settings.policy)
             with asyncio.Runner(loop_factory=_event_loop_factory()) as runner:
-                runner.run(_run(settings, policy))
+                return runner.run(run_service(settings, policy))
+        elif args.command == "_worker":
+            policy = load_policy(settings.policy)
+            with asyncio.Runner(loop_factory=_event_loop_factory()) as runner:
+                return runner.run(run_worker(settings, policy))
         elif args.command == "token":
             upgrade(settings.database_url)
             _token_command(settings, args)

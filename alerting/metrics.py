@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from collections.abc import Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.metrics_core import Metric
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.registry import Collector
 
 
 class Metrics:
@@ -42,3 +47,41 @@ class Metrics:
         self.intake_seconds = Histogram(
             "alerting_intake_batch_seconds", "Time to store one consumed batch.", registry=r
         )
+
+
+def merge_expositions(*texts: str) -> bytes:
+    """One exposition from several processes' (the API's and its worker's, see alerting/worker.py).
+
+    Every process registers every family, so a sample with the same name and labels is added up:
+    counters and histograms are shares of one total, and each gauge is set by one process only (the
+    others report 0). A `_created` sample keeps the earliest time."""
+    families: dict[str, Metric] = {}
+    values: dict[tuple[str, str, tuple[tuple[str, str], ...]], float] = {}
+    for text in texts:
+        for family in text_string_to_metric_families(text):
+            merged = families.setdefault(family.name, Metric(family.name, family.documentation, family.type))
+            for sample in family.samples:
+                key = (family.name, sample.name, tuple(sorted(sample.labels.items())))
+                if key not in values:
+                    values[key] = sample.value
+                    merged.samples.append(sample)
+                elif sample.name.endswith("_created"):
+                    values[key] = min(values[key], sample.value)
+                else:
+                    values[key] += sample.value
+    for family in families.values():
+        family.samples = [
+            s._replace(value=values[(family.name, s.name, tuple(sorted(s.labels.items())))])
+            for s in family.samples
+        ]
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Families(list(families.values())))
+    return generate_latest(registry)
+
+
+class _Families(Collector):
+    def __init__(self, families: list[Metric]) -> None:
+        self._families = families
+
+    def collect(self) -> Iterable[Metric]:
+        return self._families

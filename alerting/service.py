@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from alerting import bulletins
 from alerting.api.app import create_app
-from alerting.api.context import ServiceContext
+from alerting.api.context import ServiceContext, WorkerLink
 from alerting.bulletins import bulletin_schedule
 from alerting.calendar import month_of
 from alerting.clock import Clock, SystemClock
@@ -61,8 +61,10 @@ class Service:
         *,
         directory: Directory | None = None,
         links: AckLinks | None = None,
+        worker: WorkerLink | None = None,
     ) -> None:
-        """`directory` and `links` default to what the policy and settings say (see `build`)."""
+        """`directory` and `links` default to what the policy and settings say (see `build`); with
+        `worker`, the other components run in that child process (settings.components is "api")."""
         self.settings = settings
         self.policy = policy
         self.clock: Clock = clock or SystemClock()
@@ -105,21 +107,21 @@ class Service:
             on_armed=self.deadlines.poke,
             failpoints=failpoints,
         )
-        self.app: FastAPI = create_app(
-            ServiceContext(
-                engine=self.engine,
-                publisher=ReportPublisher(
-                    self.producer, settings.kafka_topic, settings.kafka_produce_timeout_s
-                ),
-                clock=self.clock,
-                metrics=self.metrics,
-                kafka_ready=self.kafka_ready,
-                links=lambda: self.firing.links,
-                policy=policy,
-                on_armed=self.deadlines.poke,
-                tokens=TokenCache(),
-            )
+        # The API's own writes arm deadlines too: wake the loop, in this process or in the worker's.
+        on_armed = worker.poke if worker is not None else self.deadlines.poke
+        self.context = ServiceContext(
+            engine=self.engine,
+            publisher=ReportPublisher(self.producer, settings.kafka_topic, settings.kafka_produce_timeout_s),
+            clock=self.clock,
+            metrics=self.metrics,
+            kafka_ready=self.kafka_ready,
+            links=lambda: self.firing.links,
+            policy=policy,
+            on_armed=on_armed,
+            tokens=TokenCache(),
+            worker=worker,
         )
+        self.app: FastAPI = create_app(self.context)
         self.scheduler = AsyncIOScheduler(timezone=policy.tz)
         self._tasks: list[asyncio.Task[None]] = []
         self._consuming: asyncio.Task[None] | None = None

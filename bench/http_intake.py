@@ -140,9 +140,14 @@ def _python_load(
     return dict(json.loads(proc.stdout.decode().strip().splitlines()[-1]))
 
 
-# All in one process (the default), and an intake-only replica (ALERTING_COMPONENTS=api) as a county
-# would run behind a load balancer when intake must stay fast under a consumer backlog.
-DEPLOYMENTS = (("all-in-one", {}), ("intake-only", {"ALERTING_COMPONENTS": "api"}))
+# The default `alerting run` (the API here, consumer, deadlines and delivery in a worker child process),
+# the same in one process (ALERTING_WORKER_PROCESS=false), and an intake-only replica
+# (ALERTING_COMPONENTS=api, nothing consuming), as a county would run behind a load balancer.
+DEPLOYMENTS = (
+    ("default", {}),
+    ("one-process", {"ALERTING_WORKER_PROCESS": "false"}),
+    ("intake-only", {"ALERTING_COMPONENTS": "api"}),
+)
 
 
 async def run(env: Env) -> Result:
@@ -151,7 +156,8 @@ async def run(env: Env) -> Result:
     generator = "wrk" if shutil.which("wrk") else "python"
     constant = await asyncio.to_thread(vegeta.find_or_install)
     result = Result(details={"load_generator": generator, "seconds": seconds, "database": "sqlite"})
-    for name, extra in DEPLOYMENTS:
+    # --quick checks that the benchmark works: the one-process variant differs by a setting only.
+    for name, extra in DEPLOYMENTS[::2] if env.quick else DEPLOYMENTS:
         url = await env.database("sqlite", f"http_intake_{name.replace('-', '_')}")
         service = ServiceProcess(env, url, extra)
         token = await asyncio.to_thread(service.token)

@@ -49,3 +49,11 @@ def create_app(context: ServiceContext) -> FastAPI:
         )
 
     return app
+
+
+def create_worker_app(context: ServiceContext) -> FastAPI:
+    """What the worker child process serves on loopback: health and metrics only (no API, no docs)."""
+    app = FastAPI(title="alerting worker", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.context = context
+    app.include_router(health.router)
+    return app

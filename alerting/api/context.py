@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -15,6 +16,16 @@ from alerting.metrics import Metrics
 from alerting.policy import Policy
 from alerting.publisher import ReportPublisher
 from alerting.tokens import TokenCache
+
+
+class WorkerLink(Protocol):
+    """The worker child process as the API sees it (alerting/worker.py), when there is one."""
+
+    def poke(self, at: datetime) -> None: ...
+
+    async def ready(self) -> bool: ...
+
+    async def metrics(self) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +39,7 @@ class ServiceContext:
     policy: Policy
     on_armed: Callable[[datetime], None]  # wake the deadline loop for a newly armed deadline
     tokens: TokenCache
+    worker: WorkerLink | None = None  # consumer, deadlines and delivery run in this child process
 
 
 async def get_context(request: Request) -> ServiceContext:

@@ -1,4 +1,4 @@
-"""Liveness, readiness (database and Kafka reachable) and Prometheus metrics."""
+"""Liveness, readiness (database, Kafka and the worker process) and Prometheus metrics."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from alerting.api.context import ServiceContext, get_context
+from alerting.metrics import merge_expositions
 
 router = APIRouter(tags=["health"])
 
@@ -19,7 +20,9 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="the database and Kafka are reachable", responses={503: {}})
+@router.get(
+    "/readyz", summary="the database, Kafka and the worker process are reachable", responses={503: {}}
+)
 async def readyz(ctx: ServiceContext = Depends(get_context)) -> JSONResponse:
     async def database() -> bool:
         try:
@@ -30,9 +33,12 @@ async def readyz(ctx: ServiceContext = Depends(get_context)) -> JSONResponse:
         except Exception:
             return False
 
-    db_ok, kafka_ok = await asyncio.gather(database(), ctx.kafka_ready())
-    body = {"database": "ok" if db_ok else "unreachable", "kafka": "ok" if kafka_ok else "unreachable"}
-    return JSONResponse(body, status_code=200 if db_ok and kafka_ok else 503)
+    checks = {"database": database(), "kafka": ctx.kafka_ready()}
+    if ctx.worker is not None:
+        checks["worker"] = ctx.worker.ready()
+    results = dict(zip(checks, await asyncio.gather(*checks.values()), strict=True))
+    body = {name: "ok" if ok else "unreachable" for name, ok in results.items()}
+    return JSONResponse(body, status_code=200 if all(results.values()) else 503)
 
 
 @router.get(
@@ -42,4 +48,12 @@ async def readyz(ctx: ServiceContext = Depends(get_context)) -> JSONResponse:
     responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
 )
 async def metrics(ctx: ServiceContext = Depends(get_context)) -> Response:
-    return Response(generate_latest(ctx.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    own = generate_latest(ctx.metrics.registry)
+    if ctx.worker is None:
+        return Response(own, media_type=CONTENT_TYPE_LATEST)
+    try:
+        theirs = await ctx.worker.metrics()
+    except Exception:
+        # A partial scrape would read as counters going backwards: fail it, and `up` shows why.
+        return PlainTextResponse("worker process unreachable", status_code=503)
+    return Response(merge_expositions(own.decode(), theirs), media_type=CONTENT_TYPE_LATEST)

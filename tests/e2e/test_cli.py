@@ -106,7 +106,7 @@ def test_service_process_serves_and_stops_cleanly_on_sigterm(tmp_path: Path, kaf
             if process.poll() is not None:
                 break
             time.sleep(0.1)
-        assert ready is not None and ready.json() == {"database": "ok", "kafka": "ok"}
+        assert ready is not None and ready.json() == {"database": "ok", "kafka": "ok", "worker": "ok"}
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=60)
     finally:

@@ -100,6 +100,11 @@ class ServiceProcess:
         assert self.proc is not None
         return self.proc.wait(timeout=timeout)
 
+    def wait_crash(self, timeout: float = 60) -> None:
+        """The failpoint killed the worker process, and the service stopped because of it."""
+        code = self.wait_exit(timeout)
+        assert code == 1 and "worker process killed by SIGKILL" in self.log(), self.log()[-2000:]
+
     def terminate(self, timeout: float = 60) -> int:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGTERM)

@@ -39,8 +39,7 @@ async def test_kill_at_each_intake_boundary(
         service.start(ALERTING_FAILPOINTS=f"{point}:2")  # dies in its second batch
         try:
             await produce_reports(kafka_bootstrap, env["ALERTING_KAFKA_TOPIC"], REPORTS, "K")
-            exit_code = await asyncio.to_thread(service.wait_exit, 60)
-            assert exit_code == -9, service.log()[-2000:]
+            await asyncio.to_thread(service.wait_crash, 60)
             stored_before = (await counts(pg_url))["reports"]
             assert stored_before < REPORTS  # the crash really interrupted the stream
 
@@ -92,7 +91,7 @@ async def test_kill_while_notifications_in_flight(pg_url: str, kafka_bootstrap: 
         service.start(ALERTING_FAILPOINTS="outbox.in_flight:1")
         try:
             await produce_reports(kafka_bootstrap, env["ALERTING_KAFKA_TOPIC"], count, "N")
-            assert await asyncio.to_thread(service.wait_exit, 60) == -9
+            await asyncio.to_thread(service.wait_crash, 60)
             in_flight = await _notification_states(pg_url)
             assert in_flight.get("sending", 0) >= 1  # marked as being sent, no answer recorded
 
