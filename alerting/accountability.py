@@ -13,6 +13,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from alerting.domain import EntryKind
+from alerting.storage import bulk
 from alerting.storage.schema import accountability_entries as entries
 
 GENESIS_HASH = "0" * 64
@@ -99,17 +100,8 @@ async def append_many(conn: AsyncConnection, new: Sequence[NewEntry], recorded_a
         digest = entry_hash(_content(entry, recorded_at, prev))
         rows.append(_row(entry, recorded_at, prev, digest))
         prev = digest
-    # Ids must ascend in chain order (verifiers walk by id). PostgreSQL's ordered form assigns them
-    # so; SQLite assigns rowids in VALUES order, and its ordered form would be a statement per row.
-    ordered = conn.dialect.name == "postgresql"
-    returned = await conn.execute(
-        entries.insert().returning(entries.c.id, entries.c.hash, sort_by_parameter_order=ordered), rows
-    )
-    id_of = {r.hash: int(r.id) for r in returned}
-    ids = [id_of[r["hash"]] for r in rows]
-    if ids != sorted(ids):
-        raise RuntimeError("accountability ids out of chain order")  # never commit a broken chain
-    return ids
+    # Ids must ascend in chain order: verifiers walk the chain by id.
+    return await bulk.insert_numbered(conn, entries, rows)
 
 
 def _row(entry: NewEntry, recorded_at: datetime, prev: str, digest: str) -> dict[str, Any]:

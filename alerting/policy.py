@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import re
@@ -136,12 +137,17 @@ class Chain(_Strict):
 
     def offsets(self) -> list[tuple[int, timedelta]]:
         """(step index, delay after the deadline) for every notification round, repeats included."""
+        return list(self._offsets)
+
+    @functools.cached_property
+    def _offsets(self) -> tuple[tuple[int, timedelta], ...]:
+        # Asked once per fired deadline: thousands of times in a burst, always the same answer.
         rounds = [(i, s.after) for i, s in enumerate(self.steps)]
         if self.repeat_last:
             last_index, last_after = rounds[-1]
             for n in range(1, self.repeat_last.times + 1):
                 rounds.append((last_index, last_after + n * self.repeat_last.every))
-        return rounds
+        return tuple(rounds)
 
 
 class ScoringRules(_Strict):

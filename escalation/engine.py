@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, bindparam, func, select
+from sqlalchemy import ColumnElement, Row, bindparam, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from alerting import accountability
@@ -84,6 +84,22 @@ _CLAIM = (
 )
 
 
+# _CLAIM for a whole batch on PostgreSQL: parameters as arrays, the rows it moved returned.
+_CLAIM_ARRAYS = text(
+    """
+    UPDATE deadlines AS d
+    SET state = v.new_state, next_round = v.new_round, fire_at = v.new_fire_at,
+        met_at = COALESCE(v.new_met_at, d.met_at)
+    FROM unnest(CAST(:d_id AS BIGINT[]), CAST(:seen_round AS INTEGER[]), CAST(:new_state AS VARCHAR[]),
+                CAST(:new_round AS INTEGER[]), CAST(:new_fire_at AS TIMESTAMPTZ[]),
+                CAST(:new_met_at AS TIMESTAMPTZ[]))
+         AS v(id, seen_round, new_state, new_round, new_fire_at, new_met_at)
+    WHERE d.id = v.id AND d.next_round = v.seen_round AND d.fire_at IS NOT NULL AND d.fire_at <= :now
+    RETURNING d.id
+    """
+)
+
+
 def _due(now: datetime) -> tuple[ColumnElement[bool], ...]:
     return deadlines.c.fire_at.is_not(None), deadlines.c.fire_at <= now
 
@@ -122,16 +138,11 @@ async def _fire_rows(
             await cadence.arm_followup_after(conn, incident, row.seq, row.due_at, firing.policy, now)
         messages.append(_message(firing, now, row, due, incident, entry_kind, resolve))
     await accountability.append_many(conn, entries, now)
-    # RETURNING order is not parameter order: key by deadline (one escalation each per batch).
-    inserted = await conn.execute(
-        escalations.insert().returning(escalations.c.id, escalations.c.deadline_id),
-        [m.escalation for m in messages],
-    )
-    escalation_of = {r.deadline_id: r.id for r in inserted}
+    escalation_ids = await bulk.insert_numbered(conn, escalations, [m.escalation for m in messages])
     await bulk.insert_rows(  # COPY on PostgreSQL
         conn,
         notifications,
-        [{**n, "escalation_id": escalation_of[m.fired.deadline_id]} for m in messages for n in m.notes],
+        [{**n, "escalation_id": i} for i, m in zip(escalation_ids, messages, strict=True) for n in m.notes],
     )
     return [m.fired for m in messages]
 
@@ -173,13 +184,17 @@ async def _claim(conn: AsyncConnection, now: datetime, plans: list[_Plan]) -> li
     """Claim the rows still as they were read; the others are left to whoever moved them on."""
     if not plans:
         return []
-    # executemany gives no per-row counts, so re-read first. Under the lock (PostgreSQL; SQLite's
-    # BEGIN IMMEDIATE holds the write lock) nothing can move these rows between this and the UPDATE.
+    if conn.dialect.name == "postgresql":
+        # One statement for the batch, and it says which rows it moved.
+        params: dict[str, Any] = {key: [p.claim[key] for p in plans] for key in plans[0].claim}
+        params["now"] = now
+        moved = set((await conn.execute(_CLAIM_ARRAYS, params)).scalars())
+        return [p for p in plans if p.row.id in moved]
+    # executemany gives no per-row counts, so re-read first. SQLite's BEGIN IMMEDIATE holds the write
+    # lock: nothing can move these rows between this and the UPDATE.
     query = select(deadlines.c.id, deadlines.c.next_round).where(
         deadlines.c.id.in_([p.row.id for p in plans]), *_due(now)
     )
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update()  # fire_due's rows are ours already
     current = {r.id: r.next_round for r in await conn.execute(query)}
     held = [p for p in plans if current.get(p.row.id) == p.row.next_round]
     if held:

@@ -1,4 +1,4 @@
-"""Bulk inserts for intake: COPY on PostgreSQL, executemany elsewhere.
+"""Bulk inserts for intake and firing: COPY on PostgreSQL, executemany elsewhere.
 
 An executemany INSERT costs PostgreSQL one bind-and-execute per row; COPY streams the rows into the
 table and indexes at a fraction of that. Values go through each column's own bind processor first,
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Table, func, select, text
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -46,3 +46,25 @@ async def insert_rows(conn: AsyncConnection, table: Table, rows: Sequence[dict[s
         raise IntegrityError(f"COPY {table.name}", None, exc) from exc
     except asyncpg.DataError as exc:
         raise DataError(f"COPY {table.name}", None, exc) from exc
+
+
+async def insert_numbered(conn: AsyncConnection, table: Table, rows: Sequence[dict[str, Any]]) -> list[int]:
+    """Insert `rows` with ids that ascend in their order, and return the ids (RETURNING would give
+    them, but not in order on SQLite, and costs PostgreSQL a bind-and-execute per row).
+
+    PostgreSQL draws them from the table's sequence, SQLite counts on from the largest id, which
+    only this transaction can change: SQLite transactions here hold the write lock from BEGIN."""
+    if len(rows) <= 1:  # one row's id is in order whoever assigns it
+        inserted = await conn.execute(table.insert().returning(table.c.id), list(rows))
+        return [int(i) for i in inserted.scalars()]
+    if conn.dialect.name == "postgresql":
+        drawn = await conn.execute(
+            text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)"),
+            {"table": table.name, "n": len(rows)},
+        )
+        ids = sorted(int(i) for i in drawn.scalars())
+    else:
+        last = (await conn.execute(select(func.max(table.c.id)))).scalar_one_or_none() or 0
+        ids = list(range(last + 1, last + 1 + len(rows)))
+    await insert_rows(conn, table, [{"id": i, **row} for i, row in zip(ids, rows, strict=True)])
+    return ids

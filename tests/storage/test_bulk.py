@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from alerting.storage.bulk import insert_rows
+from alerting.storage.bulk import insert_numbered, insert_rows
 from alerting.storage.schema import deadlines, incidents
 from consumers.intake import incident_values
 from tests.storage.factories import T0, make_report
@@ -76,3 +76,23 @@ async def test_nothing_to_insert_is_a_no_op(engine: AsyncEngine) -> None:
         await insert_rows(conn, incidents, [])
     async with engine.connect() as conn:
         assert (await conn.execute(select(incidents.c.id))).first() is None
+
+
+async def test_numbered_rows_get_ascending_ids_in_their_order_and_later_inserts_follow(
+    engine: AsyncEngine,
+) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(incidents.insert(), incident_values(make_report(incident_id="INC-N"), T0))
+        first = await insert_numbered(conn, deadlines, [{**deadline_row("INC-N", None), "seq": 1}])
+        many = await insert_numbered(
+            conn, deadlines, [{**deadline_row("INC-N", None), "seq": n} for n in range(2, 7)]
+        )
+        after = (
+            await conn.execute(
+                deadlines.insert().returning(deadlines.c.id), {**deadline_row("INC-N", None), "seq": 7}
+            )
+        ).scalar_one()
+        stored = {r.id: r.seq for r in await conn.execute(select(deadlines.c.id, deadlines.c.seq))}
+    assert many == sorted(many) and len(set(many)) == 5 and first[0] < many[0] < after
+    assert [stored[i] for i in first + many] == [1, 2, 3, 4, 5, 6]
+    assert stored[after] == 7  # the sequence (or SQLite's rowid) was not handed out twice
