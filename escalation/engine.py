@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -66,6 +66,20 @@ class _Message:
     fired: Fired
 
 
+@dataclass(frozen=True, slots=True)
+class _Audience:
+    """Who one step of a chain reaches in one township, shared by every row of a batch that it
+    concerns: the same objects, so their JSON is encoded once (see bulk.insert_rows)."""
+
+    roles: list[str]  # as the step lists them
+    recipients: list[Recipient]
+    unresolved: list[str]
+    names: list[dict[str, str]] = field(init=False)  # what the escalation row keeps: no phones
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "names", [{"role": r.role, "name": r.name} for r in self.recipients])
+
+
 # Moves a row on only if nobody else did since it was read (executemany: one parameter set per row).
 _CLAIM = (
     deadlines.update()
@@ -100,13 +114,20 @@ _CLAIM_ARRAYS = text(
 )
 
 
+# What firing reads of a due row (not its timestamps of state: fewer values to convert per row).
+_READ = [
+    deadlines.c[name]
+    for name in ("id", "incident_id", "township", "kind", "seq", "period", "due_at", "next_round", "context")
+]
+
+
 def _due(now: datetime) -> tuple[ColumnElement[bool], ...]:
     return deadlines.c.fire_at.is_not(None), deadlines.c.fire_at <= now
 
 
 async def fire_due(conn: AsyncConnection, firing: Firing, now: datetime, limit: int = 500) -> list[Fired]:
     """Fire every deadline due at `now` (up to `limit`), inside the caller's transaction."""
-    query = select(deadlines).where(*_due(now)).order_by(deadlines.c.fire_at).limit(limit)
+    query = select(*_READ).where(*_due(now)).order_by(deadlines.c.fire_at).limit(limit)
     if conn.dialect.name == "postgresql":
         # Replicas on PostgreSQL each take different rows; SQLite's single writer needs no lock.
         query = query.with_for_update(skip_locked=True)
@@ -126,7 +147,9 @@ async def _fire_rows(
     entries: list[NewEntry] = []
     messages: list[_Message] = []
     # Who holds a role is the same for every row of the batch (one `now`): look each up once.
-    resolve = functools.cache(lambda roles, township: firing.directory.resolve(roles, now, township))
+    resolve = functools.cache(
+        lambda roles, township: _Audience(list(roles), *firing.directory.resolve(roles, now, township))
+    )
     for plan, due in sending:
         row, kind, first = plan.row, _KIND[plan.row.kind], plan.row.next_round == 0
         incident = by_id[row.incident_id] if row.incident_id is not None else None
@@ -211,11 +234,12 @@ def _message(
     due: rules.Round,
     incident: Row[Any] | None,
     entry_kind: EntryKind | None,
-    resolve: Callable[[tuple[str, ...], str], tuple[list[Recipient], list[str]]],
+    resolve: Callable[[tuple[str, ...], str], _Audience],
 ) -> _Message:
     kind = _KIND[row.kind]
     step = firing.policy.chain_for(kind).steps[due.step]
-    recipients, unresolved = resolve(tuple(step.roles), row.township)
+    audience = resolve(step.roles, row.township)
+    recipients, unresolved = audience.recipients, audience.unresolved
     ack_urls: dict[str, str] = {}
     if kind is DeadlineKind.ACK and firing.links is not None and incident is not None:
         ack_urls = {r.name: firing.links.url(incident.id, r.name, r.role, now) for r in recipients}
@@ -240,8 +264,8 @@ def _message(
         "township": row.township,
         "round": due.number,
         "step": due.step,
-        "roles": list(step.roles),
-        "recipients": [{"role": r.role, "name": r.name} for r in recipients],
+        "roles": audience.roles,
+        "recipients": audience.names,
         "fired_at": now,
         "scheduled_for": due.scheduled_for,
     }

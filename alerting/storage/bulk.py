@@ -1,4 +1,4 @@
-"""Bulk inserts for intake and firing: COPY on PostgreSQL, executemany elsewhere.
+"""Bulk inserts for intake and firing: COPY on PostgreSQL, the driver's executemany on SQLite.
 
 An executemany INSERT costs PostgreSQL one bind-and-execute per row; COPY streams the rows into the
 table and indexes at a fraction of that. Values go through each column's own bind processor first,
@@ -7,7 +7,7 @@ so what lands in the table is what an INSERT would have written.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import Table, func, select, text
@@ -19,8 +19,19 @@ async def insert_rows(conn: AsyncConnection, table: Table, rows: Sequence[dict[s
     """Insert `rows` (all with the same keys) inside the caller's transaction."""
     if not rows:
         return
+    names = list(rows[0])
+    if any(c.default is not None and c.name not in names for c in table.c):
+        await conn.execute(table.insert(), list(rows))  # SQLAlchemy fills in Python-side defaults
+        return
     if conn.dialect.name != "postgresql":
-        await conn.execute(table.insert(), list(rows))
+        # The driver's executemany on values already bound: SQLAlchemy's own parameter handling
+        # costs more than SQLite's work for each row.
+        quote = conn.dialect.identifier_preparer.quote
+        statement = (
+            f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) "
+            f"VALUES ({', '.join('?' for _ in names)})"
+        )
+        await conn.exec_driver_sql(statement, _records(conn, table, rows, names))
         return
     raw = await conn.get_raw_connection()
     driver = raw.driver_connection
@@ -28,15 +39,7 @@ async def insert_rows(conn: AsyncConnection, table: Table, rows: Sequence[dict[s
         # COPY outside the open transaction would commit on its own: keep the INSERT's guarantees.
         await conn.execute(table.insert(), list(rows))
         return
-    names = list(rows[0])
-    processors = [table.c[name].type.bind_processor(conn.dialect) for name in names]
-    records = [
-        tuple(
-            value if process is None or value is None else process(value)
-            for process, value in zip(processors, (row[name] for name in names), strict=True)
-        )
-        for row in rows
-    ]
+    records = _records(conn, table, rows, names)
     import asyncpg  # the PostgreSQL driver; SQLite deployments need not have it
 
     try:
@@ -46,6 +49,38 @@ async def insert_rows(conn: AsyncConnection, table: Table, rows: Sequence[dict[s
         raise IntegrityError(f"COPY {table.name}", None, exc) from exc
     except asyncpg.DataError as exc:
         raise DataError(f"COPY {table.name}", None, exc) from exc
+
+
+def _records(
+    conn: AsyncConnection, table: Table, rows: Sequence[dict[str, Any]], names: list[str]
+) -> list[tuple[Any, ...]]:
+    """Each row's values in `names` order, through each column's own bind processor. A value object
+    shared by many rows (the batch's `now`, one step's roles) is processed once."""
+    columns = []
+    for name in names:
+        process = table.c[name].type.bind_processor(conn.dialect)
+        columns.append((name, None if process is None else _once_per_object(process)))
+    return [
+        tuple(
+            value if process is None or value is None else process(value)
+            for name, process in columns
+            for value in (row[name],)
+        )
+        for row in rows
+    ]
+
+
+def _once_per_object(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    # Keyed by id(): every value stays referenced by `rows` for the whole call, so no id is reused.
+    done: dict[int, Any] = {}
+
+    def memo(value: Any) -> Any:
+        key = id(value)
+        if key not in done:
+            done[key] = process(value)
+        return done[key]
+
+    return memo
 
 
 async def insert_numbered(conn: AsyncConnection, table: Table, rows: Sequence[dict[str, Any]]) -> list[int]:

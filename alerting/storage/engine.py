@@ -8,6 +8,7 @@ import weakref
 from pathlib import Path
 from typing import Any
 
+import orjson
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import event
@@ -19,6 +20,12 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
+
+
+def json_text(value: Any) -> str:
+    """How JSON columns are written. orjson takes a sixth of json.dumps's time, which a burst of
+    thousands of outbox payloads notices; the hash chain keeps its own canonical encoding."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 def create_engine(url: str) -> AsyncEngine:
@@ -34,11 +41,12 @@ def create_engine(url: str) -> AsyncEngine:
             max_overflow=10,
             pool_pre_ping=True,
             connect_args={"server_settings": settings},
+            json_serializer=json_text,
         )
     database = make_url(url).database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url, connect_args={"timeout": 30})
+    engine = create_async_engine(url, connect_args={"timeout": 30}, json_serializer=json_text)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
