@@ -43,7 +43,7 @@ from escalation.wakeup import Backlog, WakeupLoop
 
 log = logging.getLogger(__name__)
 
-FIRE_BATCH = 1000  # a burst: fewer, larger transactions; one holds the SQLite writer ~0.2 s
+FIRE_BATCH = 1000  # a burst: fewer, larger transactions; one holds the SQLite writer ~0.1 s
 # While a burst of due deadlines is still being written, delivery waits (up to this long): sends share
 # the event loop (and on SQLite the writer) with firing, and the escalations are the record.
 DELIVERY_HOLD = timedelta(seconds=5)

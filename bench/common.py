@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import math
 import os
@@ -399,6 +400,7 @@ async def service_running(
     With `ticks`, the deadline loop's tick is wrapped to note when each tick's transaction had
     committed (instrumentation only: the tick itself is the service's own)."""
     from alerting.clock import SystemClock
+    from alerting.runner import prepare_heap
     from alerting.service import Service
 
     service = Service(env.settings(database_url, **overrides), env.policy, SystemClock())
@@ -412,10 +414,15 @@ async def service_running(
 
         service.deadlines._tick = timed
     await service.start()
+    # The heap as the worker process has it (alerting/runner.py), restored afterwards.
+    thresholds = gc.get_threshold()
+    prepare_heap(batch_work=True)
     try:
         yield service
     finally:
         await service.stop()
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
 
 
 async def wait_ticks(service: Any, n: int, within: float = 60) -> None:

@@ -160,7 +160,7 @@ escalations = Table(
     "escalations",
     metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
-    Column("deadline_id", ForeignKey("deadlines.id"), nullable=False, index=True),
+    Column("deadline_id", ForeignKey("deadlines.id"), nullable=False),  # leads the (deadline_id, round) key
     Column("incident_id", ForeignKey("incidents.id"), index=True),
     Column("township", String(64), nullable=False),
     Column("round", Integer, nullable=False),
