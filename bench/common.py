@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -400,7 +400,6 @@ async def service_running(
     With `ticks`, the deadline loop's tick is wrapped to note when each tick's transaction had
     committed (instrumentation only: the tick itself is the service's own)."""
     from alerting.clock import SystemClock
-    from alerting.runner import prepare_heap
     from alerting.service import Service
 
     service = Service(env.settings(database_url, **overrides), env.policy, SystemClock())
@@ -414,13 +413,23 @@ async def service_running(
 
         service.deadlines._tick = timed
     await service.start()
-    # The heap as the worker process has it (alerting/runner.py), restored afterwards.
+    try:
+        with worker_heap():
+            yield service
+    finally:
+        await service.stop()
+
+
+@contextlib.contextmanager
+def worker_heap() -> Iterator[None]:
+    """The collector set up as in the worker process (alerting/runner.py), restored afterwards."""
+    from alerting.runner import prepare_heap
+
     thresholds = gc.get_threshold()
     prepare_heap(batch_work=True)
     try:
-        yield service
+        yield
     finally:
-        await service.stop()
         gc.set_threshold(*thresholds)
         gc.unfreeze()
 
