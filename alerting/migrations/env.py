@@ -8,7 +8,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from alerting.storage.engine import create_engine
-from alerting.storage.schema import metadata
+from alerting.storage.schema import metadata, on_backend
 
 
 def _run(connection: Connection) -> None:
@@ -17,6 +17,7 @@ def _run(connection: Connection) -> None:
         target_metadata=metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_object=on_backend(connection.dialect.name),
     )
     with context.begin_transaction():
         context.run_migrations()

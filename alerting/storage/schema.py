@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -128,6 +129,21 @@ reports = Table(
 
 _fire_at_set = text("fire_at IS NOT NULL")
 _duty = text("incident_id IS NULL")
+_has_period = text("period IS NOT NULL")
+
+# Schema objects that exist on one backend only (`ddl_if`), by name; Alembic's comparisons skip them
+# on the other (see `on_backend`).
+ONE_BACKEND_ONLY = {"uq_deadlines_township_kind_period": "sqlite", "ux_deadlines_duty_period": "postgresql"}
+
+
+def on_backend(dialect: str) -> Callable[..., bool]:
+    """Alembic's `include_object` hook for `dialect`: leave out the other backend's objects."""
+
+    def include(_object: object, name: str | None, _type: str, _reflected: bool, _compare_to: object) -> bool:
+        return ONE_BACKEND_ONLY.get(name or "", dialect) == dialect
+
+    return include
+
 
 deadlines = Table(
     "deadlines",
@@ -149,7 +165,13 @@ deadlines = Table(
     Column("context", JSON(none_as_null=True)),  # facts the firing needs (last report time, duty name)
     Column("created_at", UTCDateTime, nullable=False),
     UniqueConstraint("incident_id", "kind", "seq"),
-    UniqueConstraint("township", "kind", "period"),
+    # A duty's key. Incident rows have no period, and NULLs never conflict: on PostgreSQL they stay
+    # out of the index, which every intake COPY otherwise fills with (township, kind, NULL) keys.
+    # SQLite keeps the table constraint it was created with (dropping it means rebuilding the table).
+    UniqueConstraint("township", "kind", "period").ddl_if(dialect="sqlite"),
+    Index(
+        "ux_deadlines_duty_period", "township", "kind", "period", unique=True, postgresql_where=_has_period
+    ).ddl_if(dialect="postgresql"),
     # Partial indexes: most rows are settled or belong to an incident, and every insert pays for
     # every index. The deadline loop asks only for rows with a fire_at; duties only for duty rows.
     Index("ix_deadlines_fire_at", "fire_at", sqlite_where=_fire_at_set, postgresql_where=_fire_at_set),

@@ -11,7 +11,7 @@ from sqlalchemy import Connection, inspect, select, text
 
 from alerting.domain import Role
 from alerting.storage.engine import alembic_config, create_engine, upgrade
-from alerting.storage.schema import api_tokens, metadata
+from alerting.storage.schema import api_tokens, metadata, on_backend
 from tests.storage.factories import T0
 
 
@@ -20,7 +20,8 @@ def _tables(conn: Connection) -> set[str]:
 
 
 def _diff(conn: Connection) -> list[object]:
-    return list(compare_metadata(MigrationContext.configure(conn), metadata))
+    context = MigrationContext.configure(conn, opts={"include_object": on_backend(conn.dialect.name)})
+    return list(compare_metadata(context, metadata))
 
 
 async def test_upgrade_creates_every_table_and_stamps_head(database_url: str) -> None:
