@@ -63,6 +63,9 @@ async def run_worker(settings: Settings, policy: Policy) -> int:
     """The child's side: run the components, answer health and metrics on a loopback port, and stop
     when stdin ends (the parent is stopping) or on a signal."""
     _die_with_parent()
+    # Where the two compete for a core, a request somebody waits on goes first; the batch work here
+    # then takes a little longer. No effect while a core is free.
+    os.nice(settings.worker_nice)
     service = Service(settings, policy)
     await service.start()
     prepare_heap(batch_work=True)

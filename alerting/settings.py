@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     # Run those components in a child process (alerting/worker.py), so that HTTP requests do not
     # wait behind a consumed batch or a burst of firing on the same core: one process each.
     worker_process: bool = True
+    # The worker's CPU priority below the API's (nice increment, 0-19) for when they share a core.
+    worker_nice: int = Field(default=5, ge=0, le=19)
 
     def component_set(self) -> frozenset[str]:
         parts = frozenset(p.strip() for p in self.components.split(",") if p.strip()) - {"api"}

@@ -137,7 +137,7 @@ async def test_the_worker_dies_with_its_parent(sqlite_url: str, kafka_bootstrap:
     await wait_for(gone, "the worker to die with its parent", within=10)
 
 
-async def test_sigterm_stops_both_processes_cleanly(
+async def test_the_worker_yields_the_cpu_and_sigterm_stops_both_processes_cleanly(
     sqlite_url: str, kafka_bootstrap: str, tmp_path: Path
 ) -> None:
     env = service_env(
@@ -146,6 +146,9 @@ async def test_sigterm_stops_both_processes_cleanly(
     service = ServiceProcess(env, tmp_path / "service.log")
     service.start()
     worker = _worker_pid(service)
+    assert service.proc is not None
+    parent_nice = os.getpriority(os.PRIO_PROCESS, service.proc.pid)
+    assert os.getpriority(os.PRIO_PROCESS, worker) == min(19, parent_nice + 5)  # ALERTING_WORKER_NICE
     assert await asyncio.to_thread(service.terminate) == 0
     assert _gone(worker)
     log = service.log()
