@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 import sys
 from collections.abc import Iterable
 from datetime import datetime
@@ -104,8 +105,5 @@ class WorkerProcess:
 
 
 def describe_exit(code: int) -> str:
-    if code < 0:
-        import signal
-
-        return f"killed by {signal.Signals(-code).name}"
-    return f"exit status {code}"
+    """A child's exit status as a log says it: `killed by SIGKILL`, `exit status 1`."""
+    return f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
