@@ -97,26 +97,10 @@ async def append_many(conn: AsyncConnection, new: Sequence[NewEntry], recorded_a
     ).scalar_one_or_none() or GENESIS_HASH
     rows: list[dict[str, Any]] = []
     for entry in new:
-        digest = entry_hash(_content(entry, recorded_at, prev))
-        rows.append(_row(entry, recorded_at, prev, digest))
+        content = _content(entry, recorded_at, prev)
+        digest = entry_hash(content)
+        # The row is the hashed content with its times as datetimes, and the hash.
+        rows.append({**content, "occurred_at": entry.occurred_at, "recorded_at": recorded_at, "hash": digest})
         prev = digest
     # Ids must ascend in chain order: verifiers walk the chain by id.
     return await bulk.insert_numbered(conn, entries, rows)
-
-
-def _row(entry: NewEntry, recorded_at: datetime, prev: str, digest: str) -> dict[str, Any]:
-    return {
-        "kind": entry.kind.value,
-        "township": entry.township,
-        "responsible": entry.responsible,
-        "occurred_at": entry.occurred_at,
-        "recorded_at": recorded_at,
-        "incident_id": entry.incident_id,
-        "report_id": entry.report_id,
-        "deadline_id": entry.deadline_id,
-        "refers_to": entry.refers_to,
-        "delay_seconds": entry.delay_seconds,
-        "details": entry.details,
-        "prev_hash": prev,
-        "hash": digest,
-    }

@@ -13,31 +13,27 @@ from datetime import timedelta
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from bench.common import TOWNSHIPS, Env, Result, Row, count_rows, log, reader, utcnow, worker_heap
+from bench.common import (
+    TOWNSHIPS,
+    Env,
+    Result,
+    Row,
+    count_rows,
+    log,
+    reader,
+    report_fields,
+    utcnow,
+    worker_heap,
+)
 
 PARTITIONS = 6  # the service's default (ALERTING_KAFKA_TOPIC_PARTITIONS)
 TARGET_RATE = 5000.0
 
 
 def message(incident_id: str, report_id: str, township: str, at: str) -> bytes:
-    return json.dumps(
-        {
-            "schema_version": 1,
-            "report_id": report_id,
-            "incident_id": incident_id,
-            "township": township,
-            "type": "first",
-            "category": "安全生产",
-            "level": "II",
-            "title": "某企业仓库火情",
-            "summary": "现场明火已扑灭，无人员伤亡，原因调查中。",
-            "occurred_at": at,
-            "known_at": at,
-            "reported_at": at,
-            "reporter": {"name": "张三", "phone": "0791-88888888"},
-        },
-        ensure_ascii=False,
-    ).encode()
+    """The same report as the HTTP benchmark posts, as a producer writes it to the topic."""
+    fields = {"schema_version": 1, "report_id": report_id, **report_fields(incident_id, at, township)}
+    return json.dumps({**fields, "reported_at": at}, ensure_ascii=False).encode()
 
 
 async def create_topic(bootstrap: str, topic: str, partitions: int) -> None:

@@ -17,6 +17,16 @@ from tests.faults.harness import ServiceProcess, fault_policy, service_env, wait
 from tests.support import receiver
 
 
+def _started(database_url: str, kafka_bootstrap: str, tmp_path: Path) -> ServiceProcess:
+    """`alerting run` with its webhooks going nowhere (these tests are about the processes)."""
+    policy = fault_policy(tmp_path / "policy.toml")
+    service = ServiceProcess(
+        service_env(database_url, kafka_bootstrap, policy, "http://127.0.0.1:9/"), tmp_path / "service.log"
+    )
+    service.start()
+    return service
+
+
 def _worker_pid(parent: ServiceProcess) -> int:
     assert parent.proc is not None
     children = Path(f"/proc/{parent.proc.pid}/task/{parent.proc.pid}/children").read_text().split()
@@ -108,11 +118,7 @@ async def test_a_deadline_armed_through_the_api_wakes_the_worker_and_shows_in_th
 async def test_a_worker_crash_stops_the_service_and_says_so(
     sqlite_url: str, kafka_bootstrap: str, tmp_path: Path
 ) -> None:
-    env = service_env(
-        sqlite_url, kafka_bootstrap, fault_policy(tmp_path / "policy.toml"), "http://127.0.0.1:9/"
-    )
-    service = ServiceProcess(env, tmp_path / "service.log")
-    service.start()
+    service = _started(sqlite_url, kafka_bootstrap, tmp_path)
     try:
         os.kill(_worker_pid(service), signal.SIGKILL)
         # Intake without firing would alert nobody: the supervisor must see the service go.
@@ -123,11 +129,7 @@ async def test_a_worker_crash_stops_the_service_and_says_so(
 
 
 async def test_the_worker_dies_with_its_parent(sqlite_url: str, kafka_bootstrap: str, tmp_path: Path) -> None:
-    env = service_env(
-        sqlite_url, kafka_bootstrap, fault_policy(tmp_path / "policy.toml"), "http://127.0.0.1:9/"
-    )
-    service = ServiceProcess(env, tmp_path / "service.log")
-    service.start()
+    service = _started(sqlite_url, kafka_bootstrap, tmp_path)
     worker = _worker_pid(service)
     service.kill9()
 
@@ -140,11 +142,7 @@ async def test_the_worker_dies_with_its_parent(sqlite_url: str, kafka_bootstrap:
 async def test_the_worker_yields_the_cpu_and_sigterm_stops_both_processes_cleanly(
     sqlite_url: str, kafka_bootstrap: str, tmp_path: Path
 ) -> None:
-    env = service_env(
-        sqlite_url, kafka_bootstrap, fault_policy(tmp_path / "policy.toml"), "http://127.0.0.1:9/"
-    )
-    service = ServiceProcess(env, tmp_path / "service.log")
-    service.start()
+    service = _started(sqlite_url, kafka_bootstrap, tmp_path)
     worker = _worker_pid(service)
     assert service.proc is not None
     parent_nice = os.getpriority(os.PRIO_PROCESS, service.proc.pid)
