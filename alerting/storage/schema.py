@@ -14,6 +14,7 @@ from sqlalchemy import (
     DateTime,
     Dialect,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
@@ -74,6 +75,18 @@ metadata = MetaData(
     }
 )
 
+_BULK_REFERENCES: list[ForeignKeyConstraint] = []
+
+
+def bulk_reference(column: str, target: str) -> ForeignKeyConstraint:
+    """A reference from a table written in bulk. SQLite checks it as a foreign key. On PostgreSQL a
+    foreign key looks up the parent once per inserted row; triggers (migration 0006) check each
+    statement's rows with one join instead, and refuse an orphan with the same error."""
+    constraint = ForeignKeyConstraint([column], [target]).ddl_if(dialect="sqlite")
+    _BULK_REFERENCES.append(constraint)
+    return constraint
+
+
 incidents = Table(
     "incidents",
     metadata,
@@ -105,7 +118,7 @@ reports = Table(
     "reports",
     metadata,
     Column("report_id", String(64), primary_key=True),
-    Column("incident_id", ForeignKey("incidents.id"), nullable=False, index=True),
+    Column("incident_id", String(64), nullable=False, index=True),
     Column("type", String(16), nullable=False),
     Column("township", String(64), nullable=False),
     Column("category", String(64), nullable=False),
@@ -125,6 +138,7 @@ reports = Table(
     Column("stored_at", UTCDateTime, nullable=False),
     Column("late_by_seconds", Integer),
     Index(None, "township", "reported_at"),
+    bulk_reference("incident_id", "incidents.id"),
 )
 
 _fire_at_set = text("fire_at IS NOT NULL")
@@ -150,7 +164,7 @@ deadlines = Table(
     metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
     # NULL for township duties; looked up through the (incident_id, kind, seq) key
-    Column("incident_id", ForeignKey("incidents.id")),
+    Column("incident_id", String(64)),
     Column("township", String(64), nullable=False),
     Column("kind", String(32), nullable=False),
     Column("seq", Integer, nullable=False, default=0),  # several of one kind (follow-ups)
@@ -176,14 +190,15 @@ deadlines = Table(
     # every index. The deadline loop asks only for rows with a fire_at; duties only for duty rows.
     Index("ix_deadlines_fire_at", "fire_at", sqlite_where=_fire_at_set, postgresql_where=_fire_at_set),
     Index("ix_deadlines_duties", "township", "kind", "state", sqlite_where=_duty, postgresql_where=_duty),
+    bulk_reference("incident_id", "incidents.id"),
 )
 
 escalations = Table(
     "escalations",
     metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
-    Column("deadline_id", ForeignKey("deadlines.id"), nullable=False),  # leads the (deadline_id, round) key
-    Column("incident_id", ForeignKey("incidents.id"), index=True),
+    Column("deadline_id", BigId, nullable=False),  # leads the (deadline_id, round) key
+    Column("incident_id", String(64), index=True),
     Column("township", String(64), nullable=False),
     Column("round", Integer, nullable=False),
     Column("step", Integer, nullable=False),
@@ -192,14 +207,16 @@ escalations = Table(
     Column("fired_at", UTCDateTime, nullable=False),
     Column("scheduled_for", UTCDateTime, nullable=False),
     UniqueConstraint("deadline_id", "round"),
+    bulk_reference("deadline_id", "deadlines.id"),
+    bulk_reference("incident_id", "incidents.id"),
 )
 
 notifications = Table(
     "notifications",
     metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
-    Column("escalation_id", ForeignKey("escalations.id"), nullable=False, index=True),
-    Column("incident_id", ForeignKey("incidents.id"), index=True),
+    Column("escalation_id", BigId, nullable=False, index=True),
+    Column("incident_id", String(64), index=True),
     Column("channel", String(64), nullable=False),
     Column("idempotency_key", String(200), nullable=False),
     Column("payload", JSON, nullable=False),
@@ -210,7 +227,10 @@ notifications = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("sent_at", UTCDateTime),
     UniqueConstraint("idempotency_key", "channel"),
+    bulk_reference("escalation_id", "escalations.id"),
+    bulk_reference("incident_id", "incidents.id"),
 )
+ONE_BACKEND_ONLY.update({str(c.name): "sqlite" for c in _BULK_REFERENCES})
 
 accountability_entries = Table(
     "accountability_entries",
