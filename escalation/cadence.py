@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -26,7 +26,24 @@ REDERIVED = (
 )
 
 
-async def cadence_start(conn: AsyncConnection, incident: Row[Any], level_rules: LevelRules) -> datetime:
+class IncidentFacts(Protocol):
+    """What the cadence reads of an incident: a row of `incidents`, or a tuple with these names."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def township(self) -> str: ...
+    @property
+    def level(self) -> str: ...
+    @property
+    def category(self) -> str: ...
+    @property
+    def occurred_at(self) -> datetime: ...
+    @property
+    def known_at(self) -> datetime: ...
+
+
+async def cadence_start(conn: AsyncConnection, incident: IncidentFacts, level_rules: LevelRules) -> datetime:
     """Follow-ups count from the clock start, or from the latest level change."""
     changed: datetime | None = (
         await conn.execute(
@@ -43,7 +60,7 @@ async def cadence_start(conn: AsyncConnection, incident: Row[Any], level_rules: 
 
 
 async def arm_followup_after(
-    conn: AsyncConnection, incident: Row[Any], seq: int, after: datetime, policy: Policy, now: datetime
+    conn: AsyncConnection, incident: IncidentFacts, seq: int, after: datetime, policy: Policy, now: datetime
 ) -> datetime | None:
     """Arm follow-up number seq+1 at the first slot after `after` (no-op if it exists)."""
     level_rules = policy.rules_for(Level(incident.level), incident.category)

@@ -15,35 +15,46 @@ from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 
-async def insert_rows(conn: AsyncConnection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert `rows` (all with the same keys) inside the caller's transaction."""
+async def insert_rows(
+    conn: AsyncConnection, table: Table, rows: Sequence[dict[str, Any]], ids: Sequence[int] | None = None
+) -> None:
+    """Insert `rows` (all with the same keys) inside the caller's transaction; `ids`, if given, are
+    their primary keys, so that a burst's rows need not be copied to add one."""
     if not rows:
         return
     names = list(rows[0])
+
+    def with_ids() -> list[dict[str, Any]]:
+        return list(rows) if ids is None else [{"id": i, **r} for i, r in zip(ids, rows, strict=True)]
+
+    def records() -> list[tuple[Any, ...]]:
+        values = _records(conn, table, rows, names)
+        return values if ids is None else [(i, *v) for i, v in zip(ids, values, strict=True)]
+
     if any(c.default is not None and c.name not in names for c in table.c):
-        await conn.execute(table.insert(), list(rows))  # SQLAlchemy fills in Python-side defaults
+        await conn.execute(table.insert(), with_ids())  # SQLAlchemy fills in Python-side defaults
         return
+    columns = names if ids is None else ["id", *names]
     if conn.dialect.name != "postgresql":
         # The driver's executemany on values already bound: SQLAlchemy's own parameter handling
         # costs more than SQLite's work for each row.
         quote = conn.dialect.identifier_preparer.quote
         statement = (
-            f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) "
-            f"VALUES ({', '.join('?' for _ in names)})"
+            f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in columns)}) "
+            f"VALUES ({', '.join('?' for _ in columns)})"
         )
-        await conn.exec_driver_sql(statement, _records(conn, table, rows, names))
+        await conn.exec_driver_sql(statement, records())
         return
     raw = await conn.get_raw_connection()
     driver = raw.driver_connection
     if driver is None or not driver.is_in_transaction():
         # COPY outside the open transaction would commit on its own: keep the INSERT's guarantees.
-        await conn.execute(table.insert(), list(rows))
+        await conn.execute(table.insert(), with_ids())
         return
-    records = _records(conn, table, rows, names)
     import asyncpg  # the PostgreSQL driver; SQLite deployments need not have it
 
     try:
-        await driver.copy_records_to_table(table.name, records=records, columns=names)
+        await driver.copy_records_to_table(table.name, records=records(), columns=columns)
     except asyncpg.IntegrityConstraintViolationError as exc:
         # Callers tell bad input from an unavailable database by SQLAlchemy's exception types.
         raise IntegrityError(f"COPY {table.name}", None, exc) from exc
@@ -101,5 +112,5 @@ async def insert_numbered(conn: AsyncConnection, table: Table, rows: Sequence[di
     else:
         last = (await conn.execute(select(func.max(table.c.id)))).scalar_one_or_none() or 0
         ids = list(range(last + 1, last + 1 + len(rows)))
-    await insert_rows(conn, table, [{"id": i, **row} for i, row in zip(ids, rows, strict=True)])
+    await insert_rows(conn, table, rows, ids)
     return ids

@@ -15,7 +15,7 @@ from alerting.audit import verify_chain
 from alerting.domain import DeadlineKind, DeadlineState, EntryKind
 from alerting.policy import Policy
 from alerting.storage.schema import accountability_entries, deadlines, escalations, incidents, notifications
-from escalation.engine import Fired, _fire_rows, fire_due
+from escalation.engine import DueRow, Fired, _fire_rows, fire_due
 from tests.storage.factories import T0
 from tests.support import firing_for
 
@@ -202,11 +202,13 @@ async def test_rows_moved_on_since_read_are_skipped_and_the_rest_fire(
     # Another firer sends the ack deadline's first round in between.
     async with engine.begin() as conn:
         [ack] = [r for r in read if r.id == ids["ack"]]
-        assert [f.deadline_id for f in await _fire_rows(conn, firing_for(policy), NOW, [ack])] == [ack.id]
+        assert [f.deadline_id for f in await _fire_rows(conn, firing_for(policy), NOW, [DueRow.of(ack)])] == [
+            ack.id
+        ]
 
     # Ten minutes on, the ack row is due again (round 1) but no longer as read: only the round differs.
     async with engine.begin() as conn:
-        fired = await _fire_rows(conn, firing_for(policy), NOW + 10 * MIN, read)
+        fired = await _fire_rows(conn, firing_for(policy), NOW + 10 * MIN, [DueRow.of(r) for r in read])
 
     assert ids["ack"] not in {f.deadline_id for f in fired}
     assert len(fired) == len(SENT) - 1

@@ -13,7 +13,7 @@ from alerting.domain import DeadlineKind, DeadlineState, EntryKind, Level
 from alerting.policy import Policy
 from alerting.storage.schema import accountability_entries, deadlines, escalations, notifications
 from consumers.intake import store_report
-from escalation.engine import Fired, _fire_rows, fire_due, next_fire_at
+from escalation.engine import DueRow, Fired, _fire_rows, fire_due, next_fire_at
 from tests.storage.factories import T0, make_report
 from tests.support import firing_for
 
@@ -82,7 +82,7 @@ async def test_stale_claim_writes_nothing(engine: AsyncEngine, policy: Policy) -
         stale = (await conn.execute(ack_row)).one()
     await _fire(engine, policy, due)
     async with engine.begin() as conn:
-        again = await _fire_rows(conn, firing_for(policy), due, [stale])
+        again = await _fire_rows(conn, firing_for(policy), due, [DueRow.of(stale)])
     assert again == []
     async with engine.connect() as conn:
         assert (await conn.execute(select(func.count()).select_from(escalations))).scalar_one() == 1
