@@ -52,7 +52,9 @@ class UTCDateTime(TypeDecorator[datetime]):
                 return None
             if value.tzinfo is None:
                 raise ValueError("naive datetime given to the database")
-            return value.astimezone(UTC).isoformat(" ", "microseconds")[:26]
+            if value.tzinfo is not UTC:
+                value = value.astimezone(UTC)
+            return value.isoformat(" ", "microseconds")[:26]
 
         return to_text
 
