@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -45,8 +46,9 @@ from escalation.wakeup import Backlog, WakeupLoop
 log = logging.getLogger(__name__)
 
 FIRE_BATCH = 1000  # a burst: fewer, larger transactions; one holds the SQLite writer ~0.1 s
-# Batches fired at once on PostgreSQL while behind: one's Python work overlaps another's database
-# work. They take different rows (SKIP LOCKED) and take turns at the accountability chain's tail.
+# Batches fired at once on PostgreSQL: a batch that comes back full opens the next, so that during a
+# burst one batch's Python work overlaps another's database work. They take different rows (SKIP
+# LOCKED) and take turns at the accountability chain's tail. SQLite has one writer: one at a time.
 FIRE_LANES = 2
 # While a burst of due deadlines is still being written, delivery waits (up to this long): sends share
 # the event loop (and on SQLite the writer) with firing, and the escalations are the record.
@@ -232,22 +234,28 @@ class Service:
             await admin.close()
 
     async def _fire_tick(self, now: datetime) -> datetime | None:
-        lanes = FIRE_LANES if self.backlog.behind and self.engine.dialect.name == "postgresql" else 1
-        outcomes = await asyncio.gather(
-            *(self._fire_batch(now, lane) for lane in range(lanes)), return_exceptions=True
-        )
-        batches = [o for o in outcomes if not isinstance(o, BaseException)]
+        most = FIRE_LANES if self.engine.dialect.name == "postgresql" else 1
+        lanes: list[asyncio.Task[list[engine.Fired]]] = []
+
+        def open_lane() -> None:  # called by a lane whose batch came back full
+            if len(lanes) < most:
+                lanes.append(asyncio.create_task(self._fire_batch(now, len(lanes), open_lane)))
+
+        open_lane()
+        while running := [lane for lane in lanes if not lane.done()]:
+            await asyncio.wait(running)  # a lane may open another meanwhile
+        failures = [error for lane in lanes if (error := lane.exception()) is not None]
+        batches = [lane.result() for lane in lanes if lane.exception() is None]
         fired = [item for batch in batches for item in batch]
         for kind, count in Counter(item.kind.value for item in fired).items():
             self.metrics.escalations.labels(kind=kind).inc(count)
         for item in fired:
             self.metrics.firing_lateness.observe((now - item.scheduled_for).total_seconds())
-        for outcome in outcomes:
-            if isinstance(outcome, BaseException):
-                raise outcome  # what the other lanes committed is counted above
+        if failures:
+            raise failures[0]  # what the other lanes committed is counted above
         behind = any(len(batch) == FIRE_BATCH for batch in batches)
         self.backlog.note(behind, now)
-        if not behind and any(batches):
+        if not behind and fired:
             self.delivery.poke()
         await self._refresh_gauge(now)
         if behind:
@@ -255,12 +263,12 @@ class Service:
         async with self.engine.connect() as conn:
             return await engine.next_fire_at(conn)
 
-    async def _fire_batch(self, now: datetime, lane: int) -> list[engine.Fired]:
+    async def _fire_batch(self, now: datetime, lane: int, on_full: Callable[[], None]) -> list[engine.Fired]:
         async with write_lock(self.engine), self.engine.begin() as conn:
             if lane == 0 and self._duties_period != (period := month_of(now, self.policy.tz).key):
                 await ensure_duties(conn, self.policy, now)
                 self._duties_period = period
-            return await engine.fire_due(conn, self.firing, now, FIRE_BATCH)
+            return await engine.fire_due(conn, self.firing, now, FIRE_BATCH, on_full)
 
     async def _deliver_tick(self, now: datetime) -> datetime | None:
         if (until := self.backlog.hold_until(now)) is not None:

@@ -145,13 +145,23 @@ def _due(now: datetime) -> tuple[ColumnElement[bool], ...]:
     return deadlines.c.fire_at.is_not(None), deadlines.c.fire_at <= now
 
 
-async def fire_due(conn: AsyncConnection, firing: Firing, now: datetime, limit: int = 500) -> list[Fired]:
-    """Fire every deadline due at `now` (up to `limit`), inside the caller's transaction."""
+async def fire_due(
+    conn: AsyncConnection,
+    firing: Firing,
+    now: datetime,
+    limit: int = 500,
+    on_full: Callable[[], None] | None = None,
+) -> list[Fired]:
+    """Fire every deadline due at `now` (up to `limit`), inside the caller's transaction. `on_full` is
+    called as soon as the batch read is known to be full: more are due than this call will fire."""
     query = select(*_READ).where(*_due(now)).order_by(deadlines.c.fire_at).limit(limit)
     if conn.dialect.name == "postgresql":
         # Replicas on PostgreSQL each take different rows; SQLite's single writer needs no lock.
         query = query.with_for_update(skip_locked=True)
-    return await _fire_rows(conn, firing, now, [DueRow._make(r) for r in await conn.execute(query)])
+    rows = [DueRow._make(r) for r in await conn.execute(query)]
+    if on_full is not None and len(rows) == limit:
+        on_full()
+    return await _fire_rows(conn, firing, now, rows)
 
 
 async def _fire_rows(

@@ -64,10 +64,6 @@ class Backlog:
         self._hold = hold
         self._since: datetime | None = None
 
-    @property
-    def behind(self) -> bool:
-        return self._since is not None
-
     def note(self, behind: bool, now: datetime) -> None:
         if not behind:
             self._since = None

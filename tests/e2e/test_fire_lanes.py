@@ -62,13 +62,14 @@ async def test_a_burst_fires_every_deadline_once_in_lanes(
         receiver() as hook,
         running_service(service_settings(url, kafka_bootstrap), example_policy(hook.url), clock) as run,
     ):
-        fire_batch: Callable[[datetime, int], Awaitable[list[Fired]]] = run.service._fire_batch
+        fire_batch: Callable[[datetime, int, Callable[[], None]], Awaitable[list[Fired]]]
+        fire_batch = run.service._fire_batch
 
-        async def counted(now: datetime, lane: int) -> list[Fired]:
+        async def counted(now: datetime, lane: int, on_full: Callable[[], None]) -> list[Fired]:
             in_flight[0] += 1
             most[0] = max(most[0], in_flight[0])
             try:
-                return await fire_batch(now, lane)
+                return await fire_batch(now, lane, on_full)
             finally:
                 in_flight[0] -= 1
 
