@@ -242,8 +242,14 @@ class Service:
                 lanes.append(asyncio.create_task(self._fire_batch(now, len(lanes), open_lane)))
 
         open_lane()
-        while running := [lane for lane in lanes if not lane.done()]:
-            await asyncio.wait(running)  # a lane may open another meanwhile
+        try:
+            while running := [lane for lane in lanes if not lane.done()]:
+                await asyncio.wait(running)  # a lane may open another meanwhile
+        except asyncio.CancelledError:  # stopping: the lanes roll back, as one batch would
+            for lane in lanes:
+                lane.cancel()
+            await asyncio.gather(*lanes, return_exceptions=True)
+            raise
         failures = [error for lane in lanes if (error := lane.exception()) is not None]
         batches = [lane.result() for lane in lanes if lane.exception() is None]
         fired = [item for batch in batches for item in batch]

@@ -15,6 +15,7 @@ from alerting import service as service_module
 from alerting.audit import verify_chain
 from alerting.clock import FakeClock
 from alerting.domain import DeadlineKind
+from alerting.service import Service
 from alerting.storage.bulk import insert_rows
 from alerting.storage.engine import create_engine, upgrade
 from alerting.storage.schema import accountability_entries, deadlines, escalations, incidents
@@ -93,3 +94,31 @@ async def test_a_burst_fires_every_deadline_once_in_lanes(
     assert entries == BURST  # one unacknowledged entry per deadline
     assert chain.intact and chain.entries_checked == BURST
     assert most[0] == (service_module.FIRE_LANES if url.startswith("postgresql") else 1)
+
+
+async def test_stopping_mid_tick_cancels_every_lane(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stop cancels the deadline loop's tick; the lanes it opened must roll back with it, not run
+    on while the engine is disposed of."""
+    service = Service(service_settings(pg_url, "127.0.0.1:9"), example_policy("http://127.0.0.1:9/h"))
+    started: list[int] = []
+    cancelled: list[int] = []
+
+    async def full_and_slow(now: datetime, lane: int, on_full: Callable[[], None]) -> list[Fired]:
+        started.append(lane)
+        on_full()  # as a lane whose batch came back full
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.append(lane)
+            raise
+        return []
+
+    monkeypatch.setattr(service, "_fire_batch", full_and_slow)
+    tick = asyncio.create_task(service._fire_tick(T0))
+    await eventually(lambda: len(started) == service_module.FIRE_LANES, what="every lane open")
+    tick.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await tick
+    assert sorted(cancelled) == sorted(started) == list(range(service_module.FIRE_LANES))
+    await service.stop()  # closes what the constructor made (nothing was started)
+    await service.consumer.stop()
