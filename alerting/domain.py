@@ -82,6 +82,27 @@ class EntryStatus(StrEnum):
     WAIVED = "waived"  # 已免责
 
 
+def status_after(decision: ReviewDecision | None) -> EntryStatus:
+    """An entry's status once its latest review decided `decision` (None: not reviewed yet)."""
+    if decision is None:
+        return EntryStatus.PENDING
+    return EntryStatus.WAIVED if decision is ReviewDecision.WAIVE else EntryStatus.CONFIRMED
+
+
+# The entry kinds' names as users read them.
+ENTRY_ZH = {
+    "late_report": "迟报",
+    "missing_report": "漏报",
+    "concealment_suspected": "瞒报待核实",
+    "erroneous_report": "误报",
+    "followup_overdue": "续报超时",
+    "unacknowledged": "未及时签收",
+    "forward_overdue": "上报超时",
+    "silent_unit": "长期未报送",
+    "good_news_only": "报喜不报忧",
+    "periodic_overdue": "定期报送超时",
+    "review": "审核",
+}
 # Findings an auditor may reach by reclassifying an entry; 瞒报 and 谎报 exist only as findings.
 FINDINGS_ZH = {
     "concealment": "瞒报",

@@ -9,6 +9,7 @@ AlertingError
 ├── NotFound               an incident or entry does not exist (HTTP 404)
 ├── InvalidLink            an acknowledgement link is tampered with or expired (HTTP 400)
 ├── IntakeUnavailable      Kafka did not take a report in time (HTTP 503)
+├── CommandError           a command-line argument cannot be used (exit status 2)
 └── DeliveryError          one notification attempt failed
     ├── RetryableDelivery      transport error, 5xx, 429: try again later
     └── PermanentDelivery      other 4xx or bad configuration: do not retry
@@ -68,6 +69,10 @@ class InvalidLink(AlertingError):
 
 class IntakeUnavailable(AlertingError):
     """The bus did not acknowledge a report in time; the sender should retry."""
+
+
+class CommandError(AlertingError):
+    """A command-line argument that cannot be used; the message says what to write instead."""
 
 
 class DeliveryError(AlertingError):

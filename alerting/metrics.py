@@ -50,7 +50,7 @@ class Metrics:
 
 
 def merge_expositions(*texts: str) -> bytes:
-    """One exposition from several processes' (the API's and its worker's, see alerting/worker.py).
+    """One exposition from several processes' (the API's and its worker's, see alerting/app/worker.py).
 
     Every process registers every family, so a sample with the same name and labels is added up:
     counters and histograms are shares of one total, and each gauge is set by one process only (the

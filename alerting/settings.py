@@ -36,7 +36,7 @@ class Settings(BaseSettings):
     # Which parts this process runs: the API always; any of consumer, deadlines, delivery. An
     # intake-only replica (ALERTING_COMPONENTS=api) keeps the HTTP path free of consumer work.
     components: str = "consumer,deadlines,delivery"
-    # Run those components in a child process (alerting/worker.py), so that HTTP requests do not
+    # Run those components in a child process (alerting/app/worker.py), so that HTTP requests do not
     # wait behind a consumed batch or a burst of firing on the same core: one process each.
     worker_process: bool = True
     # The worker's CPU priority below the API's (nice increment, 0-19) for when they share a core.

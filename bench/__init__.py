@@ -1,1 +1,1 @@
-"""Benchmarks for the figures in DESIGN.md ("Performance targets"): `python -m bench.run [--quick]`."""
+"""Benchmarks for the figures in docs/DESIGN.md ("Performance targets"): `python -m bench.run [--quick]`."""

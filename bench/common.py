@@ -123,7 +123,7 @@ class Row:
     measurement: str
     figure: str
     target: str
-    met: bool | None  # None: no target in DESIGN.md
+    met: bool | None  # None: no target in docs/DESIGN.md
 
 
 @dataclass
@@ -332,7 +332,7 @@ class Env:
     def policy(self) -> Any:
         """deploy/policy.example.toml with its roster, escalations going to our receiver."""
         if self._policy is None:
-            from alerting.policy import load_policy
+            from alerting.policy.loader import load_policy
 
             self._policy = load_policy(
                 ROOT / "deploy/policy.example.toml", {"ALERTING_COUNTY_WEBHOOK_URL": self.receiver.hook_url}
@@ -401,8 +401,8 @@ async def service_running(
 
     With `ticks`, the deadline loop's tick is wrapped to note when each tick's transaction had
     committed (instrumentation only: the tick itself is the service's own)."""
+    from alerting.app.service import Service
     from alerting.clock import SystemClock
-    from alerting.service import Service
 
     service = Service(env.settings(database_url, **overrides), env.policy, SystemClock())
     if ticks is not None:
@@ -424,8 +424,8 @@ async def service_running(
 
 @contextlib.contextmanager
 def worker_heap() -> Iterator[None]:
-    """The collector set up as in the worker process (alerting/runner.py), restored afterwards."""
-    from alerting.runner import prepare_heap
+    """The collector set up as in the worker process (alerting/app/runner.py), restored afterwards."""
+    from alerting.app.runner import prepare_heap
 
     thresholds = gc.get_threshold()
     prepare_heap(batch_work=True)

@@ -48,7 +48,7 @@ class ServiceProcess:
             [
                 sys.executable,
                 "-m",
-                "alerting.cli",
+                "alerting.app",
                 "token",
                 "create",
                 "--role",
@@ -68,7 +68,7 @@ class ServiceProcess:
     def start(self) -> None:
         log_file = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "alerting.cli", "run"],
+            [sys.executable, "-m", "alerting.app", "run"],
             env=self.env,
             cwd=ROOT,
             stdout=log_file,

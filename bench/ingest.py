@@ -92,9 +92,9 @@ async def service_consume(env: Env, url: str, topic: str, n: int, within: float)
     """The real path: consumers.loop.ReportConsumer, from start until n reports are committed rows."""
     from alerting.clock import SystemClock
     from alerting.metrics import Metrics
-    from alerting.publisher import make_producer
     from alerting.storage.engine import create_engine
     from consumers.loop import ReportConsumer
+    from consumers.publisher import make_producer
 
     settings = env.settings(url, kafka_topic=topic, kafka_group_id=f"bench-ingest-{uuid.uuid4().hex[:8]}")
     engine = create_engine(url)

@@ -22,7 +22,7 @@ from typing import Any
 
 from bench.common import ROOT, Env, Result, Row, log, rss_bytes
 
-APSCHEDULER_CLAIM = 1.1 * 1024  # DESIGN.md: "APScheduler's ~1.1 KB per job"
+APSCHEDULER_CLAIM = 1.1 * 1024  # docs/DESIGN.md: "APScheduler's ~1.1 KB per job"
 
 
 def _settle() -> int:
@@ -33,9 +33,9 @@ def _settle() -> int:
 
 
 async def _service_side(url: str, n: int, bootstrap: str, hook: str) -> dict[str, Any]:
+    from alerting.app.service import Service
     from alerting.clock import SystemClock
-    from alerting.policy import load_policy
-    from alerting.service import Service
+    from alerting.policy.loader import load_policy
     from bench.common import service_settings, wait_ticks
 
     policy = load_policy(ROOT / "deploy/policy.example.toml", {"ALERTING_COUNTY_WEBHOOK_URL": hook})

@@ -13,7 +13,7 @@ import uuid
 
 from bench.common import Env, Result, Row, far_future, log, seed, service_running, wait_ticks
 
-TARGET_S = 60.0  # DESIGN.md: re-arming after a restart is "O(pending) in the database, not minutes"
+TARGET_S = 60.0  # docs/DESIGN.md: re-arming after a restart is "O(pending) in the database, not minutes"
 
 
 async def restart(env: Env, backend: str, pending: int) -> dict[str, float]:

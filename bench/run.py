@@ -1,4 +1,4 @@
-"""Run the benchmarks, print a table (figure, target from DESIGN.md, met or not) and write JSON.
+"""Run the benchmarks, print a table (figure, target from docs/DESIGN.md, met or not) and write JSON.
 
     .venv/bin/python -m bench.run [--quick] [--only ingest,firing,...] [--json bench/results/latest.json]
 
@@ -62,7 +62,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def table(rows: list[Row]) -> str:
-    cells = [["measurement", "figure", "target (DESIGN.md)", "met"]]
+    cells = [["measurement", "figure", "target (docs/DESIGN.md)", "met"]]
     for r in rows:
         cells.append(
             [r.measurement, r.figure, r.target, "—" if r.met is None else "met" if r.met else "NOT met"]

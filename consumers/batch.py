@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from alerting.domain import DeadlineKind, DeadlineState, Report, ReportType
 from alerting.errors import InvalidReport
-from alerting.policy import Policy
+from alerting.policy.model import Policy
 from alerting.storage import bulk
 from alerting.storage.schema import deadlines, incidents, reports
 from consumers.intake import IntakeResult, Outcome, incident_values, report_values, store_report

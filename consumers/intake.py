@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from alerting import accountability, reviews
-from alerting.accountability import NewEntry
+from alerting.accountability.append import append, append_review
+from alerting.accountability.chain import NewEntry
 from alerting.domain import (
     KEY_FACTS,
     DeadlineKind,
@@ -24,7 +24,7 @@ from alerting.domain import (
     ReviewDecision,
 )
 from alerting.errors import InvalidReport
-from alerting.policy import Policy
+from alerting.policy.model import Policy
 from alerting.storage.schema import accountability_entries, deadlines, incidents, reports
 from escalation import arming, cadence, duties, rules
 
@@ -234,15 +234,15 @@ async def _waive_late_entries(conn: AsyncConnection, deadline_id: int, report: R
     """The log is append-only: a late_report that turned out wrong is waived by a system review."""
     late = (
         await conn.execute(
-            select(accountability_entries.c.id).where(
+            select(accountability_entries).where(
                 accountability_entries.c.deadline_id == deadline_id,
                 accountability_entries.c.kind == EntryKind.LATE_REPORT.value,
             )
         )
-    ).scalars()
+    ).all()
     reason = f"系统：更早收到的报告 {report.report_id}（{report.reported_at.isoformat()}）已按时报送"
-    for entry_id in list(late):
-        await reviews.review(conn, entry_id, reviews.Review(ReviewDecision.WAIVE, reason), "system", now)
+    for entry in late:
+        await append_review(conn, entry, ReviewDecision.WAIVE, reason, "system", now)
 
 
 async def _settle(conn: AsyncConnection, report: Report, now: datetime) -> list[arming.Settled]:
@@ -300,7 +300,7 @@ async def _record_corrections(
     changed = [f for f in KEY_FACTS if before[f] is not None and after[f] != before[f]]
     if not changed:
         return
-    await accountability.append(
+    await append(
         conn,
         NewEntry(
             kind=EntryKind.ERRONEOUS_REPORT,

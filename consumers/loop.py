@@ -24,7 +24,7 @@ from alerting.domain import Report
 from alerting.errors import InvalidReport
 from alerting.failpoints import NONE, Failpoints
 from alerting.metrics import Metrics
-from alerting.policy import Policy
+from alerting.policy.model import Policy
 from alerting.settings import Settings
 from alerting.storage.engine import write_lock
 from consumers.batch import store_batch

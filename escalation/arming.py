@@ -11,8 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from alerting import accountability
-from alerting.accountability import NewEntry
+from alerting.accountability.append import append
+from alerting.accountability.chain import NewEntry
 from alerting.domain import OPEN_DEADLINE_STATES, DeadlineKind, DeadlineState, EntryKind
 from alerting.storage.schema import deadlines
 from escalation.rules import NewDeadline, lateness
@@ -122,7 +122,7 @@ async def record_late(
 ) -> None:
     """A late_report entry for something that arrived after its deadline."""
     assert settled.late_seconds is not None
-    await accountability.append(
+    await append(
         conn,
         NewEntry(
             kind=EntryKind.LATE_REPORT,

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from alerting import events
 from alerting.domain import DeadlineKind, DeadlineState, Level
 from alerting.events import EventKind
-from alerting.policy import LevelRules, Policy
+from alerting.policy.model import LevelRules, Policy
 from alerting.storage.schema import deadlines, incident_events, incidents
 from escalation import arming, rules
 

@@ -12,9 +12,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from alerting.calendar import Period, after_working_days, day_of_month_deadline, month_of, quarter_of
 from alerting.domain import DeadlineKind, DeadlineState, Report
-from alerting.policy import PeriodicDuty, Policy
+from alerting.policy.calendar import Period, after_working_days, day_of_month_deadline, month_of, quarter_of
+from alerting.policy.model import PeriodicDuty, Policy
 from alerting.storage.schema import deadlines, reports
 from escalation.arming import OPEN, Settled, insert_ignoring_existing, settle
 

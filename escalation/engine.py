@@ -13,12 +13,12 @@ from typing import Any, NamedTuple
 from sqlalchemy import ColumnElement, Row, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from alerting import accountability
-from alerting.accountability import NewEntry
+from alerting.accountability.append import append_many
+from alerting.accountability.chain import NewEntry
 from alerting.domain import MISSED_ENTRY_KIND, DeadlineKind, DeadlineState, EntryKind, responsible_for
 from alerting.links import AckLinks
-from alerting.policy import Policy
-from alerting.roster import Directory, Recipient
+from alerting.policy.model import Policy
+from alerting.policy.roster import Directory, Recipient
 from alerting.storage import bulk
 from alerting.storage.schema import deadlines, escalations, incidents, notifications
 from escalation import cadence, duties, rules
@@ -198,7 +198,7 @@ async def _fire_rows(
         [{**n, "escalation_id": i} for i, m in zip(escalation_ids, messages, strict=True) for n in m.notes],
     )
     # Last: the chain's tail stays locked until commit, and other firers wait for it.
-    await accountability.append_many(conn, entries, now)
+    await append_many(conn, entries, now)
     return [m.fired for m in messages]
 
 

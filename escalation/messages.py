@@ -8,7 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from alerting.domain import DeadlineKind
-from alerting.roster import ROLES, Recipient
+from alerting.policy.roster import ROLES, Recipient
 
 DEADLINE_ZH = {
     DeadlineKind.FIRST_REPORT: "首报超时",

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from alerting.calendar import local_times_after
 from alerting.domain import MET_BY_REPORT, DeadlineKind, Report
-from alerting.policy import Chain, FollowupRule, LevelRules
+from alerting.policy.calendar import local_times_after
+from alerting.policy.model import Chain, FollowupRule, LevelRules
 
 
 @dataclass(frozen=True, slots=True)

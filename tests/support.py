@@ -19,11 +19,12 @@ import httpx
 import uvicorn
 
 from alerting import tokens
+from alerting.app.service import Service
 from alerting.clock import FakeClock
 from alerting.domain import Role
-from alerting.policy import Policy, load_policy
-from alerting.roster import Directory
-from alerting.service import Service
+from alerting.policy.loader import load_policy
+from alerting.policy.model import Policy
+from alerting.policy.roster import Directory
 from alerting.settings import Settings
 from escalation.engine import Firing
 

@@ -10,11 +10,12 @@ from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from alerting import audit, exports, reviews
+from alerting.accountability.verify import verify_chain
 from alerting.api.auth import require
-from alerting.api.context import ServiceContext, get_context
 from alerting.api.schemas import EntryOut, Problem, invalid
+from alerting.audit import exports, queries, reviews
 from alerting.domain import EntryKind, EntryStatus, Level, ReviewDecision, Role
+from alerting.http.context import ServiceContext, get_context
 from alerting.tokens import Principal
 from consumers.codec import IsoTime
 
@@ -33,10 +34,10 @@ class EntryFilters(BaseModel):
     until: IsoTime | None = Field(default=None, description="occurred before")
 
 
-def _query(f: EntryFilters, ctx: ServiceContext) -> audit.EntryQuery:
+def _query(f: EntryFilters, ctx: ServiceContext) -> queries.EntryQuery:
     if f.since and f.until and f.since >= f.until:
         raise invalid("query", "until", "since must be before until")
-    return audit.EntryQuery(
+    return queries.EntryQuery(
         township=f.township,
         kind=f.kind.value if f.kind else None,
         status=f.status,
@@ -106,7 +107,7 @@ async def list_entries(
 ) -> EntryPage:
     async with ctx.engine.connect() as conn:
         try:
-            page = await audit.list_entries(
+            page = await queries.list_entries(
                 conn, _query(filters, ctx), sort=sort, descending=order == "desc", cursor=cursor, limit=limit
             )
         except ValueError as exc:
@@ -120,7 +121,7 @@ async def totals(
     filters: Filters, _: Principal = Depends(auditors), ctx: ServiceContext = Depends(get_context)
 ) -> Totals:
     async with ctx.engine.connect() as conn:
-        return Totals.model_validate(await audit.totals(conn, _query(filters, ctx)))
+        return Totals.model_validate(await queries.totals(conn, _query(filters, ctx)))
 
 
 @router.get(
@@ -135,7 +136,7 @@ async def export(
     ctx: ServiceContext = Depends(get_context),
 ) -> Response:
     async with ctx.engine.connect() as conn:
-        rows = [e async for e in audit.iterate_entries(conn, _query(filters, ctx))]
+        rows = [e async for e in queries.iterate_entries(conn, _query(filters, ctx))]
     stamp = ctx.clock.now().astimezone(ctx.policy.tz).strftime("%Y%m%d-%H%M")
     if format == "csv":
         body, media = exports.entries_csv(rows, ctx.policy.tz), "text/csv; charset=utf-8"
@@ -148,7 +149,7 @@ async def export(
 @router.get("/verify", response_model=ChainOut, summary="校验哈希链 / verify the hash chain")
 async def verify(_: Principal = Depends(auditors), ctx: ServiceContext = Depends(get_context)) -> ChainOut:
     async with ctx.engine.connect() as conn:
-        report = await audit.verify_chain(conn)
+        report = await verify_chain(conn)
     return ChainOut.model_validate(asdict(report))
 
 
@@ -164,7 +165,7 @@ async def get_entry(
     ctx: ServiceContext = Depends(get_context),
 ) -> EntryDetail:
     async with ctx.engine.connect() as conn:
-        detail = await audit.entry_detail(conn, entry_id, frozenset(ctx.policy.scoring.auto_confirm))
+        detail = await queries.entry_detail(conn, entry_id, frozenset(ctx.policy.scoring.auto_confirm))
     return EntryDetail.model_validate(detail)
 
 
@@ -184,5 +185,5 @@ async def review_entry(
     decision = reviews.Review(body.decision, body.reason, body.to)
     async with ctx.engine.begin() as conn:
         await reviews.review(conn, entry_id, decision, principal.name, ctx.clock.now())
-        detail = await audit.entry_detail(conn, entry_id, frozenset(ctx.policy.scoring.auto_confirm))
+        detail = await queries.entry_detail(conn, entry_id, frozenset(ctx.policy.scoring.auto_confirm))
     return EntryDetail.model_validate(detail)

@@ -8,8 +8,8 @@ from collections.abc import Awaitable, Callable
 from fastapi import Depends, HTTPException, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from alerting.api.context import ServiceContext, get_context
 from alerting.domain import Role
+from alerting.http.context import ServiceContext, get_context
 from alerting.tokens import Principal, authenticate
 
 _bearer = HTTPBearer(auto_error=False, description="API token from `alerting token create`")

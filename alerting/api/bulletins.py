@@ -10,12 +10,12 @@ from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from alerting import bulletins, exports
 from alerting.api.auth import require
-from alerting.api.context import ServiceContext, get_context
 from alerting.api.schemas import Problem, invalid
-from alerting.bulletin_render import bulletin_html, bulletin_xlsx
+from alerting.audit import bulletins, exports
+from alerting.audit.render import bulletin_html, bulletin_xlsx
 from alerting.domain import Role
+from alerting.http.context import ServiceContext, get_context
 from alerting.tokens import Principal
 
 router = APIRouter(tags=["bulletins"])

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from alerting.api.context import ServiceContext, get_context
+from alerting.http.context import ServiceContext, get_context
 from alerting.metrics import merge_expositions
 
 router = APIRouter(tags=["health"])

@@ -8,9 +8,7 @@ from typing import Literal
 
 from fastapi import APIRouter, Depends, Path, Query
 
-from alerting import actions, queries
 from alerting.api.auth import require
-from alerting.api.context import ServiceContext, get_context
 from alerting.api.schemas import (
     AckOut,
     CloseOut,
@@ -22,8 +20,10 @@ from alerting.api.schemas import (
     RegisterBody,
     Registered,
 )
+from alerting.county import actions, queries
 from alerting.domain import Role
 from alerting.errors import NotFound
+from alerting.http.context import ServiceContext, get_context
 from alerting.tokens import Principal
 
 router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])

@@ -8,9 +8,9 @@ from datetime import timedelta
 from fastapi import APIRouter, Depends, HTTPException, status
 
 from alerting.api.auth import require
-from alerting.api.context import ServiceContext, get_context
 from alerting.api.schemas import Problem, ReportAccepted, invalid
 from alerting.domain import Role
+from alerting.http.context import ServiceContext, get_context
 from alerting.tokens import Principal
 from consumers.codec import ReportBody, ReportMessage
 

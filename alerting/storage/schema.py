@@ -1,4 +1,4 @@
-"""Table definitions (SQLAlchemy Core). Migrations in alerting/migrations follow this file."""
+"""Table definitions (SQLAlchemy Core). Migrations in alerting/storage/migrations follow this file."""
 
 from __future__ import annotations
 

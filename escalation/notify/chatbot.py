@@ -10,8 +10,8 @@ from typing import Any
 
 import httpx
 
-from alerting.channels import ChatbotChannel
 from alerting.errors import PermanentDelivery, RetryableDelivery
+from alerting.policy.channels import ChatbotChannel
 from escalation.notify.webhook import post_json, raise_for_status, retry_after
 
 RATE_LIMITED = 45009

@@ -7,8 +7,8 @@ from typing import Any
 
 import httpx
 
-from alerting.channels import ChatbotChannel, SmsChannel, WebhookChannel
 from alerting.errors import RetryableDelivery
+from alerting.policy.channels import ChatbotChannel, SmsChannel, WebhookChannel
 from escalation.notify import chatbot, sms, webhook
 
 

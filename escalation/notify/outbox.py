@@ -24,7 +24,7 @@ from alerting.clock import Clock
 from alerting.errors import DeliveryError, PermanentDelivery, RetryableDelivery
 from alerting.failpoints import NONE, Failpoints
 from alerting.metrics import Metrics
-from alerting.policy import Policy
+from alerting.policy.model import Policy
 from alerting.storage.engine import write_lock
 from alerting.storage.schema import notifications
 from escalation.notify import dispatch

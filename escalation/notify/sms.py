@@ -9,8 +9,8 @@ from typing import Any
 
 import httpx
 
-from alerting.channels import SmsChannel
 from alerting.errors import PermanentDelivery
+from alerting.policy.channels import SmsChannel
 from escalation.notify.chatbot import ack_url, recipient_phones
 from escalation.notify.webhook import post_json, raise_for_status
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import httpx
 
-from alerting.channels import WebhookChannel
 from alerting.errors import PermanentDelivery, RetryableDelivery
+from alerting.policy.channels import WebhookChannel
 
 
 def retry_after(response: httpx.Response) -> timedelta | None:

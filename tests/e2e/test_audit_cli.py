@@ -10,8 +10,9 @@ import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
-from alerting import accountability, reviews
-from alerting.accountability import NewEntry
+from alerting.accountability.append import append
+from alerting.accountability.chain import NewEntry
+from alerting.audit import reviews
 from alerting.domain import EntryKind, ReviewDecision
 from alerting.storage.engine import create_engine
 from tests.e2e.test_cli import EXAMPLE, alerting, base_env
@@ -24,7 +25,7 @@ async def _write_entries(database_url: str) -> list[int]:
     engine = create_engine(database_url)
     try:
         async with engine.begin() as conn:
-            late = await accountability.append(
+            late = await append(
                 conn,
                 NewEntry(
                     kind=EntryKind.LATE_REPORT,
@@ -37,7 +38,7 @@ async def _write_entries(database_url: str) -> list[int]:
                 ),
                 RECORDED,
             )
-            unacked = await accountability.append(
+            unacked = await append(
                 conn,
                 NewEntry(
                     kind=EntryKind.UNACKNOWLEDGED,

@@ -19,7 +19,7 @@ EXAMPLE = (ROOT / "deploy/policy.example.toml").read_text(encoding="utf-8")
 
 def alerting(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "alerting.cli", *args],
+        [sys.executable, "-m", "alerting.app", *args],
         env=env,
         capture_output=True,
         text=True,
@@ -88,7 +88,7 @@ def test_service_process_serves_and_stops_cleanly_on_sigterm(tmp_path: Path, kaf
         "ALERTING_HTTP_PORT": str(port),
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "alerting.cli", "run"],
+        [sys.executable, "-m", "alerting.app", "run"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -11,11 +11,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from alerting import service as service_module
-from alerting.audit import verify_chain
+from alerting.accountability.verify import verify_chain
+from alerting.app import service as service_module
+from alerting.app.service import Service
 from alerting.clock import FakeClock
 from alerting.domain import DeadlineKind
-from alerting.service import Service
 from alerting.storage.bulk import insert_rows
 from alerting.storage.engine import create_engine, upgrade
 from alerting.storage.schema import accountability_entries, deadlines, escalations, incidents

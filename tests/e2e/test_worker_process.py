@@ -45,7 +45,7 @@ def _gone(pid: int) -> bool:
 
 def _token(env: dict[str, str], role: str) -> str:
     out = subprocess.run(
-        [sys.executable, "-m", "alerting.cli", "token", "create", "--role", role],
+        [sys.executable, "-m", "alerting.app", "token", "create", "--role", role],
         env=env,
         capture_output=True,
         text=True,

@@ -77,7 +77,7 @@ class ServiceProcess:
         env = {**self.env, "ALERTING_HTTP_PORT": str(self.port), **extra_env}
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "alerting.cli", "run"], env=env, stdout=log, stderr=log
+            [sys.executable, "-m", "alerting.app", "run"], env=env, stdout=log, stderr=log
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

@@ -31,7 +31,7 @@ def township_token(env: dict[str, str]) -> str:
         [
             sys.executable,
             "-m",
-            "alerting.cli",
+            "alerting.app",
             "token",
             "create",
             "--role",

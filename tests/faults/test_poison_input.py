@@ -13,7 +13,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from sqlalchemy import func, select
 
-from alerting.audit import entry_detail
+from alerting.audit.queries import entry_detail
 from alerting.clock import FakeClock
 from alerting.domain import Role
 from alerting.storage.engine import create_engine

@@ -27,10 +27,10 @@ from prometheus_client import generate_latest
 from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from alerting.channels import WebhookChannel
 from alerting.clock import FakeClock
 from alerting.domain import DeadlineKind, DeadlineState
 from alerting.metrics import Metrics
+from alerting.policy.channels import WebhookChannel
 from alerting.storage.engine import create_engine, upgrade
 from alerting.storage.schema import deadlines, escalations, notifications
 from escalation.messages import Subject, escalation_payload

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from alerting.policy import Policy
+from alerting.policy.model import Policy
 from alerting.storage.engine import create_engine, upgrade
 from tests.support import example_policy
 

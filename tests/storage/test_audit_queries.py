@@ -16,13 +16,14 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from alerting import accountability, audit, reviews
-from alerting.accountability import NewEntry
-from alerting.audit import EntryQuery
+from alerting.accountability.append import append
+from alerting.accountability.chain import NewEntry
+from alerting.audit import reviews
+from alerting.audit.queries import EntryQuery, Sort, entry_detail, list_entries, totals
+from alerting.audit.reviews import Review
 from alerting.domain import DeadlineKind, EntryKind, EntryStatus, Level, ReviewDecision, responsible_for
 from alerting.errors import NotFound
-from alerting.policy import Policy
-from alerting.reviews import Review
+from alerting.policy.model import Policy
 from tests.storage.test_rule_reports import MIN, entries, report, store
 
 A, B, C = "城关镇", "梅林镇", "青山乡"
@@ -113,7 +114,7 @@ class Ledger:
 
     async def list(self, q: EntryQuery, **kwargs: Any) -> list[dict[str, Any]]:
         async with self.engine.connect() as conn:
-            page = await audit.list_entries(conn, q, **kwargs)
+            page = await list_entries(conn, q, **kwargs)
         assert page.next_cursor is None, "use pages() for more than one page"
         return page.entries
 
@@ -122,13 +123,13 @@ class Ledger:
 
     async def totals(self, q: EntryQuery) -> dict[str, Any]:
         async with self.engine.connect() as conn:
-            return await audit.totals(conn, q)
+            return await totals(conn, q)
 
 
 async def _append(engine: AsyncEngine, n: int) -> int:
     kind, township, incident_id = LEDGER[n]
     async with engine.begin() as conn:
-        return await accountability.append(
+        return await append(
             conn,
             NewEntry(
                 kind=kind,
@@ -279,15 +280,13 @@ NEWEST_FIRST = [
 
 
 async def pages(
-    ledger: Ledger, q: EntryQuery, *, limit: int, sort: audit.Sort, descending: bool
+    ledger: Ledger, q: EntryQuery, *, limit: int, sort: Sort, descending: bool
 ) -> list[list[dict[str, Any]]]:
     found: list[list[dict[str, Any]]] = []
     cursor = None
     async with ledger.engine.connect() as conn:
         while True:
-            page = await audit.list_entries(
-                conn, q, sort=sort, descending=descending, cursor=cursor, limit=limit
-            )
+            page = await list_entries(conn, q, sort=sort, descending=descending, cursor=cursor, limit=limit)
             found.append(page.entries)
             if page.next_cursor is None:
                 return found
@@ -343,16 +342,16 @@ def _cursor(value: Any) -> str:
         (_cursor(["2026-03-02T01:00:00+00:00", "x"]), "occurred_at"),
     ],
 )
-async def test_a_bad_cursor_raises_value_error(ledger: Ledger, cursor: str, sort: audit.Sort) -> None:
+async def test_a_bad_cursor_raises_value_error(ledger: Ledger, cursor: str, sort: Sort) -> None:
     async with ledger.engine.connect() as conn:
         with pytest.raises(ValueError, match="cursor is not valid"):
-            await audit.list_entries(conn, EntryQuery(), sort=sort, cursor=cursor, limit=7)
+            await list_entries(conn, EntryQuery(), sort=sort, cursor=cursor, limit=7)
 
 
 async def test_a_cursor_without_a_time_zone_raises_value_error(ledger: Ledger) -> None:
     async with ledger.engine.connect() as conn:
         with pytest.raises(ValueError, match="cursor is not valid"):
-            await audit.list_entries(
+            await list_entries(
                 conn, EntryQuery(), sort="occurred_at", cursor=_cursor(["2026-03-02T05:00:00", 3]), limit=7
             )
 
@@ -408,7 +407,7 @@ async def test_entry_detail_has_its_evidence_and_reviews_oldest_first(
             review_ids.append(await reviews.review(conn, entry.id, decision, AUDITOR, REVIEWED + m * HOUR))
 
     async with engine.connect() as conn:
-        shown = await audit.entry_detail(conn, entry.id, frozenset())
+        shown = await entry_detail(conn, entry.id, frozenset())
 
     assert (shown["id"], shown["kind"], shown["township"], shown["level"]) == (
         entry.id,
@@ -442,14 +441,14 @@ async def test_entry_detail_has_its_evidence_and_reviews_oldest_first(
 
 async def test_entry_detail_without_incident_report_or_deadline(ledger: Ledger) -> None:
     async with ledger.engine.connect() as conn:
-        shown = await audit.entry_detail(conn, ledger.ids[17], frozenset())  # periodic_overdue, no incident
+        shown = await entry_detail(conn, ledger.ids[17], frozenset())  # periodic_overdue, no incident
     assert (shown["kind"], shown["status"], shown["level"]) == ("periodic_overdue", "pending", None)
     assert (shown["evidence"], shown["reviews"]) == ({}, [])
 
 
 async def test_entry_detail_status_follows_auto_confirm(ledger: Ledger) -> None:
     async with ledger.engine.connect() as conn:
-        shown = await audit.entry_detail(conn, ledger.ids[2], frozenset({"unacknowledged"}))
+        shown = await entry_detail(conn, ledger.ids[2], frozenset({"unacknowledged"}))
     assert (shown["status"], shown["finding"], shown["responsible"]) == (
         "confirmed",
         "unacknowledged",
@@ -461,4 +460,4 @@ async def test_entry_detail_status_follows_auto_confirm(ledger: Ledger) -> None:
 async def test_entry_detail_of_a_missing_entry_is_not_found(ledger: Ledger) -> None:
     async with ledger.engine.connect() as conn:
         with pytest.raises(NotFound):
-            await audit.entry_detail(conn, 10_000, frozenset())
+            await entry_detail(conn, 10_000, frozenset())

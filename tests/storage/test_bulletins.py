@@ -17,14 +17,15 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from alerting import actions, bulletins, reviews
-from alerting.actions import Registration
-from alerting.bulletins import parse_period, previous
-from alerting.calendar import Period
+from alerting.audit import bulletins, reviews
+from alerting.audit.bulletins import parse_period, previous
+from alerting.audit.reviews import Review
+from alerting.county import actions
+from alerting.county.actions import Registration
 from alerting.domain import EntryKind, Level, ReportType, ReviewDecision
 from alerting.errors import ConflictError, NotFound
-from alerting.policy import Policy
-from alerting.reviews import Review
+from alerting.policy.calendar import Period
+from alerting.policy.model import Policy
 from tests.storage.test_rule_reports import MIN, entries, fire, report, store, utc
 
 A, B, C = "城关镇", "梅林镇", "青山乡"

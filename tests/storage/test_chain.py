@@ -10,10 +10,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from alerting import accountability
-from alerting.accountability import GENESIS_HASH, NewEntry, content_of, entry_hash
+from alerting.accountability.append import append
+from alerting.accountability.chain import GENESIS_HASH, NewEntry, content_of, entry_hash
 from alerting.domain import EntryKind, Level, ReportType
-from alerting.policy import Policy
+from alerting.policy.model import Policy
 from alerting.storage.schema import accountability_entries as entries
 from consumers.intake import store_report
 from escalation.engine import fire_due
@@ -68,7 +68,7 @@ async def test_appended_entries_form_a_verifiable_chain(engine: AsyncEngine) -> 
     ids = []
     for n, entry in enumerate(ENTRIES):
         async with engine.begin() as conn:
-            ids.append(await accountability.append(conn, entry, T0 + timedelta(seconds=n, microseconds=n)))
+            ids.append(await append(conn, entry, T0 + timedelta(seconds=n, microseconds=n)))
 
     rows = await _chain(engine)
     assert [r.id for r in rows] == ids
@@ -95,7 +95,7 @@ async def test_entries_written_by_intake_and_firing_verify(engine: AsyncEngine, 
 
 
 async def test_concurrent_appends_form_one_chain(engine: AsyncEngine) -> None:
-    async def append(n: int) -> int:
+    async def append_one(n: int) -> int:
         entry = NewEntry(
             kind=EntryKind.SILENT_UNIT,
             township=f"镇{n}",
@@ -104,9 +104,9 @@ async def test_concurrent_appends_form_one_chain(engine: AsyncEngine) -> None:
             details={"n": n},
         )
         async with engine.begin() as conn:
-            return await accountability.append(conn, entry, T0 + timedelta(microseconds=n))
+            return await append(conn, entry, T0 + timedelta(microseconds=n))
 
-    ids = await asyncio.gather(*(append(n) for n in range(20)))
+    ids = await asyncio.gather(*(append_one(n) for n in range(20)))
 
     rows = await _chain(engine)
     assert sorted(ids) == [r.id for r in rows]
@@ -120,5 +120,5 @@ async def test_entry_with_non_utc_times_still_verifies(engine: AsyncEngine) -> N
         kind=EntryKind.REVIEW, township="城关镇", responsible="auditor", occurred_at=T0.astimezone(east8)
     )
     async with engine.begin() as conn:
-        await accountability.append(conn, entry, T0.astimezone(east8))
+        await append(conn, entry, T0.astimezone(east8))
     _assert_unbroken(await _chain(engine))

@@ -11,9 +11,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from alerting.audit import verify_chain
+from alerting.accountability.verify import verify_chain
 from alerting.domain import DeadlineKind, DeadlineState, EntryKind
-from alerting.policy import Policy
+from alerting.policy.model import Policy
 from alerting.storage.schema import accountability_entries, deadlines, escalations, incidents, notifications
 from escalation.engine import DueRow, Fired, _fire_rows, fire_due
 from tests.storage.factories import T0

@@ -8,9 +8,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from alerting import actions
+from alerting.county import actions
 from alerting.domain import DeadlineKind, DeadlineState, EntryKind, Level
-from alerting.policy import Policy
+from alerting.policy.model import Policy
 from alerting.storage.schema import accountability_entries, deadlines, escalations, notifications
 from consumers.intake import store_report
 from escalation.engine import DueRow, Fired, _fire_rows, fire_due, next_fire_at

@@ -13,10 +13,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from alerting.audit import verify_chain
+from alerting.accountability.verify import verify_chain
 from alerting.domain import DeadlineKind, DeadlineState, Report, ReportType
 from alerting.errors import InvalidReport
-from alerting.policy import Policy
+from alerting.policy.model import Policy
 from alerting.storage.engine import create_engine, upgrade
 from alerting.storage.schema import deadlines, metadata
 from consumers.batch import Result, needs_full_path, store_batch

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from alerting.domain import DeadlineKind, DeadlineState, EntryKind, Level, ReportType
 from alerting.errors import InvalidReport
-from alerting.policy import Policy
+from alerting.policy.model import Policy
 from alerting.storage.schema import accountability_entries, deadlines, incidents, reports
 from consumers.intake import Outcome, store_report
 from tests.storage.factories import T0, make_report, row_counts

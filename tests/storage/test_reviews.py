@@ -15,11 +15,14 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from alerting import accountability, audit, reviews
-from alerting.accountability import NewEntry
+from alerting.accountability.append import append
+from alerting.accountability.chain import NewEntry
+from alerting.accountability.verify import verify_chain
+from alerting.audit import reviews
+from alerting.audit.queries import entry_detail
+from alerting.audit.reviews import Review
 from alerting.domain import FINDINGS_ZH, EntryKind, ReviewDecision
 from alerting.errors import ConflictError, NotFound
-from alerting.reviews import Review
 from alerting.storage.schema import accountability_entries
 from tests.storage.test_chain import _assert_unbroken
 
@@ -44,7 +47,7 @@ async def add_entry(
 ) -> int:
     """An entry as the rules write it (the engine and intake go through the same append)."""
     async with engine.begin() as conn:
-        return await accountability.append(
+        return await append(
             conn,
             NewEntry(
                 kind=kind,
@@ -76,7 +79,7 @@ async def row(engine: AsyncEngine, entry_id: int) -> Any:
 
 async def detail(engine: AsyncEngine, entry_id: int) -> dict[str, Any]:
     async with engine.connect() as conn:
-        return await audit.entry_detail(conn, entry_id, frozenset())
+        return await entry_detail(conn, entry_id, frozenset())
 
 
 async def status(engine: AsyncEngine, entry_id: int) -> tuple[str, str | None]:
@@ -295,7 +298,7 @@ async def test_reviews_only_append_and_the_chain_stays_unbroken(engine: AsyncEng
     ]
     _assert_unbroken(rows)
     async with engine.connect() as conn:
-        assert (await audit.verify_chain(conn)).intact
+        assert (await verify_chain(conn)).intact
     assert [await status(engine, i) for i in (late, suspected, erroneous)] == [
         ("waived", None),
         ("confirmed", "concealment"),

@@ -13,11 +13,11 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from alerting import actions
-from alerting.actions import Registration
+from alerting.county import actions
+from alerting.county.actions import Registration
 from alerting.domain import DeadlineKind, DeadlineState, EntryKind, Level, ReportType
 from alerting.events import EventKind
-from alerting.policy import Policy
+from alerting.policy.model import Policy
 from alerting.storage.schema import deadlines, incident_events, incidents
 from tests.storage.test_rule_reports import (
     HOUR,

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from alerting.domain import DeadlineKind, DeadlineState, EntryKind, Level, Report
-from alerting.policy import Policy
+from alerting.policy.model import Policy
 from alerting.storage.schema import deadlines, escalations, reports
 from escalation.duties import ensure_duties
 from tests.storage.test_rule_reports import (

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from alerting.domain import DeadlineKind, DeadlineState, EntryKind, Level, Report, ReportType
 from alerting.events import EventKind
-from alerting.policy import Policy
+from alerting.policy.model import Policy
 from alerting.storage.schema import (
     accountability_entries,
     deadlines,

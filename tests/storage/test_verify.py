@@ -15,12 +15,13 @@ from sqlalchemy import Executable, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from alerting import accountability, audit, bulletins
-from alerting.accountability import GENESIS_HASH, NewEntry, content_of, entry_hash
-from alerting.audit import ChainReport
-from alerting.bulletins import parse_period
+from alerting.accountability.append import append
+from alerting.accountability.chain import GENESIS_HASH, NewEntry, content_of, entry_hash
+from alerting.accountability.verify import ChainReport, verify_chain
+from alerting.audit import bulletins
+from alerting.audit.bulletins import parse_period
 from alerting.domain import EntryKind
-from alerting.policy import Policy
+from alerting.policy.model import Policy
 from alerting.storage.schema import accountability_entries as entries
 from alerting.storage.schema import bulletins as bulletins_table
 
@@ -41,7 +42,7 @@ async def write_chain(engine: AsyncEngine, count: int = len(TOWNS)) -> list[Any]
             details={"deadline": "first_report", "n": n, "说明": "首报迟报"},
         )
         async with engine.begin() as conn:
-            await accountability.append(conn, entry, T0 + timedelta(hours=n, seconds=5))
+            await append(conn, entry, T0 + timedelta(hours=n, seconds=5))
     return await stored(engine)
 
 
@@ -52,7 +53,7 @@ async def stored(engine: AsyncEngine) -> list[Any]:
 
 async def verify(engine: AsyncEngine, batch: int = 2000) -> ChainReport:
     async with engine.connect() as conn:
-        return await audit.verify_chain(conn, batch)
+        return await verify_chain(conn, batch)
 
 
 async def _bypass(conn: AsyncConnection, on: bool) -> None:

@@ -3,7 +3,7 @@
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from alerting.bulletins import bulletin_schedule, previous
+from alerting.audit.bulletins import bulletin_schedule, previous
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 

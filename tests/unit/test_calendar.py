@@ -4,7 +4,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from alerting.calendar import (
+from alerting.policy.calendar import (
     CalendarPolicy,
     Period,
     after_working_days,

@@ -2,7 +2,7 @@ from datetime import timedelta
 
 import pytest
 
-from alerting.durations import parse_duration
+from alerting.policy.durations import parse_duration
 
 
 @pytest.mark.parametrize(

@@ -11,9 +11,9 @@ from zoneinfo import ZoneInfo
 
 import openpyxl
 
-from alerting.bulletin_render import bulletin_html, bulletin_xlsx
-from alerting.exports import HEADERS, entries_csv, entries_xlsx
-from alerting.tables import display_width, render_table
+from alerting.audit.exports import HEADERS, entries_csv, entries_xlsx
+from alerting.audit.render import bulletin_html, bulletin_xlsx
+from alerting.cli.tables import display_width, render_table
 
 TZ = ZoneInfo("Asia/Shanghai")
 

@@ -3,7 +3,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from alerting.accountability import GENESIS_HASH, NewEntry, _content, entry_hash
+from alerting.accountability.chain import GENESIS_HASH, NewEntry, entry_hash, hashed_content
 from alerting.domain import EntryKind
 
 RECORDED = datetime(2024, 5, 1, 8, 30, tzinfo=UTC)
@@ -21,7 +21,7 @@ def content(**changes: object) -> dict[str, object]:
         delay_seconds=120,
         details={"说明": "首报迟报 2 分钟"},
     )
-    return {**_content(entry, RECORDED, GENESIS_HASH), **changes}
+    return {**hashed_content(entry, RECORDED, GENESIS_HASH), **changes}
 
 
 def test_is_a_deterministic_sha256_hex() -> None:

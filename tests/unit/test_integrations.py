@@ -12,8 +12,8 @@ import httpx
 import pytest
 from pydantic import Field, TypeAdapter, ValidationError
 
-from alerting.channels import ChatbotChannel, SmsChannel
 from alerting.errors import PermanentDelivery, RetryableDelivery
+from alerting.policy.channels import ChatbotChannel, SmsChannel
 from escalation.notify import chatbot, sms
 from tests.support import Receiver, free_port, receiver, serve
 
@@ -317,5 +317,5 @@ def test_channels_module_does_not_import_the_policy() -> None:
     import subprocess
     import sys
 
-    code = "import sys, alerting.channels; sys.exit('alerting.policy' in sys.modules)"
+    code = "import sys, alerting.policy.channels; sys.exit('alerting.policy.model' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

@@ -4,7 +4,7 @@ from typing import Any
 import pytest
 
 from alerting.domain import DeadlineKind
-from alerting.roster import Recipient
+from alerting.policy.roster import Recipient
 from escalation.messages import DEADLINE_EN, DEADLINE_ZH, Subject, escalation_payload
 
 DUE = datetime(2026, 3, 2, 1, 5, tzinfo=UTC)  # 09:05 in Shanghai

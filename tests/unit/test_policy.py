@@ -6,11 +6,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import ValidationError
 
-from alerting.channels import ChatbotChannel, SmsChannel
 from alerting.domain import DeadlineKind, Level
 from alerting.errors import PolicyError
-from alerting.policy import FollowupRule, LevelRules, Policy, SilenceRules, load_policy, parse_policy
-from alerting.roster import Person
+from alerting.policy.channels import ChatbotChannel, SmsChannel
+from alerting.policy.loader import load_policy, parse_policy
+from alerting.policy.model import FollowupRule, LevelRules, Policy, SilenceRules
+from alerting.policy.roster import Person
 
 DEPLOY = Path(__file__).parents[2] / "deploy"
 EXAMPLE = (DEPLOY / "policy.example.toml").read_text(encoding="utf-8")

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import ValidationError
 
-from alerting.roster import (
+from alerting.policy.roster import (
     Directory,
     Person,
     Recipient,

@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from alerting.domain import DeadlineKind, Level, Report, Reporter, ReportType
-from alerting.policy import Chain, FollowupRule, LevelRules, Repeat, Step
+from alerting.policy.model import Chain, FollowupRule, LevelRules, Repeat, Step
 from escalation.rules import (
     NewDeadline,
     Round,

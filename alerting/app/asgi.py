@@ -1,4 +1,5 @@
-"""Build the FastAPI application around a running service's context."""
+"""The ASGI applications: the API and the pages around a running service's context, and the worker's
+health-and-metrics app."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from alerting import __version__
-from alerting.api import accountability, ack_page, bulletins, health, incidents, reports
-from alerting.api.context import ServiceContext
+from alerting.api import accountability, bulletins, health, incidents, reports
 from alerting.api.schemas import Problem
 from alerting.errors import ConflictError, IntakeUnavailable, NotFound
+from alerting.http.context import ServiceContext
+from alerting.web import ack
 
 
 def create_app(context: ServiceContext) -> FastAPI:
@@ -21,7 +23,7 @@ def create_app(context: ServiceContext) -> FastAPI:
         responses={400: {"model": Problem, "description": "the request body could not be parsed"}},
     )
     app.state.context = context
-    for module in (reports, incidents, accountability, bulletins, ack_page, health):
+    for module in (reports, incidents, accountability, bulletins, ack, health):
         app.include_router(module.router)
 
     @app.exception_handler(NotFound)

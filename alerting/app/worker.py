@@ -42,7 +42,7 @@ class WorkerProcess:
     async def start(self) -> None:
         env = {**os.environ, "ALERTING_COMPONENTS": self.components}
         self._proc = proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "alerting.cli", "_worker",
+            sys.executable, "-m", "alerting.app", "_worker",
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=env,
         )  # fmt: skip
         assert proc.stdout is not None

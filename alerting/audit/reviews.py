@@ -1,5 +1,5 @@
-"""Auditors' reviews: a review is a new `review` entry pointing at the one it decides; the entry's
-current status (pending, confirmed, waived) and effective kind are derived from its latest review."""
+"""Auditors' reviews: what decisions an auditor may make on an entry, and the view derived from them:
+an entry's current status (pending, confirmed, waived) and effective kind come from its latest review."""
 
 from __future__ import annotations
 
@@ -7,12 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from alerting import accountability
-from alerting.accountability import NewEntry
-from alerting.domain import RECLASSIFY_TO, EntryKind, EntryStatus, ReviewDecision
+from alerting.accountability.append import append_review
+from alerting.domain import RECLASSIFY_TO, EntryKind, EntryStatus, ReviewDecision, status_after
 from alerting.errors import ConflictError, NotFound
 from alerting.storage.schema import accountability_entries as entries
 
@@ -28,10 +27,8 @@ def status_of(latest_review: dict[str, Any] | None) -> tuple[EntryStatus, str | 
     """(status, finding) from the latest review's details; the finding replaces the kind when set."""
     if latest_review is None:
         return EntryStatus.PENDING, None
-    decision = ReviewDecision(latest_review["decision"])
-    if decision is ReviewDecision.WAIVE:
-        return EntryStatus.WAIVED, None
-    return EntryStatus.CONFIRMED, latest_review.get("to")
+    status = status_after(ReviewDecision(latest_review["decision"]))
+    return status, (latest_review.get("to") if status is EntryStatus.CONFIRMED else None)
 
 
 def latest_reviews() -> Select[tuple[int, int]]:
@@ -60,37 +57,6 @@ async def review(conn: AsyncConnection, entry_id: int, decision: Review, reviewe
             raise ConflictError(f"{kind.value} can be reclassified as: {options}")
     elif decision.to is not None:
         raise ConflictError("`to` is only for a reclassification")
-    # Read the latest review under the chain's lock: a concurrent review must not be missed.
-    await accountability.lock_chain(conn)
-    previous = (
-        await conn.execute(
-            select(entries.c.id, entries.c.details)
-            .where(and_(entries.c.kind == EntryKind.REVIEW.value, entries.c.refers_to == entry_id))
-            .order_by(entries.c.id.desc())
-            .limit(1)
-        )
-    ).one_or_none()
-    before, _ = status_of(previous.details if previous else None)
-    details: dict[str, Any] = {
-        "decision": decision.decision.value,
-        "reason": decision.reason.strip(),
-        "reviewed_kind": kind.value,
-        "status_before": before.value,
-    }
-    if decision.to:
-        details["to"] = decision.to
-    if previous is not None:
-        details["supersedes"] = previous.id
-    return await accountability.append(
-        conn,
-        NewEntry(
-            kind=EntryKind.REVIEW,
-            township=target.township,
-            responsible=reviewer,
-            occurred_at=now,
-            incident_id=target.incident_id,
-            refers_to=entry_id,
-            details=details,
-        ),
-        now,
+    return await append_review(
+        conn, target, decision.decision, decision.reason.strip(), reviewer, now, to=decision.to
     )

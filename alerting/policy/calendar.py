@@ -19,7 +19,7 @@ from pydantic import (
     model_validator,
 )
 
-from alerting.durations import LONGEST
+from alerting.policy.durations import LONGEST
 
 _DAY = timedelta(days=1)
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")

@@ -17,11 +17,12 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from alerting.audit import EntryQuery, chain_tail, iterate_entries
-from alerting.calendar import Period, quarter_of
+from alerting.accountability.verify import chain_tail
+from alerting.audit.queries import EntryQuery, iterate_entries
 from alerting.domain import DeadlineKind, DeadlineState, EntryStatus, ReportType
 from alerting.errors import ConflictError, NotFound
-from alerting.policy import Policy
+from alerting.policy.calendar import Period, quarter_of
+from alerting.policy.model import Policy
 from alerting.storage.schema import bulletins, deadlines, report_adoptions, reports
 
 BulletinKind = Literal["quarter", "year"]

@@ -17,8 +17,7 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE  # type: ignore[import-unty
 from openpyxl.styles import Font  # type: ignore[import-untyped]
 from openpyxl.utils import get_column_letter  # type: ignore[import-untyped]
 
-from alerting.domain import FINDINGS_ZH
-from alerting.timeline import ENTRY_ZH
+from alerting.domain import ENTRY_ZH, FINDINGS_ZH
 
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 DATETIME_FORMAT = "yyyy-mm-dd hh:mm:ss"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from alerting.domain import DeadlineKind
+from alerting.domain import ENTRY_ZH, DeadlineKind
 from escalation.messages import DEADLINE_ZH, ROLE_ZH
 
 REPORT_ZH = {
@@ -14,19 +14,6 @@ REPORT_ZH = {
     "followup": "续报",
     "final": "终报",
     "correction": "更正",
-}
-ENTRY_ZH = {
-    "late_report": "迟报",
-    "missing_report": "漏报",
-    "concealment_suspected": "瞒报待核实",
-    "erroneous_report": "误报",
-    "followup_overdue": "续报超时",
-    "unacknowledged": "未及时签收",
-    "forward_overdue": "上报超时",
-    "silent_unit": "长期未报送",
-    "good_news_only": "报喜不报忧",
-    "periodic_overdue": "定期报送超时",
-    "review": "审核",
 }
 SENT_ZH = {"sent": "已送达", "pending": "待发送", "sending": "发送中", "failed": "发送失败"}
 

@@ -18,25 +18,25 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from alerting import bulletins
-from alerting.api.app import create_app
-from alerting.api.context import ServiceContext, WorkerLink
-from alerting.bulletins import bulletin_schedule
-from alerting.calendar import month_of
+from alerting.app.asgi import create_app
+from alerting.audit import bulletins
+from alerting.audit.bulletins import bulletin_schedule
 from alerting.clock import Clock, SystemClock
 from alerting.errors import ConflictError, SettingsError
 from alerting.failpoints import Failpoints
+from alerting.http.context import ServiceContext, WorkerLink
 from alerting.links import AckLinks
 from alerting.metrics import Metrics
-from alerting.policy import Policy
-from alerting.publisher import ReportPublisher, make_producer
-from alerting.roster import Directory
+from alerting.policy.calendar import month_of
+from alerting.policy.model import Policy
+from alerting.policy.roster import Directory
 from alerting.settings import Settings
 from alerting.storage import keys
 from alerting.storage.engine import create_engine, upgrade, write_lock
 from alerting.storage.schema import deadlines
 from alerting.tokens import TokenCache
 from consumers.loop import ReportConsumer
+from consumers.publisher import ReportPublisher, make_producer
 from escalation import engine
 from escalation.duties import ensure_duties
 from escalation.engine import Firing

@@ -9,12 +9,13 @@ from typing import Any, Literal
 from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from alerting import accountability, events
-from alerting.accountability import NewEntry
+from alerting import events
+from alerting.accountability.append import append
+from alerting.accountability.chain import NewEntry
 from alerting.domain import MISSED_ENTRY_KIND, DeadlineKind, Level, Origin, ReportType, responsible_for
 from alerting.errors import ConflictError, NotFound
 from alerting.events import EventKind
-from alerting.policy import Policy
+from alerting.policy.model import Policy
 from alerting.storage.schema import deadlines, incidents, reports
 from escalation import arming
 from escalation.rules import NewDeadline
@@ -35,7 +36,7 @@ async def _late_before_firing(
         entry_kind = MISSED_ENTRY_KIND[item.kind]
         if item.late_seconds is None or item.fired or entry_kind is None:
             continue
-        await accountability.append(
+        await append(
             conn,
             NewEntry(
                 kind=entry_kind,

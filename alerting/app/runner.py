@@ -17,11 +17,11 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 
-from alerting.api.app import create_worker_app
-from alerting.policy import Policy
-from alerting.service import Service
+from alerting.app.asgi import create_worker_app
+from alerting.app.service import Service
+from alerting.app.worker import WorkerProcess, describe_exit
+from alerting.policy.model import Policy
 from alerting.settings import Settings
-from alerting.worker import WorkerProcess, describe_exit
 
 log = logging.getLogger(__name__)
 

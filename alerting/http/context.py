@@ -13,13 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from alerting.clock import Clock
 from alerting.links import AckLinks
 from alerting.metrics import Metrics
-from alerting.policy import Policy
-from alerting.publisher import ReportPublisher
+from alerting.policy.model import Policy
 from alerting.tokens import TokenCache
+from consumers.publisher import ReportPublisher
 
 
 class WorkerLink(Protocol):
-    """The worker child process as the API sees it (alerting/worker.py), when there is one."""
+    """The worker child process as the API sees it (alerting/app/worker.py), when there is one."""
 
     def poke(self, at: datetime) -> None: ...
 

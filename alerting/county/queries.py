@@ -1,15 +1,14 @@
-"""Read-side queries for the API: an incident's whole record, open incidents, accountability entries."""
+"""The read side of incidents: one incident's whole record with its timeline, and lists of incidents."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from alerting.county.timeline import timeline
 from alerting.errors import NotFound
 from alerting.storage.schema import (
     accountability_entries,
@@ -20,7 +19,6 @@ from alerting.storage.schema import (
     notifications,
     reports,
 )
-from alerting.timeline import timeline
 
 
 def _rows(result: Any) -> list[dict[str, Any]]:
@@ -91,33 +89,3 @@ async def list_incidents(
     if township:
         query = query.where(incidents.c.township == township)
     return _rows(await conn.execute(query))
-
-
-@dataclass(frozen=True, slots=True)
-class EntryFilter:
-    township: str | None = None
-    kind: str | None = None
-    since: datetime | None = None  # occurred_at >= since
-    until: datetime | None = None  # occurred_at < until
-    after_id: int | None = None  # cursor: entries with a larger id
-    limit: int = 100
-
-
-def _entry_query(f: EntryFilter) -> Select[Any]:
-    e = accountability_entries
-    query = select(e).order_by(e.c.id).limit(f.limit)
-    if f.township:
-        query = query.where(e.c.township == f.township)
-    if f.kind:
-        query = query.where(e.c.kind == f.kind)
-    if f.since:
-        query = query.where(e.c.occurred_at >= f.since)
-    if f.until:
-        query = query.where(e.c.occurred_at < f.until)
-    if f.after_id is not None:
-        query = query.where(e.c.id > f.after_id)
-    return query
-
-
-async def list_entries(conn: AsyncConnection, f: EntryFilter) -> list[dict[str, Any]]:
-    return _rows(await conn.execute(_entry_query(f)))

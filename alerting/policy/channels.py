@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from alerting.durations import Duration
+from alerting.policy.durations import Duration
 
 
 class _Strict(BaseModel):

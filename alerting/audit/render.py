@@ -11,9 +11,8 @@ from zoneinfo import ZoneInfo
 import jinja2
 from openpyxl import Workbook  # type: ignore[import-untyped]
 
-from alerting.domain import FINDINGS_ZH
-from alerting.exports import add_sheet, finding_zh, kind_zh, local_naive, workbook_bytes
-from alerting.timeline import ENTRY_ZH
+from alerting.audit.exports import add_sheet, finding_zh, kind_zh, local_naive, workbook_bytes
+from alerting.domain import ENTRY_ZH, FINDINGS_ZH
 
 QUARTER_ZH = {1: "一", 2: "二", 3: "三", 4: "四"}
 ADOPTION_ZH = {"county": "县级采用", "city": "市级采用", "province": "省级采用", "national": "国家级采用"}
@@ -128,7 +127,7 @@ def _scoring(content: dict[str, Any]) -> dict[str, Any]:
 @cache
 def _environment() -> jinja2.Environment:
     return jinja2.Environment(
-        loader=jinja2.PackageLoader("alerting", "templates"),
+        loader=jinja2.PackageLoader("alerting.audit", "templates"),
         autoescape=True,  # township names and incident titles come from outside
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,

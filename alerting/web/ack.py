@@ -12,11 +12,11 @@ from fastapi import APIRouter, Depends, Path
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
-from alerting import actions
-from alerting.api.context import ServiceContext, get_context
+from alerting.county import actions
 from alerting.errors import InvalidLink, NotFound
+from alerting.http.context import ServiceContext, get_context
 from alerting.links import AckClaim
-from alerting.roster import ROLES
+from alerting.policy.roster import ROLES
 from alerting.storage.schema import incidents
 
 router = APIRouter(tags=["acknowledgement links"])

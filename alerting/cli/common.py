@@ -1,0 +1,71 @@
+"""What every command family shares: a database connection for one command, output to a file or the
+terminal, and argument types."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from pathlib import Path
+from typing import TypeAlias, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from alerting.errors import CommandError
+from alerting.policy.model import Policy
+from alerting.settings import Settings
+from alerting.storage.engine import create_engine
+
+T = TypeVar("T")
+# What `add_subparsers` returns: each family adds its command to it.
+Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+async def with_db(
+    settings: Settings, work: Callable[[AsyncConnection], Awaitable[T]], write: bool = False
+) -> T:
+    engine = create_engine(settings.database_url)
+    try:
+        async with engine.begin() if write else engine.connect() as conn:
+            return await work(conn)
+    finally:
+        await engine.dispose()
+
+
+def moment(text: str | None, policy: Policy) -> datetime | None:
+    """ISO 8601; a time without an offset is local time (the policy's time zone)."""
+    if text is None:
+        return None
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        raise CommandError(
+            f"{text!r} 不是有效时间 / not an ISO 8601 time; write e.g. 2026-01-01 or 2026-01-01T08:00+08:00"
+        ) from None
+    return at.replace(tzinfo=policy.tz) if at.tzinfo is None else at
+
+
+def emit(data: str | bytes, output: Path | None, what: str) -> None:
+    """Write to --output, or to standard output (binary data only when it is not a terminal)."""
+    if output is not None:
+        try:
+            output.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
+        except OSError as exc:
+            raise CommandError(f"无法写入 / cannot write {output}: {exc.strerror}") from None
+        print(f"已写入 / written: {output}（{what}）", file=sys.stderr)
+    elif isinstance(data, str):
+        sys.stdout.write(data)
+        sys.stdout.flush()
+    elif what.startswith("xlsx") and sys.stdout.isatty():
+        raise CommandError("XLSX 是二进制文件，请用 --output FILE 指定保存位置 / use --output FILE")
+    else:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+
+
+def positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value

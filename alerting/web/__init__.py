@@ -1,0 +1,1 @@
+"""Pages for people in a browser (Chinese first); today the acknowledgement-link page."""
