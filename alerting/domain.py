@@ -13,6 +13,11 @@ class Level(StrEnum):
     III = "III"  # 较大
     IV = "IV"  # 一般
 
+    def graver_than(self, other: Level) -> bool:
+        """Whether this level is the more serious one (I is the gravest)."""
+        order = list(Level)
+        return order.index(self) < order.index(other)
+
 
 class ReportType(StrEnum):
     FIRST = "first"  # 首报 / 电话速报

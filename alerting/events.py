@@ -14,6 +14,7 @@ from alerting.storage.schema import incident_events
 class EventKind(StrEnum):
     REGISTERED = "registered"  # the county learned of it from another channel
     LEVEL_CHANGED = "level_changed"
+    LEVEL_NOT_LOWERED = "level_not_lowered"  # a township reported a lighter level: only the county lowers it
     ACKNOWLEDGED = "acknowledged"
     CLOSED = "closed"
     FORWARDED = "forwarded"

@@ -185,7 +185,17 @@ async def _arm_registered(
         for d in rules.initial_deadlines(report, level_rules, policy.tz)
         if d.kind is not DeadlineKind.FIRST_REPORT  # the concealment check stands in for it
     ]
-    return await arming.arm_incident(conn, incident.id, incident.township, new, now)
+    earliest = await arming.arm_incident(conn, incident.id, incident.township, new, now)
+    if incident.acknowledged_at is not None:
+        # A duty officer acknowledged the registration before the township reported: that
+        # acknowledgement meets the deadline (`ack` would only answer "already").
+        await arming.settle(
+            conn,
+            where=[deadlines.c.incident_id == incident.id, deadlines.c.kind == DeadlineKind.ACK.value],
+            met_at=incident.acknowledged_at,
+            met_by=incident.acknowledged_by,
+        )
+    return earliest
 
 
 async def _earlier_receipt(
@@ -328,9 +338,10 @@ async def _change_level(
 ) -> datetime | None:
     if report.level.value == incident.level:
         return None
-    return await cadence.rederive(
+    change = await cadence.change_level(
         conn, incident, report.level, report.reported_at, f"report {report.report_id}", policy, now
     )
+    return change.earliest
 
 
 async def _update_facts(conn: AsyncConnection, report: Report, now: datetime) -> None:

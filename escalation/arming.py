@@ -80,13 +80,14 @@ async def settle(
     met_by: str,
 ) -> list[Settled]:
     """Mark the deadlines matching `where` that are still owed as met; report how late each was."""
-    rows = (
-        await conn.execute(
-            select(
-                deadlines.c.id, deadlines.c.kind, deadlines.c.seq, deadlines.c.due_at, deadlines.c.next_round
-            ).where(deadlines.c.state.in_(SETTLEABLE), *where)
-        )
-    ).all()
+    query = select(
+        deadlines.c.id, deadlines.c.kind, deadlines.c.seq, deadlines.c.due_at, deadlines.c.next_round
+    ).where(deadlines.c.state.in_(SETTLEABLE), *where)
+    if conn.dialect.name == "postgresql":
+        # Lock the rows: a firing transaction holding one must commit first, and then we read what
+        # it wrote, so a deadline it fired is not taken as unfired (which would enter it twice).
+        query = query.with_for_update()
+    rows = (await conn.execute(query)).all()
     settled = []
     for row in rows:
         await conn.execute(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -72,7 +73,14 @@ async def arm_followup_after(
     return await arming.arm_incident(conn, incident.id, incident.township, new, now)
 
 
-async def rederive(
+@dataclass(frozen=True, slots=True)
+class LevelChange:
+    changed: bool  # False: a township reported a lighter level, and nothing changed
+    earliest: datetime | None  # the earliest deadline moved or added, for the wake-up
+    deadlines: list[dict[str, Any]]  # {"kind", "from", "to"} for every deadline moved, dropped or added
+
+
+async def change_level(
     conn: AsyncConnection,
     incident: Row[Any],
     level: Level,
@@ -80,8 +88,28 @@ async def rederive(
     actor: str,
     policy: Policy,
     now: datetime,
-) -> datetime | None:
-    """A level change restarts the level-dependent clocks still pending, from the moment of the change."""
+    *,
+    reason: str | None = None,
+    lower: bool = False,
+) -> LevelChange:
+    """The incident's level becomes `level` at `changed_at`.
+
+    A graver level brings the pending level-dependent clocks forward, never later. A lighter one is
+    taken only with `lower` (the county re-grading, with a reason): it relaxes those clocks. A lighter
+    level in a township's report changes nothing, and the timeline says so.
+    """
+    before = Level(incident.level)
+    graver = level.graver_than(before)
+    if not graver and not lower:
+        await events.record(
+            conn,
+            incident.id,
+            EventKind.LEVEL_NOT_LOWERED,
+            changed_at,
+            actor,
+            {"level": before.value, "reported": level.value},
+        )
+        return LevelChange(False, None, [])
     new_rules = policy.rules_for(level, incident.category)
     await conn.execute(
         incidents.update().where(incidents.c.id == incident.id).values(level=level.value, updated_at=now)
@@ -100,7 +128,10 @@ async def rederive(
     changes: list[dict[str, Any]] = []
     earliest: list[datetime] = []
     for row in pending:
-        due = rules.rederived_due(DeadlineKind(row.kind), new_rules, changed_at, policy.tz)
+        kind = DeadlineKind(row.kind)
+        due = rules.regraded_due(kind, row.due_at, new_rules, changed_at, policy.tz, graver=graver)
+        if due == row.due_at:
+            continue
         if due is None:
             await arming.cancel(conn, where=[deadlines.c.id == row.id], reason=f"level {level.value}")
         else:
@@ -124,12 +155,8 @@ async def rederive(
             await arming.arm_incident(conn, incident.id, incident.township, added, now) or changed_at
         )
         changes += [{"kind": d.kind.value, "from": None, "to": d.due_at.isoformat()} for d in added]
-    await events.record(
-        conn,
-        incident.id,
-        EventKind.LEVEL_CHANGED,
-        changed_at,
-        actor,
-        {"from": incident.level, "to": level.value, "deadlines": changes},
-    )
-    return min(earliest, default=None)
+    details: dict[str, Any] = {"from": before.value, "to": level.value, "deadlines": changes}
+    if reason is not None:
+        details["reason"] = reason
+    await events.record(conn, incident.id, EventKind.LEVEL_CHANGED, changed_at, actor, details)
+    return LevelChange(True, min(earliest, default=None), changes)

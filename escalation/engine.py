@@ -284,27 +284,36 @@ def _message(
     resolve: Callable[[tuple[str, ...], str], _Audience],
 ) -> _Message:
     kind = _KIND[row.kind]
-    step = firing.policy.chain_for(kind).steps[due.step]
-    audience = resolve(step.roles, row.township)
-    recipients, unresolved = audience.recipients, audience.unresolved
+    # A round sent late stands for the rounds before it: everyone of their steps hears of it, once,
+    # on the channels of their own step.
+    steps = [firing.policy.chain_for(kind).steps[i] for i in due.covers]
+    roles_by_channel: dict[str, tuple[str, ...]] = {}
+    for step in steps:
+        for channel in step.channels:
+            roles_by_channel[channel] = _distinct(roles_by_channel.get(channel, ()) + step.roles)
+    audience = resolve(_distinct(tuple(r for step in steps for r in step.roles)), row.township)
     ack_urls: dict[str, str] = {}
     if kind is DeadlineKind.ACK and firing.links is not None and incident is not None:
-        ack_urls = {r.name: firing.links.url(incident.id, r.name, r.role, now) for r in recipients}
+        ack_urls = {r.name: firing.links.url(incident.id, r.name, r.role, now) for r in audience.recipients}
     # Header-safe (ASCII) and unique per deadline and round.
     key = f"{row.incident_id or 'duty'}:{row.id}:{due.number}"
-    payload = escalation_payload(
-        subject=_subject(row, incident),
-        kind=kind,
-        due_at=row.due_at,
-        round_number=due.number,
-        step=due.step,
-        roles=step.roles,
-        recipients=recipients,
-        unresolved=unresolved,
-        ack_urls=ack_urls,
-        idempotency_key=key,
-        timezone=firing.policy.timezone,
-    )
+    payloads: dict[tuple[str, ...], dict[str, Any]] = {}  # one per audience: usually one in all
+    for roles in roles_by_channel.values():
+        if roles not in payloads:
+            reached = resolve(roles, row.township)
+            payloads[roles] = escalation_payload(
+                subject=_subject(row, incident),
+                kind=kind,
+                due_at=row.due_at,
+                round_number=due.number,
+                step=due.step,
+                roles=roles,
+                recipients=reached.recipients,
+                unresolved=reached.unresolved,
+                ack_urls=ack_urls,
+                idempotency_key=key,
+                timezone=firing.policy.timezone,
+            )
     escalation = {
         "deadline_id": row.id,
         "incident_id": row.incident_id,
@@ -321,16 +330,20 @@ def _message(
             "incident_id": row.incident_id,
             "channel": channel,
             "idempotency_key": key,
-            "payload": payload,
+            "payload": payloads[roles],
             "state": "pending",
             "attempts": 0,
             "next_attempt_at": now,
             "created_at": now,
         }
-        for channel in step.channels
+        for channel, roles in roles_by_channel.items()
     ]
     fired = Fired(row.id, row.incident_id, kind, due.number, due.scheduled_for, entry_kind, len(notes))
     return _Message(escalation, notes, fired)
+
+
+def _distinct(roles: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(roles))
 
 
 def _subject(row: DueRow, incident: _Incident | None) -> Subject:

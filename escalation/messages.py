@@ -8,7 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from alerting.domain import DeadlineKind
-from alerting.policy.roster import ROLES, Recipient
+from alerting.policy.roster import ROLES, Recipient, addressed
 
 DEADLINE_ZH = {
     DeadlineKind.FIRST_REPORT: "首报超时",
@@ -78,15 +78,17 @@ def escalation_payload(
     idempotency_key: str,
     timezone: str,
 ) -> dict[str, Any]:
-    """The body every channel receives; `ack_urls` maps a recipient's name to their own ack link."""
+    """The body every channel receives; `ack_urls` maps a recipient's name to their own ack link.
+
+    There is no link for the message as a whole: a link acknowledges in one person's name, so each
+    recipient's stays with them (and a channel shows each person their own)."""
     local = due_at.astimezone(ZoneInfo(timezone))
     # Formatted by hand: strftime costs more than the rest of the message in a burst of thousands.
     local_due = f"{local.year:04d}-{local.month:02d}-{local.day:02d} {local.hour:02d}:{local.minute:02d}"
-    who = "、".join(f"{ROLE_ZH.get(r.role, r.role)}{r.name}" for r in recipients) or "值班员"
+    who = "、".join(addressed(r.role, r.name) for r in recipients) or "值班员"
     text = (
         f"【紧急信息提醒·{DEADLINE_ZH[kind]}】{subject.describe_zh()}时限 {local_due} 已过，请{who}立即处理。"
     )
-    first_ack = next((ack_urls[r.name] for r in recipients if r.name in ack_urls), None)
     return {
         "event": "deadline_missed",
         "idempotency_key": idempotency_key,
@@ -109,5 +111,4 @@ def escalation_payload(
             for r in recipients
         ],
         "unresolved_roles": unresolved,
-        "ack_url": first_ack,
     }

@@ -86,6 +86,27 @@ def rederived_due(
     return None if limit is None else changed_at + limit
 
 
+def regraded_due(
+    kind: DeadlineKind,
+    current: datetime,
+    rules: LevelRules,
+    changed_at: datetime,
+    tz: ZoneInfo,
+    *,
+    graver: bool,
+) -> datetime | None:
+    """A pending deadline's time after the level changes at `changed_at` (None: no longer owed).
+
+    A graver level only ever brings a clock forward: the earlier of its time and the new limit from
+    the change, so nobody postpones what they owe by changing the level. A lighter level (only the
+    county re-grades downward) only ever relaxes it, and drops what that level does not require.
+    """
+    new = rederived_due(kind, rules, changed_at, tz)
+    if graver:
+        return current if new is None else min(current, new)
+    return None if new is None else max(current, new)
+
+
 def meets(report: Report, kind: DeadlineKind) -> bool:
     """Whether `report` is the thing a township-side deadline of `kind` waits for."""
     return report.type in MET_BY_REPORT.get(kind, frozenset())
@@ -104,13 +125,16 @@ class Round:
     step: int  # index into chain.steps
     scheduled_for: datetime
     next_fire_at: datetime | None  # None: this was the last round
+    covers: tuple[int, ...]  # the steps of every round it stands for (a late round catches up)
 
 
 def next_round(chain: Chain, due_at: datetime, next_round: int, now: datetime) -> Round | None:
-    """The round to send at `now`, skipping rounds whose successors are already due.
+    """The round to send at `now`, standing for every round already due that was not sent.
 
-    A service that was down past several rounds sends one round (the latest due) rather than a
-    burst; None when nothing is due yet (never fire early) or every round was sent.
+    A service that was down past several rounds (or a report that arrives past several) sends one
+    round, the latest due, rather than a burst; it reaches the people of every step it stands for, so
+    that nobody in the chain is skipped. None when nothing is due yet (never fire early) or every
+    round was sent.
     """
     schedule = chain.offsets()
     due = [n for n in range(next_round, len(schedule)) if due_at + schedule[n][1] <= now]
@@ -120,4 +144,5 @@ def next_round(chain: Chain, due_at: datetime, next_round: int, now: datetime) -
     step, offset = schedule[number]
     following = number + 1
     next_fire = due_at + schedule[following][1] if following < len(schedule) else None
-    return Round(number, step, due_at + offset, next_fire)
+    covers = tuple(dict.fromkeys(schedule[n][0] for n in due))
+    return Round(number, step, due_at + offset, next_fire, covers)

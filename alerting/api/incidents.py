@@ -1,5 +1,5 @@
 """Incidents: list, full record, registration of incidents learned elsewhere, and the county's
-actions on them: acknowledge (签收), close (响应结束), forward to the city (上报)."""
+actions on them: acknowledge (签收), close (响应结束), forward to the city (上报), re-grade (调整等级)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,9 @@ from alerting.api.schemas import (
     Problem,
     RegisterBody,
     Registered,
+    RegradeBody,
+    RegradeOut,
+    invalid,
 )
 from alerting.county import actions, queries
 from alerting.domain import Role
@@ -151,3 +154,27 @@ async def forward(
         )
     late = max((s.late_seconds for s in settled if s.late_seconds is not None), default=None)
     return ForwardOut(incident_id=incident_id, mode=body.mode, late_by_seconds=late)
+
+
+@router.post(
+    "/{incident_id}/level",
+    response_model=RegradeOut,
+    responses={404: {"model": Problem}, 409: {"model": Problem}},
+    summary="调整等级 / re-grade an incident, with a reason: a lighter level relaxes its clocks",
+)
+async def regrade(
+    body: RegradeBody,
+    incident_id: str = IncidentId,
+    principal: Principal = Depends(county),
+    ctx: ServiceContext = Depends(get_context),
+) -> RegradeOut:
+    reason = body.reason.strip()
+    if len(reason) < 2:
+        raise invalid("body", "reason", "请填写调整理由 / a re-grade needs a reason")
+    async with ctx.engine.begin() as conn:
+        change = await actions.regrade(
+            conn, incident_id, body.level, reason, principal.name, ctx.policy, ctx.clock.now()
+        )
+    if change.earliest is not None:
+        ctx.on_armed(change.earliest)
+    return RegradeOut(incident_id=incident_id, level=body.level, deadlines=change.deadlines)

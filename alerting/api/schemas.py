@@ -66,6 +66,25 @@ class ForwardOut(BaseModel):
     late_by_seconds: int | None
 
 
+class RegradeBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    level: Level
+    reason: str = Field(min_length=2, max_length=2000, description="调整理由 (required)")
+
+
+class DeadlineChange(BaseModel):
+    kind: str
+    from_: datetime | None = Field(alias="from")
+    to: datetime | None
+
+
+class RegradeOut(BaseModel):
+    incident_id: str
+    level: Level
+    deadlines: list[DeadlineChange]
+
+
 class TimelineItem(BaseModel):
     at: datetime
     kind: str

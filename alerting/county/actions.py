@@ -17,7 +17,7 @@ from alerting.errors import ConflictError, NotFound
 from alerting.events import EventKind
 from alerting.policy.model import Policy
 from alerting.storage.schema import deadlines, incidents, reports
-from escalation import arming
+from escalation import arming, cadence
 from escalation.rules import NewDeadline
 
 
@@ -66,14 +66,14 @@ class Acknowledged:
 
 async def acknowledge(conn: AsyncConnection, incident_id: str, who: str, now: datetime) -> Acknowledged:
     """签收: stop the acknowledgement deadline and its escalation. Idempotent."""
-    row = await _incident(conn, incident_id)
-    if row.acknowledged_at is not None:
-        return Acknowledged(incident_id, row.acknowledged_at, row.acknowledged_by, already=True)
-    await conn.execute(
+    taken = await conn.execute(
         incidents.update()
-        .where(incidents.c.id == incident_id)
+        .where(incidents.c.id == incident_id, incidents.c.acknowledged_at.is_(None))
         .values(acknowledged_at=now, acknowledged_by=who, updated_at=now)
     )
+    row = await _incident(conn, incident_id)
+    if taken.rowcount == 0:  # acknowledged before, or by someone at the same moment: theirs stands
+        return Acknowledged(incident_id, row.acknowledged_at, row.acknowledged_by, already=True)
     settled = await arming.settle(
         conn,
         where=[deadlines.c.incident_id == incident_id, deadlines.c.kind == DeadlineKind.ACK.value],
@@ -137,6 +137,25 @@ async def forward(
     await _late_before_firing(conn, settled, row, now)
     await events.record(conn, incident_id, EventKind.FORWARDED, now, who, {"mode": mode, "note": note})
     return settled
+
+
+async def regrade(
+    conn: AsyncConnection,
+    incident_id: str,
+    level: Level,
+    reason: str,
+    who: str,
+    policy: Policy,
+    now: datetime,
+) -> cadence.LevelChange:
+    """调整等级: the county re-grades an incident, with a reason. A graver level brings the pending
+    clocks forward; a lighter one relaxes them (a township's report can only make them graver)."""
+    row = await _incident(conn, incident_id)
+    if row.level == level.value:
+        raise ConflictError(
+            f"事件已是 {level.value} 级 / incident {incident_id} is already level {level.value}"
+        )
+    return await cadence.change_level(conn, row, level, now, who, policy, now, reason=reason, lower=True)
 
 
 @dataclass(frozen=True, slots=True)

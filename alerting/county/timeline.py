@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from alerting.domain import ENTRY_ZH, DeadlineKind
-from escalation.messages import DEADLINE_ZH, ROLE_ZH
+from alerting.domain import ENTRY_ZH, DeadlineKind, Level
+from alerting.policy.roster import addressed
+from escalation.messages import DEADLINE_ZH
 
 REPORT_ZH = {
     "first": "首报",
@@ -24,7 +25,12 @@ def _event_text(note: dict[str, Any], tz: ZoneInfo) -> str:
         case "registered":
             return f"县委办从其他渠道获悉（{details.get('source')}），登记人 {note['actor']}"
         case "level_changed":
-            return f"事件等级由 {details.get('from')} 调整为 {details.get('to')}，相关时限自调整时起重新计算"
+            return _level_text(note["actor"], details)
+        case "level_not_lowered":
+            return (
+                f"报告所称等级 {details.get('reported')} 低于事件等级 {details.get('level')}："
+                "等级与时限不变，降级由县委办调整"
+            )
         case "acknowledged":
             return f"{note['actor']} 签收"
         case "closed":
@@ -33,6 +39,15 @@ def _event_text(note: dict[str, Any], tz: ZoneInfo) -> str:
             mode = "电话" if details.get("mode") == "phone" else "书面"
             return f"{note['actor']} 已{mode}上报市委办"
     return str(note["kind"])
+
+
+def _level_text(actor: str, details: dict[str, Any]) -> str:
+    before, after = details.get("from"), details.get("to")
+    if "reason" in details:  # the county re-graded it
+        graver = Level(str(after)).graver_than(Level(str(before)))
+        effect = "相关时限按新等级提前（不晚于原时限）" if graver else "相关时限按新等级放宽"
+        return f"{actor} 将事件等级由 {before} 调整为 {after}（理由：{details['reason']}），{effect}"
+    return f"事件等级由 {before} 升为 {after}，相关时限按新等级提前（不晚于原时限）"
 
 
 def timeline(detail: dict[str, Any], notes: list[dict[str, Any]], tz: ZoneInfo) -> list[dict[str, Any]]:
@@ -59,10 +74,7 @@ def timeline(detail: dict[str, Any], notes: list[dict[str, Any]], tz: ZoneInfo) 
     kinds = {d["id"]: d["kind"] for d in detail["deadlines"]}
     for e in detail["escalations"]:
         kind = DeadlineKind(kinds[e["deadline_id"]])
-        who = (
-            "、".join(f"{ROLE_ZH.get(p['role'], p['role'])}{p['name']}" for p in e["recipients"])
-            or "（无人）"
-        )
+        who = "、".join(addressed(p["role"], p["name"]) for p in e["recipients"]) or "（无人）"
         sent = "；".join(f"{n['channel']} {SENT_ZH.get(n['state'], n['state'])}" for n in e["notifications"])
         items.append(
             {

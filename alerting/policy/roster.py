@@ -23,6 +23,14 @@ ROLES: Mapping[str, str] = {
 }
 
 
+def addressed(role: str, name: str) -> str:
+    """How a message names a person: the post, then the name ("值班员王小明"); a name written with
+    its office ("县委办 陈主任") already says the post and stands alone."""
+    if any(ch.isspace() for ch in name.strip()):
+        return name.strip()
+    return f"{ROLES.get(role, role)}{name}"
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 

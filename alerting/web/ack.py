@@ -16,7 +16,7 @@ from alerting.county import actions
 from alerting.errors import InvalidLink, NotFound
 from alerting.http.context import ServiceContext, get_context
 from alerting.links import AckClaim
-from alerting.policy.roster import ROLES
+from alerting.policy.roster import ROLES, addressed
 from alerting.storage.schema import incidents
 
 router = APIRouter(tags=["acknowledgement links"])
@@ -70,7 +70,7 @@ async def show(token: str = Token, ctx: ServiceContext = Depends(get_context)) -
         f"<p><b>{escape(row.township)}</b>「{escape(row.title)}」<br>{escape(row.level)}级 · "
         f"{escape(row.category)} · 获悉 {local}</p>"
     )
-    who = f"{ROLE_ZH.get(claim.role, claim.role)} {claim.name}"
+    who = addressed(claim.role, claim.name)
     if row.acknowledged_at is not None:
         done = row.acknowledged_at.astimezone(ctx.policy.tz).strftime("%Y-%m-%d %H:%M:%S")
         return _page("已签收", f"{facts}<p>已由 {escape(row.acknowledged_by or '')} 于 {done} 签收。</p>")

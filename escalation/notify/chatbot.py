@@ -12,6 +12,7 @@ import httpx
 
 from alerting.errors import PermanentDelivery, RetryableDelivery
 from alerting.policy.channels import ChatbotChannel
+from alerting.policy.roster import addressed
 from escalation.notify.webhook import post_json, raise_for_status, retry_after
 
 RATE_LIMITED = 45009
@@ -31,16 +32,23 @@ def recipient_phones(payload: dict[str, Any]) -> list[str]:
     return phones
 
 
-def ack_url(payload: dict[str, Any]) -> str | None:
-    value = payload.get("ack_url")
-    return value if isinstance(value, str) and value else None
+def personal_links(payload: dict[str, Any]) -> list[tuple[dict[str, Any], str]]:
+    """(recipient, their own ack link) for every recipient that has one, in order."""
+    found: list[tuple[dict[str, Any], str]] = []
+    for recipient in payload.get("recipients") or ():
+        link = recipient.get("ack_url") if isinstance(recipient, dict) else None
+        if isinstance(link, str) and link:
+            found.append((recipient, link))
+    return found
 
 
 def robot_body(channel: ChatbotChannel, payload: dict[str, Any]) -> dict[str, Any]:
     content = str(payload.get("text") or "")
-    link = ack_url(payload)
-    if link:
-        content += f"\n签收: {link}"
+    # A group reads the message: one link per person, each acknowledging in that person's name.
+    for recipient, link in personal_links(payload):
+        content += (
+            f"\n{addressed(str(recipient.get('role') or ''), str(recipient.get('name') or ''))} 签收: {link}"
+        )
     text: dict[str, Any] = {"content": content}
     if channel.mention_recipients:
         text["mentioned_mobile_list"] = recipient_phones(payload)

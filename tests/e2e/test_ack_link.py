@@ -48,14 +48,16 @@ async def test_duty_officer_acknowledges_from_the_link(
             [sent] = [r for r in hook.received if r.body["deadline"]["kind"] == "ack"]
             officer = sent.body["recipients"][0]
             assert officer["role"] == "duty_officer" and officer["name"] == "王小明"  # the roster's shift
-            assert sent.body["ack_url"] == officer["ack_url"]
-            assert sent.body["ack_url"].startswith(f"{run.base_url}/ack/")
+            leader = sent.body["recipients"][1]
+            assert leader["role"] == "leader_on_duty" and leader["ack_url"] != officer["ack_url"]
+            assert "ack_url" not in sent.body  # no link speaks for the whole message
+            assert officer["ack_url"].startswith(f"{run.base_url}/ack/")
 
             async with async_playwright() as pw:
                 browser = await pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
                 try:
                     page = await browser.new_page(locale="zh-CN")
-                    await page.goto(sent.body["ack_url"])
+                    await page.goto(officer["ack_url"])
                     assert await page.locator("h1").inner_text() == "紧急信息签收"
                     assert "城关镇" in await page.content()
                     detail = await run.incident("INC-L", duty)

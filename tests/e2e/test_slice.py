@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from alerting.clock import FakeClock
@@ -254,3 +255,41 @@ async def test_tokens_and_roles(sqlite_url: str, kafka_bootstrap: str) -> None:
         assert (await run.client.get("/healthz")).status_code == 200
         ready = await run.client.get("/readyz")
         assert ready.status_code == 200 and ready.json() == {"database": "ok", "kafka": "ok"}
+
+
+async def test_the_county_re_grades_an_incident_with_a_reason(sqlite_url: str, kafka_bootstrap: str) -> None:
+    clock = FakeClock(T0 + timedelta(minutes=1))
+    async with (
+        receiver() as hook,
+        running_service(
+            service_settings(sqlite_url, kafka_bootstrap), example_policy(hook.url), clock
+        ) as run,
+    ):
+        township = await run.token(Role.TOWNSHIP, TOWN)
+        section = await run.token(Role.INFO_SECTION)
+        await post_report(run, township, {**report_body("INC-L", TOWN, known_at=T0), "level": "III"})
+        detail = await stored(run, "INC-L", section)
+        assert deadline(detail, "written_report")["due_at"] == "2026-03-02T02:00:00Z"  # III: 60 min
+
+        async def regrade(token: str, level: str, reason: str) -> httpx.Response:
+            return await run.client.post(
+                "/api/v1/incidents/INC-L/level",
+                json={"level": level, "reason": reason},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+
+        assert (await regrade(township, "IV", "无人伤亡")).status_code == 403
+        blank = await regrade(section, "IV", "  \u3000 ")
+        assert blank.status_code == 422 and "请填写调整理由" in blank.text
+        await clock.advance(timedelta(minutes=29))
+        done = await regrade(section, "IV", "经核实无人员伤亡")
+        assert done.status_code == 200, done.text
+        moved = {c["kind"]: (c["from"], c["to"]) for c in done.json()["deadlines"]}
+        assert moved["written_report"] == ("2026-03-02T02:00:00Z", "2026-03-02T03:30:00Z")  # 01:30 + 2h
+        again = await regrade(section, "IV", "再次调整")
+        assert again.status_code == 409 and "IV" in again.json()["detail"]
+        detail = await run.incident("INC-L", section)
+    assert detail["level"] == "IV"
+    assert deadline(detail, "written_report")["due_at"] == "2026-03-02T03:30:00Z"
+    texts = [t["text"] for t in detail["timeline"]]  # type: ignore[union-attr]
+    assert any("调整为 IV（理由：经核实无人员伤亡）" in t for t in texts), texts

@@ -206,13 +206,14 @@ async def seed_data(run: Running, hook: Any, admin: str) -> dict[str, str]:
     await eventually(stored, what="seed reports stored")
     await run.clock.advance(timedelta(minutes=25))  # ack and concealment deadlines fire: entries, links
 
+    def links() -> list[str]:
+        return [p["ack_url"] for r in hook.received for p in r.body.get("recipients", []) if p.get("ack_url")]
+
     async def fired() -> bool:
-        return any(r.body.get("ack_url") for r in hook.received) and bool(
-            (await run.incident("FZ-C", admin)).get("entries")
-        )
+        return bool(links()) and bool((await run.incident("FZ-C", admin)).get("entries"))
 
     await eventually(fired, what="seed escalations")
-    link = next(r.body["ack_url"] for r in hook.received if r.body.get("ack_url"))
+    link = links()[0]
     return {
         "incident_id": "FZ-1",
         "report_id": "fz-r-1",

@@ -327,3 +327,30 @@ async def test_township_report_on_a_registered_incident_in_time_arms_the_usual_d
     assert DeadlineKind.CONCEALMENT_CHECK not in fired_kinds(await fire(engine, policy, LEARNED + 20 * MIN))
     assert await entries(engine, EntryKind.CONCEALMENT_SUSPECTED) == []
     assert await entries(engine, EntryKind.LATE_REPORT) == []
+
+
+async def test_an_acknowledgement_before_the_township_reports_meets_the_ack_deadline(
+    engine: AsyncEngine, policy: Policy
+) -> None:
+    await register(engine, policy, "reg-3")
+    acked_at = LEARNED + 2 * MIN  # the duty officer acknowledges the registration at once
+    await acknowledge(engine, "reg-3", acked_at)
+    first = report(
+        "reg-3", township="梅林镇", level=Level.III, known_at=LEARNED, reported_at=LEARNED + 10 * MIN
+    )
+    await store(engine, policy, first)
+
+    ack = await deadline(engine, DeadlineKind.ACK, incident_id="reg-3")
+    assert (ack.due_at, ack.state, ack.met_at, ack.met_by) == (
+        first.reported_at + 10 * MIN,
+        DeadlineState.MET,
+        acked_at,
+        OFFICER,
+    )
+    assert DeadlineKind.ACK not in fired_kinds(await fire(engine, policy, first.reported_at + 3 * HOUR))
+    assert await escalations_of(engine, ack.id) == []
+    # The whole log: only the written report and the forward, both missed by then; nothing about the ack.
+    assert [(e.kind, e.details["deadline"]) for e in await entries(engine)] == [
+        ("missing_report", "written_report"),
+        ("forward_overdue", "forward_written"),
+    ]

@@ -23,7 +23,8 @@ TEXT = (
     "【紧急信息提醒·值班员签收超时】城关镇「某企业火情」（II级，安全生产）"
     "时限 2024-05-01 10:00 已过，请值班员立即处理。"
 )
-ACK = "http://127.0.0.1:8080/ack/tok123"
+ACK_LI = "http://127.0.0.1:8080/ack/tok-li"
+ACK_WANG = "http://127.0.0.1:8080/ack/tok-wang"
 
 
 def payload(**changes: Any) -> dict[str, Any]:
@@ -36,10 +37,9 @@ def payload(**changes: Any) -> dict[str, Any]:
         "deadline": {"kind": "ack", "due_at": "2024-05-01T02:00:00+00:00"},
         "escalation": {"round": 1, "step": 1, "roles": ["duty_officer", "leader_on_duty"]},
         "recipients": [
-            {"role": "duty_officer", "name": "李四", "phone": "13800000001"},
-            {"role": "leader_on_duty", "name": "王五", "phone": "13800000002"},
+            {"role": "duty_officer", "name": "李四", "phone": "13800000001", "ack_url": ACK_LI},
+            {"role": "leader_on_duty", "name": "王五", "phone": "13800000002", "ack_url": ACK_WANG},
         ],
-        "ack_url": ACK,
     }
     body.update(changes)
     return body
@@ -82,7 +82,11 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
 # --- chat robot ---------------------------------------------------------------------------------
 
 
-async def test_chatbot_posts_text_with_ack_link_and_mentions(client: httpx.AsyncClient) -> None:
+def without_links(recipients: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    return [{k: v for k, v in r.items() if k != "ack_url"} for r in recipients or payload()["recipients"]]
+
+
+async def test_chatbot_posts_text_with_each_persons_link_and_mentions(client: httpx.AsyncClient) -> None:
     async with robot([]) as hook:
         await chatbot.send(client, robot_channel(hook.url), payload(), KEY)
     [got] = hook.received
@@ -92,7 +96,7 @@ async def test_chatbot_posts_text_with_ack_link_and_mentions(client: httpx.Async
     assert got.body == {
         "msgtype": "text",
         "text": {
-            "content": f"{TEXT}\n签收: {ACK}",
+            "content": f"{TEXT}\n值班员李四 签收: {ACK_LI}\n带班领导王五 签收: {ACK_WANG}",
             "mentioned_mobile_list": ["13800000001", "13800000002"],
         },
     }
@@ -100,11 +104,10 @@ async def test_chatbot_posts_text_with_ack_link_and_mentions(client: httpx.Async
 
 async def test_chatbot_without_ack_url_or_mentions(client: httpx.AsyncClient) -> None:
     async with robot([]) as hook:
-        await chatbot.send(
-            client, robot_channel(hook.url, mention_recipients=False), payload(ack_url=None), KEY
-        )
-        await chatbot.send(client, robot_channel(hook.url), payload(recipients=None, ack_url=None), KEY)
-        bare = {k: v for k, v in payload().items() if k not in ("recipients", "ack_url")}
+        unlinked = payload(recipients=without_links())
+        await chatbot.send(client, robot_channel(hook.url, mention_recipients=False), unlinked, KEY)
+        await chatbot.send(client, robot_channel(hook.url), payload(recipients=None), KEY)
+        bare = {k: v for k, v in payload().items() if k != "recipients"}
         await chatbot.send(client, robot_channel(hook.url), bare, KEY)
     assert [r.body for r in hook.received] == [
         {"msgtype": "text", "text": {"content": TEXT}},
@@ -179,14 +182,37 @@ async def test_chatbot_refused_connection_hides_url_and_key(client: httpx.AsyncC
 # --- SMS gateway --------------------------------------------------------------------------------
 
 
-async def test_sms_posts_phones_signed_message_and_key(client: httpx.AsyncClient) -> None:
+async def test_sms_sends_each_number_its_own_link(client: httpx.AsyncClient) -> None:
     async with receiver() as hook:
         await sms.send(client, sms_channel(hook.url), payload(), KEY)
+    assert [(r.headers["idempotency-key"], r.body) for r in hook.received] == [
+        (
+            f"{KEY}/1",
+            {
+                "phones": ["13800000001"],
+                "message": f"【县委办】{TEXT} 签收:{ACK_LI}",
+                "idempotency_key": f"{KEY}/1",
+            },
+        ),
+        (
+            f"{KEY}/2",
+            {
+                "phones": ["13800000002"],
+                "message": f"【县委办】{TEXT} 签收:{ACK_WANG}",
+                "idempotency_key": f"{KEY}/2",
+            },
+        ),
+    ]
+
+
+async def test_sms_numbers_without_links_share_one_message(client: httpx.AsyncClient) -> None:
+    async with receiver() as hook:
+        await sms.send(client, sms_channel(hook.url), payload(recipients=without_links()), KEY)
     [got] = hook.received
     assert got.headers["idempotency-key"] == KEY
     assert got.body == {
         "phones": ["13800000001", "13800000002"],
-        "message": f"【县委办】{TEXT} 签收:{ACK}",
+        "message": f"【县委办】{TEXT}",
         "idempotency_key": KEY,
     }
 
@@ -199,7 +225,7 @@ async def test_sms_custom_sign_template_no_ack_and_distinct_phones(client: httpx
     ]
     async with receiver() as hook:
         channel = sms_channel(hook.url, sign="【应急办】", template="SMS_1234")
-        await sms.send(client, channel, payload(recipients=recipients, ack_url=None), KEY)
+        await sms.send(client, channel, payload(recipients=recipients), KEY)
     assert [r.body for r in hook.received] == [
         {
             "phones": ["13800000001"],
@@ -212,14 +238,15 @@ async def test_sms_custom_sign_template_no_ack_and_distinct_phones(client: httpx
 
 async def test_sms_message_is_cut_to_500_and_ack_only_when_it_fits(client: httpx.AsyncClient) -> None:
     long = "火" * 600
-    fits = "火" * (500 - len("【县委办】") - len(f" 签收:{ACK}"))
+    fits = "火" * (500 - len("【县委办】") - len(f" 签收:{ACK_LI}"))
+    one = [payload()["recipients"][0]]
     async with receiver() as hook:
-        await sms.send(client, sms_channel(hook.url), payload(text=long), KEY)
-        await sms.send(client, sms_channel(hook.url), payload(text=fits), KEY)
-        await sms.send(client, sms_channel(hook.url), payload(text=fits + "火"), KEY)
+        await sms.send(client, sms_channel(hook.url), payload(text=long, recipients=one), KEY)
+        await sms.send(client, sms_channel(hook.url), payload(text=fits, recipients=one), KEY)
+        await sms.send(client, sms_channel(hook.url), payload(text=fits + "火", recipients=one), KEY)
     messages = [r.body["message"] for r in hook.received]
     assert messages[0] == ("【县委办】" + long)[:500]
-    assert messages[1] == f"【县委办】{fits} 签收:{ACK}"
+    assert messages[1] == f"【县委办】{fits} 签收:{ACK_LI}"
     assert len(messages[1]) == 500
     assert messages[2] == f"【县委办】{fits}火"
 
@@ -238,16 +265,32 @@ async def test_sms_without_recipients_is_permanent_and_sends_nothing(
 
 
 async def test_sms_http_status(client: httpx.AsyncClient) -> None:
+    shared = payload(recipients=without_links())  # one request per send
     async with receiver(script=[503, 400, 202]) as hook:
         channel = sms_channel(hook.url)
         with pytest.raises(RetryableDelivery, match="HTTP 503") as retry:
-            await sms.send(client, channel, payload(), KEY)
+            await sms.send(client, channel, shared, KEY)
         with pytest.raises(PermanentDelivery, match="HTTP 400") as permanent:
-            await sms.send(client, channel, payload(), KEY)
-        await sms.send(client, channel, payload(), KEY)
+            await sms.send(client, channel, shared, KEY)
+        await sms.send(client, channel, shared, KEY)
     assert len(hook.received) == 3
     for error in (retry.value, permanent.value):
         assert "13800000001" not in str(error)
+
+
+async def test_sms_retry_after_a_partial_send_repeats_each_number_with_its_own_key(
+    client: httpx.AsyncClient,
+) -> None:
+    async with receiver(script=[202, 503, 202, 202]) as hook:
+        with pytest.raises(RetryableDelivery, match="HTTP 503"):
+            await sms.send(client, sms_channel(hook.url), payload(), KEY)
+        await sms.send(client, sms_channel(hook.url), payload(), KEY)  # the outbox's next attempt
+    assert [r.body["idempotency_key"] for r in hook.received] == [
+        f"{KEY}/1",
+        f"{KEY}/2",
+        f"{KEY}/1",
+        f"{KEY}/2",
+    ]
 
 
 async def test_sms_refused_connection_hides_url_and_phones(client: httpx.AsyncClient) -> None:

@@ -4,7 +4,7 @@ from typing import Any
 import pytest
 
 from alerting.domain import DeadlineKind
-from alerting.policy.roster import Recipient
+from alerting.policy.roster import Recipient, addressed
 from escalation.messages import DEADLINE_EN, DEADLINE_ZH, Subject, escalation_payload
 
 DUE = datetime(2026, 3, 2, 1, 5, tzinfo=UTC)  # 09:05 in Shanghai
@@ -85,23 +85,19 @@ def test_recipients_carry_phone_and_their_own_link() -> None:
         {"role": "duty_officer", "name": "王小明", "phone": "13800000001", "ack_url": ACK_URLS["王小明"]},
         {"role": "leader_on_duty", "name": "李建国", "phone": "0791-80000001", "ack_url": ACK_URLS["李建国"]},
     ]
-    assert body["ack_url"] == ACK_URLS["王小明"]
-
-
-def test_top_level_link_follows_the_recipient_order() -> None:
-    assert payload(recipients=[LI, WANG])["ack_url"] == ACK_URLS["李建国"]
+    # No link for the message as a whole: a link acknowledges in one person's name.
+    assert "ack_url" not in body
 
 
 def test_recipient_without_a_link() -> None:
     body = payload(ack_urls={"李建国": ACK_URLS["李建国"]})
     assert [r["ack_url"] for r in body["recipients"]] == [None, ACK_URLS["李建国"]]
-    assert body["ack_url"] == ACK_URLS["李建国"]  # the first recipient that has one
-    assert payload(ack_urls={})["ack_url"] is None
+    assert [r["ack_url"] for r in payload(ack_urls={})["recipients"]] == [None, None]
 
 
 def test_nobody_resolved() -> None:
     body = payload(recipients=[], unresolved=["duty_officer", "leader_on_duty"], ack_urls={})
-    assert body["recipients"] == [] and body["ack_url"] is None
+    assert body["recipients"] == [] and "ack_url" not in body
     assert "请值班员立即处理" in body["text"]
 
 
@@ -136,3 +132,11 @@ def test_every_kind_has_both_texts(kind: DeadlineKind) -> None:
     assert DEADLINE_ZH[kind] in str(body["text"])
     assert DEADLINE_EN[kind] in str(body["text_en"])
     assert body["deadline"]["kind"] == kind.value
+
+
+def test_a_name_written_with_its_office_is_not_prefixed_with_the_post_again() -> None:
+    assert addressed("director", "县委办 陈主任") == "县委办 陈主任"
+    assert addressed("duty_officer", "王小明") == "值班员王小明"
+    assert addressed("someone_else", "赵六") == "someone_else赵六"
+    body = payload(recipients=[Recipient(role="director", name="县委办 陈主任", phone="0791-80000002")])
+    assert "请县委办 陈主任立即处理" in body["text"] and "县委办主任县委办" not in body["text"]

@@ -17,6 +17,7 @@ from escalation.rules import (
     next_followup,
     next_round,
     rederived_due,
+    regraded_due,
 )
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -252,6 +253,37 @@ def test_rederived_limit_absent_at_the_new_level_is_no_longer_owed(kind: Deadlin
     assert rederived_due(kind, level_ii(), CHANGED, SHANGHAI) is None
 
 
+# --- regraded_due: a graver level only brings clocks forward, a lighter one only relaxes them ------
+
+
+def test_levels_order_by_gravity() -> None:
+    assert Level.I.graver_than(Level.II) and Level.II.graver_than(Level.IV)
+    assert not Level.III.graver_than(Level.III) and not Level.IV.graver_than(Level.III)
+
+
+@pytest.mark.parametrize(
+    ("current", "graver", "expected"),
+    [
+        (CHANGED + 10 * M, True, CHANGED + 10 * M),  # already earlier than the new limit: stays
+        (CHANGED + 90 * M, True, CHANGED + 40 * M),  # later: comes forward to the new limit
+        (CHANGED + 10 * M, False, CHANGED + 40 * M),  # the county lowered it: relaxes
+        (CHANGED + 90 * M, False, CHANGED + 90 * M),  # never tighter on a lighter level
+    ],
+)
+def test_regraded_due(current: datetime, graver: bool, expected: datetime) -> None:
+    due = regraded_due(
+        DeadlineKind.WRITTEN_REPORT, current, level_ii(**FULL), CHANGED, SHANGHAI, graver=graver
+    )
+    assert due == expected
+
+
+def test_a_limit_the_new_level_lacks_stays_when_graver_and_goes_when_lighter() -> None:
+    current = CHANGED + 10 * M
+    kind = DeadlineKind.FORWARD_PHONE
+    assert regraded_due(kind, current, level_ii(), CHANGED, SHANGHAI, graver=True) == current
+    assert regraded_due(kind, current, level_ii(), CHANGED, SHANGHAI, graver=False) is None
+
+
 @pytest.mark.parametrize(
     "kind",
     [
@@ -286,26 +318,32 @@ def test_never_fires_early() -> None:
 
 
 def test_first_round_exactly_at_the_deadline() -> None:
-    assert next_round(CHAIN, DUE, 0, DUE) == Round(0, 0, DUE, DUE + 10 * M)
+    assert next_round(CHAIN, DUE, 0, DUE) == Round(0, 0, DUE, DUE + 10 * M, (0,))
 
 
 def test_next_round_waits_for_its_time() -> None:
     assert next_round(CHAIN, DUE, 1, DUE + 10 * M - timedelta(microseconds=1)) is None
-    assert next_round(CHAIN, DUE, 1, DUE + 10 * M) == Round(1, 1, DUE + 10 * M, DUE + 20 * M)
+    assert next_round(CHAIN, DUE, 1, DUE + 10 * M) == Round(1, 1, DUE + 10 * M, DUE + 20 * M, (1,))
 
 
-def test_after_an_outage_only_the_latest_due_round_is_sent() -> None:
-    # Down from just after round 0 until 55m: rounds 1 (10m), 2 (20m) and 3 (50m) are all due.
-    assert next_round(CHAIN, DUE, 1, DUE + 55 * M) == Round(3, 2, DUE + 50 * M, DUE + 80 * M)
+def test_after_an_outage_the_latest_due_round_is_sent_for_every_step_it_stands_for() -> None:
+    # Down from just after round 0 until 55m: rounds 1 (10m), 2 (20m) and 3 (50m) are all due. One
+    # round goes out, round 3, and it reaches steps 1 and 2 (round 3 repeats step 2).
+    assert next_round(CHAIN, DUE, 1, DUE + 55 * M) == Round(3, 2, DUE + 50 * M, DUE + 80 * M, (1, 2))
+
+
+def test_a_deadline_first_seen_late_covers_every_step_from_the_first() -> None:
+    # A report that arrives 25 minutes past its limit: rounds 0, 1 and 2 are due at once.
+    assert next_round(CHAIN, DUE, 0, DUE + 25 * M) == Round(2, 2, DUE + 20 * M, DUE + 50 * M, (0, 1, 2))
 
 
 def test_last_round_has_no_next_and_nothing_follows() -> None:
-    assert next_round(CHAIN, DUE, 5, DUE + 110 * M) == Round(5, 2, DUE + 110 * M, None)
+    assert next_round(CHAIN, DUE, 5, DUE + 110 * M) == Round(5, 2, DUE + 110 * M, None, (2,))
     assert next_round(CHAIN, DUE, 6, DUE + 1000 * M) is None
 
 
 def test_chain_without_repeats() -> None:
     chain = Chain(steps=(Step(after=0 * M, channels=("hook",)),))
     assert chain.offsets() == [(0, 0 * M)]
-    assert next_round(chain, DUE, 0, DUE + 5 * M) == Round(0, 0, DUE, None)
+    assert next_round(chain, DUE, 0, DUE + 5 * M) == Round(0, 0, DUE, None, (0,))
     assert next_round(chain, DUE, 1, DUE + 5 * M) is None
