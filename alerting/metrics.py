@@ -44,6 +44,12 @@ class Metrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30, 120),
             registry=r,
         )
+        self.intake_failures = Counter(
+            "alerting_intake_failures_total",
+            "Consumed batches (or records, when isolated) that failed to store, by error class.",
+            ["error"],
+            registry=r,
+        )
         self.intake_seconds = Histogram(
             "alerting_intake_batch_seconds", "Time to store one consumed batch.", registry=r
         )

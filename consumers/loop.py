@@ -3,21 +3,27 @@
 Order of effects per batch: poison messages to the DLQ (acks=all), reports to the database (one
 transaction), then the offset commit. A crash anywhere redelivers the batch, and redelivery is a
 no-op (upsert on report_id), so nothing accepted is lost and nothing is stored twice.
+
+A batch that fails is retried. While the database or Kafka is away it is retried as long as it takes.
+A failure of any other kind (a bug that some record sets off) is retried a few times, then the batch
+is stored in halves until the record that fails alone is found: it goes to the DLQ with the reason
+`internal error: <class>` and the partition moves on.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+import traceback
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeAlias
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from aiokafka.errors import KafkaError
-from sqlalchemy.exc import DataError, IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from alerting.clock import Clock
 from alerting.domain import Report
@@ -27,21 +33,32 @@ from alerting.metrics import Metrics
 from alerting.policy.model import Policy
 from alerting.settings import Settings
 from alerting.storage.engine import write_lock
-from consumers.batch import store_batch
+from consumers.batch import Result, store_batch
 from consumers.codec import decode
 from consumers.intake import IntakeResult, Outcome
 
 log = logging.getLogger(__name__)
 
 Record: TypeAlias = ConsumerRecord  # aiokafka ships no type information
+StoreBatch: TypeAlias = Callable[[AsyncConnection, list[Report], Policy, datetime], Awaitable[list[Result]]]
 # Errors caused by a message's content, as opposed to the database being unavailable.
 INPUT_ERRORS = (IntegrityError, DataError)
+# The database or Kafka being away: wait for it, however long, and never blame a record.
+UNAVAILABLE = (OperationalError, InterfaceError, OSError, TimeoutError, KafkaError)
+# Failures of another kind before the batch is searched for the record that causes them.
+ISOLATE_AFTER = 3
+# Consecutive failures of one batch after which intake reports itself not ready (/readyz).
+UNHEALTHY_AFTER = 3
 # Records per poll, across partitions, stored in one transaction: large enough that per-batch costs
 # vanish, small enough that the SQLite writer lock is never held long.
 BATCH_RECORDS = 1000
 # Reports planned and written at a time within that transaction. Planning is plain Python on the
 # event loop: smaller pieces let the API (same process, all-in-one) answer in between.
 STORE_CHUNK = 250
+
+
+class SystemicFailure(Exception):
+    """Every record of a batch failed alone: retried, never dead-lettered."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +78,9 @@ class ReportConsumer:
         metrics: Metrics,
         on_armed: Callable[[datetime], None],
         failpoints: Failpoints = NONE,
+        store: StoreBatch = store_batch,
     ) -> None:
+        self.store = store  # the intake transaction's work (a test may wrap it to inject a fault)
         self._settings = settings
         self._engine = engine
         self._policy = policy
@@ -71,6 +90,7 @@ class ReportConsumer:
         self._on_armed = on_armed
         self._failpoints = failpoints
         self._stopping = asyncio.Event()
+        self._failures = 0  # consecutive failures of the batch in hand
         self.consumer = AIOKafkaConsumer(
             settings.kafka_topic,
             bootstrap_servers=settings.kafka_bootstrap_servers,
@@ -90,8 +110,13 @@ class ReportConsumer:
         self._stopping.set()
         await self.consumer.stop()  # commits nothing by itself: offsets were committed per batch
 
+    @property
+    def healthy(self) -> bool:
+        """False while one batch has failed again and again (see /readyz)."""
+        return self._failures < UNHEALTHY_AFTER
+
     async def run(self) -> None:
-        failures = 0
+        unexplained = 0  # consecutive failures of this batch that were not an outage
         while not self._stopping.is_set():
             try:
                 batches = await self.consumer.getmany(timeout_ms=500, max_records=BATCH_RECORDS)
@@ -101,27 +126,42 @@ class ReportConsumer:
                 continue
             if not batches:
                 continue
+            records = [record for records in batches.values() for record in records]
             try:
                 # All partitions in one transaction: per-batch costs (commit, offset commit) are shared.
-                await self._process([record for records in batches.values() for record in records])
-                failures = 0
+                await self._process(records, isolate=unexplained >= ISOLATE_AFTER)
+                self._failures = unexplained = 0
             except Exception as exc:
-                # The database or the DLQ is away (or a bug): keep the messages, rewind, retry later.
-                # Nothing is skipped: the partitions wait rather than lose a report.
-                failures += 1
-                delay = min(30.0, 0.5 * 2**failures)
-                log.warning("storing a batch failed (%s); retrying in %.1fs", type(exc).__name__, delay)
-                for tp, records in batches.items():
-                    self.consumer.seek(tp, records[0].offset)
+                # Keep the messages, rewind, retry later: the partitions wait rather than lose a report.
+                self._failures += 1
+                unexplained = 0 if isinstance(exc, UNAVAILABLE) else unexplained + 1
+                # Straight on to the search the first time it is due; after that, as any retry.
+                search = unexplained == ISOLATE_AFTER
+                delay = 0.0 if search else min(30.0, 0.5 * 2**self._failures)
+                then = "searching it for the record that fails" if search else f"retrying in {delay:.1f}s"
+                self._failed(exc, "storing a batch failed", then)
+                for tp, part in batches.items():
+                    self.consumer.seek(tp, part[0].offset)
                 await asyncio.sleep(delay)
                 continue
             try:
-                await self.consumer.commit({tp: records[-1].offset + 1 for tp, records in batches.items()})
+                await self.consumer.commit({tp: part[-1].offset + 1 for tp, part in batches.items()})
             except KafkaError as exc:
                 # Stored already; after a rebalance the batch comes again and is a no-op.
                 log.warning("offset commit failed (%s)", type(exc).__name__)
 
-    async def _process(self, records: list[Record]) -> None:
+    def _failed(self, exc: BaseException, what: str, then: str) -> None:
+        """Count and log a failure: an outage in a line, anything else with where it happened. Only
+        the class and the code's frames are logged: a message may quote a report's content."""
+        name = type(exc).__name__
+        self._metrics.intake_failures.labels(error=name).inc()
+        if isinstance(exc, UNAVAILABLE):
+            log.warning("%s (%s); %s", what, name, then)
+        else:
+            frames = "".join(traceback.format_tb(exc.__traceback__))
+            log.error("%s (%s); %s\nTraceback (most recent call last):\n%s", what, name, then, frames)
+
+    async def _process(self, records: list[Record], *, isolate: bool = False) -> None:
         reports: list[tuple[Record, Report]] = []
         rejected: list[Rejected] = []
         for record in records:
@@ -134,16 +174,52 @@ class ReportConsumer:
             except Exception as exc:  # a decoder bug must not stall the partition
                 log.exception("cannot decode %s/%d@%d", record.topic, record.partition, record.offset)
                 rejected.append(Rejected(record, f"undecodable: {type(exc).__name__}"))
-        try:
-            results, refused = await self._store(reports)
-        except INPUT_ERRORS:
-            # One message the database refuses must not stall the partition: isolate it. Any other
-            # database error (it is away, restarting) propagates and the batch is retried whole.
-            results, refused = await self._store_one_by_one(reports)
+        if isolate:
+            results, refused = await self._bisect(reports, unexplained=True)
+            if (
+                len(reports) > 1
+                and not results
+                and all(r.reason.startswith("internal error") for r in refused)
+            ):
+                # Every record fails alone: a fault of the service, not of the records. Keep them all
+                # and go on retrying (intake reports itself not ready) rather than dead-letter them.
+                raise SystemicFailure(refused[0].reason)
+        else:
+            try:
+                results, refused = await self._store(reports)
+            except INPUT_ERRORS:
+                # One message the database refuses must not stall the partition: isolate it. Any
+                # other error propagates and the batch is retried whole.
+                results, refused = await self._bisect(reports, unexplained=False)
         rejected.extend(refused)
         for item in rejected:
             await self._dead_letter(item)
         self._count(results)
+
+    async def _bisect(
+        self, reports: list[tuple[Record, Report]], *, unexplained: bool
+    ) -> tuple[list[IntakeResult], list[Rejected]]:
+        """Store `reports` in halves until each failing record is alone; those are refused. With
+        `unexplained`, failures of any kind but an outage are searched for, not only refusals."""
+        if not reports:
+            return [], []
+        searched = (Exception,) if unexplained else INPUT_ERRORS
+        try:
+            return await self._store(reports)
+        except searched as exc:
+            if isinstance(exc, UNAVAILABLE):
+                raise
+            if len(reports) == 1:
+                [(record, _)] = reports
+                if isinstance(exc, INPUT_ERRORS):
+                    return [], [Rejected(record, f"refused by the database: {type(exc.orig).__name__}")]
+                where = f"{record.topic}/{record.partition}@{record.offset}"
+                self._failed(exc, f"message {where} fails alone", "it goes to the DLQ")
+                return [], [Rejected(record, f"internal error: {type(exc).__name__}")]
+        half = len(reports) // 2
+        first, refused_first = await self._bisect(reports[:half], unexplained=unexplained)
+        second, refused_second = await self._bisect(reports[half:], unexplained=unexplained)
+        return first + second, refused_first + refused_second
 
     async def _store(self, reports: list[tuple[Record, Report]]) -> tuple[list[IntakeResult], list[Rejected]]:
         now = self._clock.now()
@@ -154,7 +230,7 @@ class ReportConsumer:
                 half = len(reports) // 2
                 for start in range(0, len(reports), STORE_CHUNK):
                     part = reports[start : start + STORE_CHUNK]
-                    stored = await store_batch(conn, [report for _, report in part], self._policy, now)
+                    stored = await self.store(conn, [report for _, report in part], self._policy, now)
                     for (record, _), outcome in zip(part, stored, strict=True):
                         if isinstance(outcome, InvalidReport):
                             refused.append(Rejected(record, outcome.reason))
@@ -164,21 +240,6 @@ class ReportConsumer:
                         self._failpoints.hit("consumer.mid_batch")
                 self._failpoints.hit("consumer.before_db_commit")
         self._failpoints.hit("consumer.after_db_commit")
-        return results, refused
-
-    async def _store_one_by_one(
-        self, reports: list[tuple[Record, Report]]
-    ) -> tuple[list[IntakeResult], list[Rejected]]:
-        results: list[IntakeResult] = []
-        refused: list[Rejected] = []
-        for record, report in reports:
-            try:
-                more, rej = await self._store([(record, report)])
-            except INPUT_ERRORS as exc:
-                refused.append(Rejected(record, f"refused by the database: {type(exc.orig).__name__}"))
-                continue
-            results.extend(more)
-            refused.extend(rej)
         return results, refused
 
     async def _dead_letter(self, item: Rejected) -> None:

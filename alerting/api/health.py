@@ -21,7 +21,9 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get(
-    "/readyz", summary="the database, Kafka and the worker process are reachable", responses={503: {}}
+    "/readyz",
+    summary="the database, Kafka and the worker process are reachable; intake stores its batches",
+    responses={503: {}},
 )
 async def readyz(ctx: ServiceContext = Depends(get_context)) -> JSONResponse:
     async def database() -> bool:
@@ -37,7 +39,14 @@ async def readyz(ctx: ServiceContext = Depends(get_context)) -> JSONResponse:
     if ctx.worker is not None:
         checks["worker"] = ctx.worker.ready()
     results = dict(zip(checks, await asyncio.gather(*checks.values()), strict=True))
-    body = {name: "ok" if ok else "unreachable" for name, ok in results.items()}
+    # The worker answers but may not be ready (its own /readyz says which part is not).
+    body = {
+        name: "ok" if ok else "not ready" if name == "worker" else "unreachable"
+        for name, ok in results.items()
+    }
+    if ctx.intake_ok is not None:  # the consumer runs here: is it getting its batches stored?
+        results["intake"] = ctx.intake_ok()
+        body["intake"] = "ok" if results["intake"] else "failing"
     return JSONResponse(body, status_code=200 if all(results.values()) else 503)
 
 

@@ -126,6 +126,7 @@ class Service:
             on_armed=on_armed,
             tokens=TokenCache(),
             worker=worker,
+            intake_ok=(lambda: self.consumer.healthy) if "consumer" in settings.component_set() else None,
         )
         self.app: FastAPI = create_app(self.context)
         self.scheduler = AsyncIOScheduler(timezone=policy.tz)

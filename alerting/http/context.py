@@ -40,6 +40,7 @@ class ServiceContext:
     on_armed: Callable[[datetime], None]  # wake the deadline loop for a newly armed deadline
     tokens: TokenCache
     worker: WorkerLink | None = None  # consumer, deadlines and delivery run in this child process
+    intake_ok: Callable[[], bool] | None = None  # set where the consumer runs: its batches go through
 
 
 async def get_context(request: Request) -> ServiceContext:

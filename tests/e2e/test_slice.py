@@ -254,7 +254,7 @@ async def test_tokens_and_roles(sqlite_url: str, kafka_bootstrap: str) -> None:
         assert invalid.status_code == 422 and "level" in invalid.text
         assert (await run.client.get("/healthz")).status_code == 200
         ready = await run.client.get("/readyz")
-        assert ready.status_code == 200 and ready.json() == {"database": "ok", "kafka": "ok"}
+        assert ready.status_code == 200 and ready.json() == {"database": "ok", "kafka": "ok", "intake": "ok"}
 
 
 async def test_the_county_re_grades_an_incident_with_a_reason(sqlite_url: str, kafka_bootstrap: str) -> None:
