@@ -10,6 +10,7 @@ AlertingError
 ├── InvalidLink            an acknowledgement link is tampered with or expired (HTTP 400)
 ├── IntakeUnavailable      Kafka did not take a report in time (HTTP 503)
 ├── CommandError           a command-line argument cannot be used (exit status 2)
+├── UnknownTownship        a township not in the policy's directory (HTTP 422)
 └── DeliveryError          one notification attempt failed
     ├── RetryableDelivery      transport error, 5xx, 429: try again later
     └── PermanentDelivery      other 4xx or bad configuration: do not retry
@@ -69,6 +70,10 @@ class InvalidLink(AlertingError):
 
 class IntakeUnavailable(AlertingError):
     """The bus did not acknowledge a report in time; the sender should retry."""
+
+
+class UnknownTownship(AlertingError):
+    """A township the policy's directory does not know; the message names the ones it does."""
 
 
 class CommandError(AlertingError):

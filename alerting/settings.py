@@ -29,8 +29,9 @@ class Settings(BaseSettings):
     # A notification claimed for sending longer than this is taken to be orphaned by a crash.
     send_lease_s: float = Field(default=60.0, gt=0)
     max_message_bytes: int = Field(default=256 * 1024, ge=1024)
-    # Where people reach this service: the base of acknowledgement links in notifications.
-    public_url: str = "http://127.0.0.1:8000"
+    # Where people reach this service: the base of acknowledgement links in notifications. Unset, it
+    # is this process's own address, which is right only on loopback (see link_base).
+    public_url: str | None = None
     # Signs acknowledgement links; generated and kept in the database when not given.
     link_secret: SecretStr | None = None
     # Which parts this process runs: the API always; any of consumer, deadlines, delivery. An
@@ -41,6 +42,22 @@ class Settings(BaseSettings):
     worker_process: bool = True
     # The worker's CPU priority below the API's (nice increment, 0-19) for when they share a core.
     worker_nice: int = Field(default=5, ge=0, le=19)
+
+    def link_base(self) -> str:
+        """The base of acknowledgement links: ALERTING_PUBLIC_URL, or where this process listens if
+        that is a loopback address. Listening elsewhere, only the operator knows the address people use
+        (a proxy, a DNS name), so it must be given."""
+        if self.public_url:
+            return self.public_url
+        host = self.http_host
+        if host == "localhost" or host == "::1" or host.startswith("127."):
+            return f"http://{f'[{host}]' if ':' in host else host}:{self.http_port}"
+        raise SettingsError(
+            f"ALERTING_PUBLIC_URL 未设置：服务监听 {host}，签收链接须指向人们访问本服务的地址 / "
+            f"ALERTING_PUBLIC_URL is required when ALERTING_HTTP_HOST ({host}) is not a loopback "
+            "address: acknowledgement links must point where people reach the service, "
+            "e.g. https://alerting.county.example"
+        )
 
     def component_set(self) -> frozenset[str]:
         parts = frozenset(p.strip() for p in self.components.split(",") if p.strip()) - {"api"}

@@ -156,7 +156,7 @@ class _Plan:
                 return InvalidReport(f"report_id {report.report_id} already belongs to incident {owner}")
             return IntakeResult(Outcome.DUPLICATE)
         policy = self.policy
-        if policy.townships and report.township not in policy.townships:
+        if not policy.in_directory(report.township):
             return InvalidReport(f"township {report.township} is not in the policy's township directory")
         if report.incident_id in self.incidents or needs_full_path(report, policy):
             return None

@@ -50,7 +50,7 @@ async def store_report(conn: AsyncConnection, report: Report, policy: Policy, no
         if existing != report.incident_id:
             raise InvalidReport(f"report_id {report.report_id} already belongs to incident {existing}")
         return IntakeResult(Outcome.DUPLICATE)
-    if policy.townships and report.township not in policy.townships:
+    if not policy.in_directory(report.township):
         raise InvalidReport(f"township {report.township} is not in the policy's township directory")
 
     incident = (

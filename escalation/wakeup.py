@@ -38,6 +38,9 @@ class WakeupLoop:
         failures = 0
         while True:
             self._wake.clear()  # before the tick, so a poke during the tick is not lost
+            # While ticking the next wake-up is unknown: any poke counts (what it announces may have
+            # been written after the tick looked).
+            self._next = None
             now = self._clock.now()
             try:
                 due = await self._tick(now)

@@ -10,7 +10,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from alerting import __version__
 from alerting.api import accountability, bulletins, health, incidents, reports
 from alerting.api.schemas import Problem
-from alerting.errors import ConflictError, IntakeUnavailable, NotFound
+from alerting.errors import ConflictError, IntakeUnavailable, NotFound, UnknownTownship
 from alerting.http.context import ServiceContext
 from alerting.web import ack
 
@@ -29,6 +29,12 @@ def create_app(context: ServiceContext) -> FastAPI:
     @app.exception_handler(NotFound)
     async def _not_found(_: Request, exc: NotFound) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=404)
+
+    @app.exception_handler(UnknownTownship)
+    async def _unknown_township(_: Request, exc: UnknownTownship) -> JSONResponse:
+        # The shape of FastAPI's own 422: clients parse one format.
+        detail = [{"loc": ["body", "township"], "msg": str(exc), "type": "value_error"}]
+        return JSONResponse({"detail": detail}, status_code=422)
 
     @app.exception_handler(ConflictError)
     async def _conflict(_: Request, exc: ConflictError) -> JSONResponse:

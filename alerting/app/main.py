@@ -29,7 +29,7 @@ def _event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return uvloop.new_event_loop
 
 
-def _configure_logging() -> None:
+def _configure_logging(command: str, verbose: bool) -> None:
     logging.basicConfig(
         level=logging.INFO,
         format="ts=%(asctime)s level=%(levelname)s logger=%(name)s msg=%(message)s",
@@ -37,6 +37,9 @@ def _configure_logging() -> None:
     )
     # httpx logs full request URLs, and a chat-robot URL carries its key.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    if command not in ("run", "_worker") and not verbose:
+        # A person at a terminal reads the answer, not each migration checked on the way (-v shows them).
+        logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
@@ -48,6 +51,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
 def _parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
     parser = argparse.ArgumentParser(prog="alerting", description="县级紧急信息报送与预警服务")
+    parser.add_argument("-v", "--verbose", action="store_true", help="also log each migration step")
     sub = parser.add_subparsers(dest="command", required=True, metavar="{run,token,db,policy,audit}")
     sub.add_parser("run", help="run the service (API, consumer, deadlines, delivery)")
     sub.add_parser("_worker")  # started by `run` (alerting/app/worker.py), not by hand
@@ -69,7 +73,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser, commands = _parser()
     args = parser.parse_args(argv)
-    _configure_logging()
+    _configure_logging(args.command, args.verbose)
     try:
         return commands[args.command](args, Settings())
     except (AlertingError, ValidationError) as exc:

@@ -209,7 +209,7 @@ class Service:
         else:
             async with self.engine.begin() as conn:
                 key = await keys.load_or_create(conn, "ack_link_secret")
-        return AckLinks(key.encode(), self.settings.public_url, self.policy.ack_link_ttl)
+        return AckLinks(key.encode(), self.settings.link_base(), self.policy.ack_link_ttl)
 
     async def kafka_ready(self) -> bool:
         try:
@@ -271,11 +271,15 @@ class Service:
             return await engine.next_fire_at(conn)
 
     async def _fire_batch(self, now: datetime, lane: int, on_full: Callable[[], None]) -> list[engine.Fired]:
+        armed: str | None = None
         async with write_lock(self.engine), self.engine.begin() as conn:
             if lane == 0 and self._duties_period != (period := month_of(now, self.policy.tz).key):
                 await ensure_duties(conn, self.policy, now)
-                self._duties_period = period
-            return await engine.fire_due(conn, self.firing, now, FIRE_BATCH, on_full)
+                armed = period
+            fired = await engine.fire_due(conn, self.firing, now, FIRE_BATCH, on_full)
+        if armed is not None:  # only once committed: a tick that rolled back arms them again
+            self._duties_period = armed
+        return fired
 
     async def _deliver_tick(self, now: datetime) -> datetime | None:
         if (until := self.backlog.hold_until(now)) is not None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +48,6 @@ def register(commands: Subcommands) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    logging.getLogger("alembic").setLevel(logging.WARNING)  # the auditor reads stdout and stderr
     upgrade(settings.database_url)
     if args.action == "verify":
         return _verify(settings)

@@ -13,7 +13,7 @@ from alerting import events
 from alerting.accountability.append import append
 from alerting.accountability.chain import NewEntry
 from alerting.domain import MISSED_ENTRY_KIND, DeadlineKind, Level, Origin, ReportType, responsible_for
-from alerting.errors import ConflictError, NotFound
+from alerting.errors import ConflictError, NotFound, UnknownTownship
 from alerting.events import EventKind
 from alerting.policy.model import Policy
 from alerting.storage.schema import deadlines, incidents, reports
@@ -176,6 +176,12 @@ async def register(
 ) -> datetime:
     """The county learned of an incident elsewhere: the township must report within the first-report
     limit from that moment, or a concealment_suspected entry is written. Returns that deadline."""
+    if not policy.in_directory(reg.township):
+        known = "、".join(policy.townships)
+        raise UnknownTownship(
+            f"乡镇名录中没有「{reg.township}」（名录：{known}）/ "
+            f"{reg.township} is not in the township directory"
+        )
     existing = (await conn.execute(select(incidents.c.id).where(incidents.c.id == reg.incident_id))).first()
     if existing:
         raise ConflictError(f"incident {reg.incident_id} already exists")

@@ -207,5 +207,9 @@ class Policy(_Strict):
         override = self.categories.get(category)
         return override.problem if override else True
 
+    def in_directory(self, township: str) -> bool:
+        """Whether the county knows this township (an empty directory admits every name)."""
+        return not self.townships or township in self.townships
+
     def chain_for(self, kind: DeadlineKind) -> Chain:
         return self.escalation.get(kind.value) or self.escalation["default"]

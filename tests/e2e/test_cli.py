@@ -114,3 +114,27 @@ def test_service_process_serves_and_stops_cleanly_on_sigterm(tmp_path: Path, kaf
             process.kill()
     assert process.returncode == 0, stderr
     assert "LeaveGroup request succeeded" in stderr and "alerting: stopped" in stderr
+
+
+def test_commands_are_quiet_about_migrations_unless_verbose(tmp_path: Path) -> None:
+    env = base_env(tmp_path, EXAMPLE)
+    quiet = alerting("token", "list", env=env)
+    assert quiet.returncode == 0, quiet.stderr
+    assert "Running upgrade" not in quiet.stderr and quiet.stderr.strip() == ""
+    verbose = alerting(
+        "-v", "db", "upgrade", env={**env, "ALERTING_DATABASE_URL": env["ALERTING_DATABASE_URL"] + "2"}
+    )
+    assert verbose.returncode == 0 and "Running upgrade" in verbose.stderr
+
+
+def test_listening_beyond_loopback_needs_the_public_url(tmp_path: Path) -> None:
+    env = {
+        **base_env(tmp_path, EXAMPLE),
+        "ALERTING_HTTP_HOST": "0.0.0.0",
+        "ALERTING_HTTP_PORT": str(free_port()),
+    }
+    result = alerting("run", env=env)
+    assert result.returncode == 2
+    assert (
+        "ALERTING_PUBLIC_URL is required" in result.stderr and "ALERTING_PUBLIC_URL 未设置" in result.stderr
+    )

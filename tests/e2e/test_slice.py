@@ -293,3 +293,33 @@ async def test_the_county_re_grades_an_incident_with_a_reason(sqlite_url: str, k
     assert deadline(detail, "written_report")["due_at"] == "2026-03-02T03:30:00Z"
     texts = [t["text"] for t in detail["timeline"]]  # type: ignore[union-attr]
     assert any("调整为 IV（理由：经核实无人员伤亡）" in t for t in texts), texts
+
+
+async def test_registering_an_unknown_township_is_refused_with_the_known_ones(
+    sqlite_url: str, kafka_bootstrap: str
+) -> None:
+    async with (
+        receiver() as hook,
+        running_service(
+            service_settings(sqlite_url, kafka_bootstrap), example_policy(hook.url), FakeClock(T0)
+        ) as run,
+    ):
+        section = await run.token(Role.INFO_SECTION)
+        response = await run.client.post(
+            "/api/v1/incidents",
+            json={
+                "township": "不存在镇",
+                "level": "III",
+                "category": "安全生产",
+                "title": "热线反映某工地事故",
+                "source": "hotline",
+            },
+            headers={"Authorization": f"Bearer {section}"},
+        )
+        assert response.status_code == 422
+        [problem] = response.json()["detail"]
+        assert problem["loc"] == ["body", "township"]
+        assert "不存在镇" in problem["msg"] and "城关镇" in problem["msg"]
+        assert (
+            await run.client.get("/api/v1/incidents", headers={"Authorization": f"Bearer {section}"})
+        ).json() == []

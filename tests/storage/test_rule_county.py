@@ -7,6 +7,7 @@ Expectations come from deploy/policy.example.toml; times are UTC (Asia/Shanghai 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import datetime
 
 import pytest
@@ -16,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from alerting.county import actions
 from alerting.county.actions import Registration
 from alerting.domain import DeadlineKind, DeadlineState, EntryKind, Level, ReportType
+from alerting.errors import UnknownTownship
 from alerting.events import EventKind
 from alerting.policy.model import Policy
 from alerting.storage.schema import deadlines, incident_events, incidents
@@ -354,3 +356,17 @@ async def test_an_acknowledgement_before_the_township_reports_meets_the_ack_dead
         ("missing_report", "written_report"),
         ("forward_overdue", "forward_written"),
     ]
+
+
+async def test_registering_an_incident_of_a_township_not_in_the_directory_is_refused(
+    engine: AsyncEngine, policy: Policy
+) -> None:
+    unknown = replace(registration("reg-x"), township="不存在镇")
+    async with engine.begin() as conn:
+        with pytest.raises(UnknownTownship, match="不存在镇") as info:
+            await actions.register(conn, unknown, "信息科王五", policy, LEARNED)
+    assert "城关镇" in str(info.value)  # the message names the townships the directory knows
+    async with engine.connect() as conn:
+        assert (await conn.execute(select(incidents.c.id))).all() == []
+        assert (await conn.execute(select(deadlines.c.id))).all() == []
+    assert await entries(engine) == []
