@@ -6,7 +6,7 @@ by the reports that meet it; the firing engine treats them like any other deadli
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -19,6 +19,7 @@ from alerting.storage.schema import deadlines, reports
 from escalation.arming import OPEN, Settled, insert_ignoring_existing, settle
 
 SILENCE_KINDS = (DeadlineKind.SILENCE_REMINDER, DeadlineKind.SILENCE)
+LAST_INSTANT = timedelta(microseconds=1)  # a period's end is exclusive: its last instant is just before
 
 
 def _row(
@@ -67,6 +68,32 @@ def silence_rows(policy: Policy, township: str, since: datetime, now: datetime) 
             context,
         ),
     ]
+
+
+def judged_period(kind: DeadlineKind, context: dict[str, Any] | None, policy: Policy) -> Period | None:
+    """The month or quarter a duty deadline judges (None: not a period duty, or its duty is gone)."""
+    context = context or {}
+    if kind is DeadlineKind.QUARTER_BALANCE and "quarter_start" in context:
+        return quarter_of(datetime.fromisoformat(context["quarter_start"]), policy.tz)
+    if kind is DeadlineKind.PERIODIC and "period_start" in context:
+        duty = next((d for d in policy.periodic if d.name == context.get("duty")), None)
+        if duty is not None:
+            return duty_period(duty, datetime.fromisoformat(context["period_start"]), policy)
+    return None
+
+
+def finding_time(
+    kind: DeadlineKind, due_at: datetime, context: dict[str, Any] | None, policy: Policy
+) -> tuple[datetime, str | None]:
+    """When a missed duty's entry is dated, and the period it judges if that moved the date.
+
+    A duty due at its period's end falls due at the first instant of the next period; its finding
+    belongs to the period it judges (Q1's 报喜不报忧 in Q1's bulletin, December's in that year's
+    ranking), so it is dated at that period's last instant."""
+    period = judged_period(kind, context, policy)
+    if period is None or due_at < period.end:
+        return due_at, None
+    return period.end - LAST_INSTANT, period.key
 
 
 def duty_period(duty: PeriodicDuty, at: datetime, policy: Policy) -> Period:

@@ -186,7 +186,7 @@ async def _fire_rows(
         incident = by_id[row.incident_id] if row.incident_id is not None else None
         entry_kind = MISSED_ENTRY_KIND[kind] if first else None
         if entry_kind is not None:
-            entries.append(_entry(entry_kind, row, incident, plan.balance))
+            entries.append(_entry(entry_kind, row, incident, plan.balance, firing.policy))
         if first and kind is DeadlineKind.FOLLOWUP and incident is not None and incident.status == "open":
             # The cadence goes on whether or not this slot was met; rare enough to arm row by row.
             await cadence.arm_followup_after(conn, incident, row.seq, row.due_at, firing.policy, now)
@@ -356,7 +356,7 @@ def _subject(row: DueRow, incident: _Incident | None) -> Subject:
 
 
 def _entry(
-    kind: EntryKind, row: DueRow, incident: _Incident | None, balance: dict[str, int] | None
+    kind: EntryKind, row: DueRow, incident: _Incident | None, balance: dict[str, int] | None, policy: Policy
 ) -> NewEntry:
     deadline = _KIND[row.kind]
     details: dict[str, Any] = {"deadline": deadline.value, "due_at": row.due_at.isoformat()}
@@ -371,11 +371,14 @@ def _entry(
         details["context"] = row.context
     if balance:
         details.update(balance)
+    occurred_at, judged = duties.finding_time(deadline, row.due_at, row.context, policy)
+    if judged is not None:
+        details["judged_period"] = judged  # dated at that period's last instant, not when it fell due
     return NewEntry(
         kind=kind,
         township=row.township,
         responsible=responsible_for(deadline, row.township),
-        occurred_at=row.due_at,
+        occurred_at=occurred_at,
         incident_id=row.incident_id,
         deadline_id=row.id,
         details=details,

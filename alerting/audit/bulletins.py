@@ -42,8 +42,8 @@ CRITICISED = ("late_report", "missing_report", "concealment")  # 点名批评
 
 
 def bulletin_schedule(tz: ZoneInfo) -> CronTrigger:
-    """00:05 local on the first day of each quarter: the quarter (and on 1 January the year) just ended."""
-    return CronTrigger(month="1,4,7,10", day=1, hour=0, minute=5, timezone=tz)
+    """00:05 local every day: publishes what has ended and waited out its review window (publish_due)."""
+    return CronTrigger(hour=0, minute=5, timezone=tz)
 
 
 def year_of(at: datetime, tz: ZoneInfo) -> Period:
@@ -249,11 +249,14 @@ async def publish(
 
 
 async def publish_due(conn: AsyncConnection, policy: Policy, now: datetime) -> list[str]:
-    """Publish the last ended quarter and year if nobody has yet (scheduler job and start-up catch-up)."""
+    """Publish the last ended quarter and year if nobody has yet, once the review window after it
+    (`scoring.publish_after`) has passed (scheduler job and start-up catch-up)."""
     done = []
     kinds: tuple[BulletinKind, ...] = ("quarter", "year")
     for kind in kinds:
         period = previous(kind, now, policy.tz)
+        if now < period.end + policy.scoring.publish_after:
+            continue  # auditors are still reviewing its last candidates
         if await published(conn, kind, period.key) is None:
             await publish(conn, policy, kind, period, "scheduler", now)
             done.append(period.key)

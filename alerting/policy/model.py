@@ -167,6 +167,9 @@ class ScoringRules(_Strict):
     }
     # Kinds that count as confirmed without an auditor's review (an auditor may still waive them).
     auto_confirm: tuple[EntryKind, ...] = ()
+    # How long into the next period the bulletin waits before it is published (frozen) by itself:
+    # time for auditors to review the last candidates. The draft can be read at any time.
+    publish_after: Duration = timedelta(days=10)
 
 
 class Policy(_Strict):

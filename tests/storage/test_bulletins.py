@@ -31,6 +31,7 @@ from tests.storage.test_rule_reports import MIN, entries, fire, report, store, u
 A, B, C = "城关镇", "梅林镇", "青山乡"
 SHANGHAI = "Asia/Shanghai"
 HOUR = timedelta(hours=1)
+MICRO = timedelta(microseconds=1)
 SECOND = timedelta(seconds=1)
 AUDITOR = "纪检 王审计"
 INFO = "信息科"
@@ -483,33 +484,43 @@ async def test_a_period_that_has_not_ended_is_not_published(engine: AsyncEngine,
     assert (await publish(engine, policy, Q1, Q1_END))["period"] == Q1
 
 
-async def test_publish_due_publishes_the_last_quarter_and_year_once(
+async def test_publish_due_waits_out_the_review_window_then_publishes_once(
     engine: AsyncEngine, policy: Policy
 ) -> None:
     await build_quarter(engine, policy)
+    window_over = Q1_END + policy.scoring.publish_after  # 2026-04-11 00:00 local (default 10 days)
     async with engine.begin() as conn:
-        assert await bulletins.publish_due(conn, policy, AFTER_Q1) == [Q1, "2025"]
+        # Q1 is still under review at 00:05 on 1 April; 2025's window ended in January.
+        assert await bulletins.publish_due(conn, policy, AFTER_Q1) == ["2025"]
     async with engine.begin() as conn:
-        assert await bulletins.publish_due(conn, policy, AFTER_Q1 + HOUR) == []
+        assert await bulletins.publish_due(conn, policy, window_over - MICRO) == []
+    assert await published(engine, Q1) is None
+    async with engine.begin() as conn:
+        assert await bulletins.publish_due(conn, policy, window_over) == [Q1]
+    async with engine.begin() as conn:
+        assert await bulletins.publish_due(conn, policy, window_over + HOUR) == []
 
     quarter, year = await published(engine, Q1), await published(engine, "2025")
     assert quarter is not None and year is not None
-    assert (quarter["published_by"], quarter["published_at"]) == ("scheduler", AFTER_Q1)
-    assert quarter["content"] == await compute(engine, policy, Q1, AFTER_Q1)
+    assert (quarter["published_by"], quarter["published_at"]) == ("scheduler", window_over)
+    assert quarter["content"] == await compute(engine, policy, Q1, window_over)
     assert (year["content"]["kind"], year["content"]["period"]) == ("year", "2025")
     async with engine.connect() as conn:
         listed = await bulletins.list_published(conn)
     assert [(b["kind"], b["period"]) for b in listed] == [("quarter", Q1), ("year", "2025")]
 
 
-async def test_publish_due_on_new_years_night_publishes_q4_and_the_year(
+async def test_publish_due_after_new_year_publishes_q4_and_the_year_once_reviewed(
     engine: AsyncEngine, policy: Policy
 ) -> None:
     new_year = utc(2025, 12, 31, 16, 10)  # 2026-01-01 00:10 local
     async with engine.begin() as conn:
-        assert await bulletins.publish_due(conn, policy, new_year) == ["2025-Q4", "2025"]
+        assert await bulletins.publish_due(conn, policy, new_year) == []
+    reviewed = utc(2026, 1, 10, 16, 5)  # 2026-01-11 00:05 local: the daily job after the window
     async with engine.begin() as conn:
-        assert await bulletins.publish_due(conn, policy, new_year + timedelta(days=1)) == []
+        assert await bulletins.publish_due(conn, policy, reviewed) == ["2025-Q4", "2025"]
+    async with engine.begin() as conn:
+        assert await bulletins.publish_due(conn, policy, reviewed + timedelta(days=1)) == []
 
 
 def test_shanghai_is_the_policy_zone(policy: Policy) -> None:

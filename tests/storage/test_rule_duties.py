@@ -15,11 +15,14 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from alerting.audit import bulletins
+from alerting.audit.bulletins import year_of
 from alerting.domain import DeadlineKind, DeadlineState, EntryKind, Level, Report
 from alerting.policy.model import Policy
 from alerting.storage.schema import deadlines, escalations, reports
 from escalation.duties import ensure_duties
 from tests.storage.test_rule_reports import (
+    HOUR,
     MICRO,
     deadline,
     entries,
@@ -297,9 +300,15 @@ async def test_quarter_with_only_good_news_is_flagged_and_others_are_cleared(
     await fire(engine, policy, QUARTER_END)
 
     [flagged] = await entries(engine, EntryKind.GOOD_NEWS_ONLY)
-    assert (flagged.township, flagged.responsible, flagged.occurred_at) == ("城关镇", "城关镇", QUARTER_END)
+    # Dated at Q1's last instant, inside the quarter it judges (it fell due at Q2's first).
+    assert (flagged.township, flagged.responsible, flagged.occurred_at) == (
+        "城关镇",
+        "城关镇",
+        QUARTER_END - MICRO,
+    )
     assert (flagged.details["reports"], flagged.details["problem_reports"]) == (2, 0)
-    assert flagged.details["period"] == "2026-Q1"
+    assert (flagged.details["period"], flagged.details["judged_period"]) == ("2026-Q1", "2026-Q1")
+    assert flagged.details["due_at"] == QUARTER_END.isoformat()
     assert flagged.details["context"] == {"quarter_start": QUARTER_START.isoformat()}
     assert await duty_escalations(engine, DeadlineKind.QUARTER_BALANCE) == [("城关镇", ["section_chief"])]
 
@@ -323,3 +332,41 @@ async def test_good_news_categories_are_stored_as_not_a_problem(engine: AsyncEng
     async with engine.connect() as conn:
         stored = {r.township: r.is_problem for r in await conn.execute(select(reports))}
     assert stored == {"城关镇": False, "梅林镇": True}
+
+
+# --- findings belong to the period they judge --------------------------------------------------
+
+DECEMBER_START = utc(2025, 11, 30, 16)  # 2025-12-01 00:00 local
+NEW_YEAR = utc(2025, 12, 31, 16)  # 2026-01-01 00:00 local: December's 社情民意 duty falls due
+
+
+async def test_december_s_missed_duty_is_dated_in_december_and_counts_in_that_year(
+    engine: AsyncEngine, policy: Policy
+) -> None:
+    await ensure(engine, policy, DECEMBER_START + HOUR)
+    await fire(engine, policy, NEW_YEAR)  # no township sent anything in December
+
+    # The whole log. Key-project reports were due by the 15th and silence is counted in working
+    # days: both fall due inside December and are dated then. The 社情民意 duty fell due at the first
+    # instant of January: dated at December's last instant, and the entry says which period it judges.
+    key_project, flag = utc(2025, 12, 15, 16), utc(2025, 12, 22, 16)
+    assert sorted(
+        (e.kind, e.township, e.occurred_at, e.details.get("judged_period")) for e in await entries(engine)
+    ) == sorted(
+        [
+            *(("periodic_overdue", town, key_project, None) for town in TOWNSHIPS),
+            *(("silent_unit", town, flag, None) for town in TOWNSHIPS),
+            *(("periodic_overdue", town, NEW_YEAR - MICRO, "2025-12") for town in TOWNSHIPS),
+        ]
+    )
+    async with engine.connect() as conn:
+        year_2025 = await bulletins.compute(
+            conn, policy, "year", year_of(NEW_YEAR - HOUR, policy.tz), NEW_YEAR
+        )
+        year_2026 = await bulletins.compute(conn, policy, "year", year_of(NEW_YEAR, policy.tz), NEW_YEAR)
+    assert {t["township"]: t["candidates"] for t in year_2025["townships"]} == {
+        town: {"periodic_overdue": 2, "silent_unit": 1} for town in TOWNSHIPS
+    }
+    assert {t["township"]: t["candidates"] for t in year_2026["townships"]} == {
+        town: {} for town in TOWNSHIPS
+    }

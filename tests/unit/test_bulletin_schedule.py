@@ -1,4 +1,4 @@
-"""The cron that publishes bulletins fires at local quarter starts, whatever the UTC date says."""
+"""The cron that publishes bulletins fires at 00:05 local each day, whatever the UTC date says."""
 
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
@@ -8,12 +8,12 @@ from alerting.audit.bulletins import bulletin_schedule, previous
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
-def test_fires_five_minutes_into_each_local_quarter() -> None:
+def test_fires_five_minutes_into_each_local_day() -> None:
     trigger = bulletin_schedule(SHANGHAI)
-    fire = trigger.get_next_fire_time(None, datetime(2026, 3, 31, 15, 0, tzinfo=UTC))
-    assert fire == datetime(2026, 4, 1, 0, 5, tzinfo=SHANGHAI)  # 2026-03-31T16:05Z
+    fire = trigger.get_next_fire_time(None, datetime(2026, 4, 10, 15, 0, tzinfo=UTC))
+    assert fire == datetime(2026, 4, 11, 0, 5, tzinfo=SHANGHAI)  # 2026-04-10T16:05Z
     after = trigger.get_next_fire_time(fire, fire.replace(minute=6))
-    assert after == datetime(2026, 7, 1, 0, 5, tzinfo=SHANGHAI)
+    assert after == datetime(2026, 4, 12, 0, 5, tzinfo=SHANGHAI)
 
 
 def test_publishes_the_period_that_just_ended() -> None:
