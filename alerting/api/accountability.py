@@ -16,6 +16,7 @@ from alerting.api.schemas import EntryOut, Problem, invalid
 from alerting.audit import exports, queries, reviews
 from alerting.domain import EntryKind, EntryStatus, Level, ReviewDecision, Role
 from alerting.http.context import ServiceContext, get_context
+from alerting.storage.engine import reading
 from alerting.tokens import Principal
 from consumers.codec import IsoTime
 
@@ -105,7 +106,7 @@ async def list_entries(
     _: Principal = Depends(auditors),
     ctx: ServiceContext = Depends(get_context),
 ) -> EntryPage:
-    async with ctx.engine.connect() as conn:
+    async with reading(ctx.engine) as conn:
         try:
             page = await queries.list_entries(
                 conn, _query(filters, ctx), sort=sort, descending=order == "desc", cursor=cursor, limit=limit
@@ -120,7 +121,7 @@ async def list_entries(
 async def totals(
     filters: Filters, _: Principal = Depends(auditors), ctx: ServiceContext = Depends(get_context)
 ) -> Totals:
-    async with ctx.engine.connect() as conn:
+    async with reading(ctx.engine) as conn:
         return Totals.model_validate(await queries.totals(conn, _query(filters, ctx)))
 
 
@@ -135,7 +136,7 @@ async def export(
     _: Principal = Depends(auditors),
     ctx: ServiceContext = Depends(get_context),
 ) -> Response:
-    async with ctx.engine.connect() as conn:
+    async with reading(ctx.engine) as conn:
         rows = [e async for e in queries.iterate_entries(conn, _query(filters, ctx))]
     stamp = ctx.clock.now().astimezone(ctx.policy.tz).strftime("%Y%m%d-%H%M")
     if format == "csv":
@@ -148,7 +149,7 @@ async def export(
 
 @router.get("/verify", response_model=ChainOut, summary="校验哈希链 / verify the hash chain")
 async def verify(_: Principal = Depends(auditors), ctx: ServiceContext = Depends(get_context)) -> ChainOut:
-    async with ctx.engine.connect() as conn:
+    async with reading(ctx.engine) as conn:
         report = await verify_chain(conn)
     return ChainOut.model_validate(asdict(report))
 
@@ -164,7 +165,7 @@ async def get_entry(
     _: Principal = Depends(auditors),
     ctx: ServiceContext = Depends(get_context),
 ) -> EntryDetail:
-    async with ctx.engine.connect() as conn:
+    async with reading(ctx.engine) as conn:
         detail = await queries.entry_detail(conn, entry_id, frozenset(ctx.policy.scoring.auto_confirm))
     return EntryDetail.model_validate(detail)
 

@@ -10,6 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from alerting.domain import Role
 from alerting.http.context import ServiceContext, get_context
+from alerting.storage.engine import reading
 from alerting.tokens import Principal, authenticate
 
 _bearer = HTTPBearer(auto_error=False, description="API token from `alerting token create`")
@@ -28,7 +29,7 @@ async def current_principal(
     now = time.monotonic()
     principal = ctx.tokens.get(credentials.credentials, now)
     if principal is None:
-        async with ctx.engine.connect() as conn:
+        async with reading(ctx.engine) as conn:
             principal = await authenticate(conn, credentials.credentials)
         if principal is not None:
             ctx.tokens.put(credentials.credentials, principal, now)

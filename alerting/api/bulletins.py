@@ -16,6 +16,7 @@ from alerting.audit import bulletins, exports
 from alerting.audit.render import bulletin_html, bulletin_xlsx
 from alerting.domain import Role
 from alerting.http.context import ServiceContext, get_context
+from alerting.storage.engine import reading
 from alerting.tokens import Principal
 
 router = APIRouter(tags=["bulletins"])
@@ -70,7 +71,7 @@ async def adopt(
 async def list_published(
     _: Principal = Depends(readers), ctx: ServiceContext = Depends(get_context)
 ) -> list[PublishedOut]:
-    async with ctx.engine.connect() as conn:
+    async with reading(ctx.engine) as conn:
         rows = await bulletins.list_published(conn)
     return [PublishedOut.model_validate(r) for r in rows]
 
@@ -87,7 +88,7 @@ async def get_bulletin(
     ctx: ServiceContext = Depends(get_context),
 ) -> Response:
     kind, span = _period(period, ctx)
-    async with ctx.engine.connect() as conn:
+    async with reading(ctx.engine) as conn:
         stored = await bulletins.published(conn, kind, span.key)
         content: dict[str, Any] = (
             stored["content"]

@@ -11,6 +11,7 @@ from sqlalchemy import text
 
 from alerting.http.context import ServiceContext, get_context
 from alerting.metrics import merge_expositions
+from alerting.storage.engine import reading
 
 router = APIRouter(tags=["health"])
 
@@ -29,7 +30,7 @@ async def readyz(ctx: ServiceContext = Depends(get_context)) -> JSONResponse:
     async def database() -> bool:
         try:
             async with asyncio.timeout(2):
-                async with ctx.engine.connect() as conn:
+                async with reading(ctx.engine) as conn:
                     await conn.execute(text("SELECT 1"))
             return True
         except Exception:

@@ -27,6 +27,7 @@ from alerting.county import actions, queries
 from alerting.domain import Role
 from alerting.errors import NotFound
 from alerting.http.context import ServiceContext, get_context
+from alerting.storage.engine import reading
 from alerting.tokens import Principal
 
 router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
@@ -45,7 +46,7 @@ async def list_incidents(
 ) -> list[IncidentOut]:
     if principal.role is Role.TOWNSHIP:
         township = principal.township  # a township sees its own incidents only
-    async with ctx.engine.connect() as conn:
+    async with reading(ctx.engine) as conn:
         rows = await queries.list_incidents(conn, status=status, township=township, limit=limit)
     return [IncidentOut.model_validate(r) for r in rows]
 
@@ -91,7 +92,7 @@ async def get_incident(
     principal: Principal = Depends(readers),
     ctx: ServiceContext = Depends(get_context),
 ) -> IncidentDetail:
-    async with ctx.engine.connect() as conn:
+    async with reading(ctx.engine) as conn:
         detail = await queries.incident_detail(conn, incident_id, ctx.policy.tz)
     if principal.role is Role.TOWNSHIP and detail["township"] != principal.township:
         raise NotFound(f"incident {incident_id} not found")

@@ -32,7 +32,7 @@ from alerting.policy.model import Policy
 from alerting.policy.roster import Directory
 from alerting.settings import Settings
 from alerting.storage import keys
-from alerting.storage.engine import create_engine, upgrade, write_lock
+from alerting.storage.engine import create_engine, reading, upgrade, write_lock
 from alerting.storage.schema import deadlines
 from alerting.tokens import TokenCache
 from consumers.loop import ReportConsumer
@@ -267,7 +267,7 @@ class Service:
         await self._refresh_gauge(now)
         if behind:
             return now
-        async with self.engine.connect() as conn:
+        async with reading(self.engine) as conn:
             return await engine.next_fire_at(conn)
 
     async def _fire_batch(self, now: datetime, lane: int, on_full: Callable[[], None]) -> list[engine.Fired]:
@@ -290,7 +290,7 @@ class Service:
         if self._gauge_at and now - self._gauge_at < timedelta(seconds=15):
             return
         self._gauge_at = now
-        async with self.engine.connect() as conn:
+        async with reading(self.engine) as conn:
             pending = (
                 await conn.execute(select(func.count()).where(deadlines.c.fire_at.is_not(None)))
             ).scalar_one()

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from alerting.errors import CommandError
 from alerting.policy.model import Policy
 from alerting.settings import Settings
-from alerting.storage.engine import create_engine
+from alerting.storage.engine import create_engine, reading
 
 T = TypeVar("T")
 # What `add_subparsers` returns: each family adds its command to it.
@@ -27,7 +27,7 @@ async def with_db(
 ) -> T:
     engine = create_engine(settings.database_url)
     try:
-        async with engine.begin() if write else engine.connect() as conn:
+        async with engine.begin() if write else reading(engine) as conn:
             return await work(conn)
     finally:
         await engine.dispose()

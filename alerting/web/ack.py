@@ -17,6 +17,7 @@ from alerting.errors import InvalidLink, NotFound
 from alerting.http.context import ServiceContext, get_context
 from alerting.links import AckClaim
 from alerting.policy.roster import ROLES, addressed
+from alerting.storage.engine import reading
 from alerting.storage.schema import incidents
 
 router = APIRouter(tags=["acknowledgement links"])
@@ -61,7 +62,7 @@ async def show(token: str = Token, ctx: ServiceContext = Depends(get_context)) -
         claim = _claim(ctx, token)
     except InvalidLink as exc:
         return _page("无法签收", f"<p>{escape(str(exc))}</p>", status=400)
-    async with ctx.engine.connect() as conn:
+    async with reading(ctx.engine) as conn:
         row = (await conn.execute(select(incidents).where(incidents.c.id == claim.incident_id))).one_or_none()
     if row is None:
         return _page("无法签收", "<p>事件不存在 / incident not found</p>", status=404)

@@ -25,7 +25,7 @@ from alerting.errors import DeliveryError, PermanentDelivery, RetryableDelivery
 from alerting.failpoints import NONE, Failpoints
 from alerting.metrics import Metrics
 from alerting.policy.model import Policy
-from alerting.storage.engine import write_lock
+from alerting.storage.engine import reading, write_lock
 from alerting.storage.schema import notifications
 from escalation.notify import dispatch
 
@@ -86,7 +86,7 @@ class Outbox:
             task = asyncio.create_task(self._deliver(row))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        async with self._engine.connect() as conn:
+        async with reading(self._engine) as conn:
             return (
                 await conn.execute(
                     select(notifications.c.next_attempt_at)

@@ -8,7 +8,7 @@ import contextlib
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from alerting.storage.engine import write_lock
+from alerting.storage.engine import reading, write_lock
 
 
 async def test_writers_take_turns_in_arrival_order(engine: AsyncEngine) -> None:
@@ -30,3 +30,18 @@ async def test_writers_take_turns_in_arrival_order(engine: AsyncEngine) -> None:
 
     await asyncio.gather(*(writer(n) for n in range(8)))
     assert order == list(range(8))
+
+
+async def test_a_reader_does_not_wait_for_a_writer(engine: AsyncEngine) -> None:
+    """Exports, verification and token look-ups read through `reading`: while a writer (firing)
+    holds its transaction open, they go on and see what was committed before it."""
+    async with engine.begin() as conn:
+        await conn.execute(text("CREATE TABLE probe (n INTEGER)"))
+        await conn.execute(text("INSERT INTO probe VALUES (1)"))
+    async with write_lock(engine), engine.begin() as writer:
+        await writer.execute(text("INSERT INTO probe VALUES (2)"))  # holds the write lock, uncommitted
+        async with reading(engine) as reader:
+            seen = (await reader.execute(text("SELECT n FROM probe ORDER BY n"))).scalars().all()
+    assert seen == [1]
+    async with reading(engine) as reader:
+        assert (await reader.execute(text("SELECT n FROM probe ORDER BY n"))).scalars().all() == [1, 2]
