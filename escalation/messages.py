@@ -8,7 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from alerting.domain import DeadlineKind
-from alerting.policy.roster import ROLES, Recipient, addressed
+from alerting.policy.roster import Recipient, addressed
 
 DEADLINE_ZH = {
     DeadlineKind.FIRST_REPORT: "首报超时",
@@ -38,7 +38,6 @@ DEADLINE_EN = {
     DeadlineKind.PERIODIC: "periodic report overdue",
     DeadlineKind.QUARTER_BALANCE: "only good news reported this quarter",
 }
-ROLE_ZH = ROLES  # 值班员、带班领导… (one table, in the roster)
 
 
 @dataclass(frozen=True, slots=True)
