@@ -171,6 +171,14 @@ class Origin(StrEnum):
     COUNTY = "county"
 
 
+class Provenance(StrEnum):
+    """How the county knows who sent a report and when (see consumers/signing.py)."""
+
+    SIGNED = "signed"  # by a key the county issued
+    UNSIGNED = "unsigned"  # the broker's receipt time; the township as claimed
+    UNRECORDED = "unrecorded"  # stored before messages were signed
+
+
 # Facts whose change by a correction makes the earlier report erroneous (误报).
 KEY_FACTS = ("level", "place", "occurred_at", "deaths", "injured", "missing_persons")
 
@@ -202,3 +210,5 @@ class Report:
     deaths: int | None = None
     injured: int | None = None
     missing_persons: int | None = None
+    provenance: Provenance = Provenance.UNRECORDED
+    producer_key: str | None = None  # the key that signed it

@@ -4,7 +4,8 @@ AlertingError
 ├── PolicyError            the policy file is missing, unparsable or names a bad value (start-up)
 ├── SettingsError          an ALERTING_* environment variable is bad (start-up)
 ├── InvalidReport          a report fails validation (HTTP 422 / DLQ with the reason)
-│   └── UnknownSchemaVersion
+│   ├── UnknownSchemaVersion
+│   └── UntrustedProducer  a message's signature, key or claims are refused (DLQ with the reason)
 ├── ConflictError          a request contradicts stored state (HTTP 409)
 ├── NotFound               an incident or entry does not exist (HTTP 404)
 ├── InvalidLink            an acknowledgement link is tampered with or expired (HTTP 400)
@@ -54,6 +55,11 @@ class InvalidReport(AlertingError):
 
 class UnknownSchemaVersion(InvalidReport):
     """A message declares a schema version this service does not read."""
+
+
+class UntrustedProducer(InvalidReport):
+    """A message the county cannot attribute: bad or missing signature, unknown or revoked key, or a
+    township the key does not speak for."""
 
 
 class ConflictError(AlertingError):

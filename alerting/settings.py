@@ -20,6 +20,10 @@ class Settings(BaseSettings):
     kafka_group_id: str = "alerting"
     kafka_topic_partitions: int = Field(default=6, ge=1)
     kafka_produce_timeout_s: float = Field(default=5.0, gt=0)
+    # The topics the service creates: 1 on one local broker; in production 3 and 2, so a report
+    # acknowledged (acks=all) survives the loss of a broker and a lone broker cannot accept one.
+    kafka_replication_factor: int = Field(default=1, ge=1)
+    kafka_min_insync_replicas: int = Field(default=1, ge=1)
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     policy: Path = Path("deploy/policy.example.toml")
@@ -34,6 +38,9 @@ class Settings(BaseSettings):
     public_url: str | None = None
     # Signs acknowledgement links; generated and kept in the database when not given.
     link_secret: SecretStr | None = None
+    # Encrypts the producer keys' secrets in the database (alerting/producer_keys.py). Unset, a key
+    # the database itself holds is used: fine on one machine, not where the database is shared.
+    key_encryption_key: SecretStr | None = None
     # Which parts this process runs: the API always; any of consumer, deadlines, delivery. An
     # intake-only replica (ALERTING_COMPONENTS=api) keeps the HTTP path free of consumer work.
     components: str = "consumer,deadlines,delivery"
@@ -58,6 +65,15 @@ class Settings(BaseSettings):
             "address: acknowledgement links must point where people reach the service, "
             "e.g. https://alerting.county.example"
         )
+
+    def topic_replication(self) -> tuple[int, int]:
+        """(replication factor, min.insync.replicas) for the topics the service creates."""
+        if self.kafka_min_insync_replicas > self.kafka_replication_factor:
+            raise SettingsError(
+                f"ALERTING_KAFKA_MIN_INSYNC_REPLICAS ({self.kafka_min_insync_replicas}) 不能大于 / "
+                f"cannot exceed ALERTING_KAFKA_REPLICATION_FACTOR ({self.kafka_replication_factor})"
+            )
+        return self.kafka_replication_factor, self.kafka_min_insync_replicas
 
     def component_set(self) -> frozenset[str]:
         parts = frozenset(p.strip() for p in self.components.split(",") if p.strip()) - {"api"}

@@ -28,6 +28,8 @@ from bench.common import (
 
 PARTITIONS = 6  # the service's default (ALERTING_KAFKA_TOPIC_PARTITIONS)
 TARGET_RATE = 5000.0
+# Signs what the benchmark writes, as the service signs what its HTTP API publishes (county-wide).
+KEY_ID, KEY_SECRET = "pk_bench", b"bench-producer-secret-0123456789abcdef"
 
 
 def message(incident_id: str, report_id: str, township: str, at: str) -> bytes:
@@ -46,7 +48,12 @@ async def create_topic(bootstrap: str, topic: str, partitions: int) -> None:
 
 
 async def produce(bootstrap: str, topic: str, n: int, prefix: str) -> None:
-    """N first reports of distinct incidents (level II), keyed by incident as the service produces."""
+    """N first reports of distinct incidents (level II), keyed by incident and signed as the service
+    produces them."""
+    from alerting.producer_keys import ProducerKey
+    from consumers.signing import sign
+
+    key = ProducerKey(KEY_ID, "bench", None, KEY_SECRET)
     at = (utcnow() - timedelta(minutes=1)).isoformat()
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=20
@@ -57,7 +64,9 @@ async def produce(bootstrap: str, topic: str, n: int, prefix: str) -> None:
         for i in range(n):
             incident_id = f"{prefix}-{i:07d}"
             value = message(incident_id, f"{prefix}-r{i:07d}", TOWNSHIPS[i % len(TOWNSHIPS)], at)
-            futures.append(await producer.send(topic, value, key=incident_id.encode()))
+            futures.append(
+                await producer.send(topic, value, key=incident_id.encode(), headers=sign(value, key))
+            )
         await asyncio.gather(*futures)
     finally:
         await producer.stop()
@@ -90,6 +99,7 @@ async def raw_consume(bootstrap: str, topic: str, n: int, within: float) -> floa
 
 async def service_consume(env: Env, url: str, topic: str, n: int, within: float) -> dict[str, float]:
     """The real path: consumers.loop.ReportConsumer, from start until n reports are committed rows."""
+    from alerting import producer_keys
     from alerting.clock import SystemClock
     from alerting.metrics import Metrics
     from alerting.storage.engine import create_engine
@@ -98,13 +108,17 @@ async def service_consume(env: Env, url: str, topic: str, n: int, within: float)
 
     settings = env.settings(url, kafka_topic=topic, kafka_group_id=f"bench-ingest-{uuid.uuid4().hex[:8]}")
     engine = create_engine(url)
+    async with engine.begin() as conn:
+        kek = await producer_keys.encryption_key(conn, None)
+        key = producer_keys.ProducerKey(KEY_ID, "bench", None, KEY_SECRET)
+        await producer_keys.store(conn, key, kek, utcnow())
     probe = reader(url)  # counts committed rows from a connection of its own
     producer = make_producer(settings.kafka_bootstrap_servers, settings.max_message_bytes)
     await producer.start()
     consumer = ReportConsumer(
         settings, engine, env.policy, SystemClock(), producer, Metrics(), on_armed=lambda _at: None
     )
-    await consumer.start()
+    await consumer.start(kek)
     task: asyncio.Task[None] | None = None
     try:
         from sqlalchemy import func, select

@@ -19,6 +19,7 @@ from pydantic import (
 
 from alerting.domain import Level, Report, Reporter, ReportType
 from alerting.errors import InvalidReport, UnknownSchemaVersion
+from consumers.signing import Receipt
 
 SCHEMA_VERSION: Literal[1] = 1
 EARLIEST_YEAR, LATEST_YEAR = 1971, 2199
@@ -96,11 +97,13 @@ class ReportMessage(ReportBody):
     schema_version: Literal[1] = SCHEMA_VERSION
     report_id: Identifier  # required on the wire
     reported_at: IsoTime | None = Field(
-        default=None, description="when the county received it; the record timestamp if absent"
+        default=None,
+        description="when the county received it; honoured only under a county-wide key (see signing)",
     )
 
-    def to_report(self, fallback_reported_at: datetime) -> Report:
-        reported_at = (self.reported_at or fallback_reported_at).astimezone(UTC)
+    def to_report(self, receipt: Receipt) -> Report:
+        receipt.check_township(self.township)
+        reported_at = receipt.reported_at(self.reported_at).astimezone(UTC)
         if reported_at < self.known_at:
             raise InvalidReport("reported_at is before known_at")
         return Report(
@@ -121,6 +124,8 @@ class ReportMessage(ReportBody):
             deaths=self.casualties.deaths if self.casualties else None,
             injured=self.casualties.injured if self.casualties else None,
             missing_persons=self.casualties.missing if self.casualties else None,
+            provenance=receipt.provenance,
+            producer_key=receipt.key.key_id if receipt.key else None,
         )
 
 
@@ -133,12 +138,17 @@ def describe(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def decode(value: bytes | None, record_timestamp_ms: int, max_bytes: int) -> Report:
-    """Bytes from the topic to a Report, or InvalidReport with the reason."""
+def check_size(value: bytes | None, max_bytes: int) -> bytes:
     if value is None:
         raise InvalidReport("empty message")
     if len(value) > max_bytes:
         raise InvalidReport(f"message is {len(value)} bytes; the limit is {max_bytes}")
+    return value
+
+
+def decode(value: bytes | None, receipt: Receipt, max_bytes: int) -> Report:
+    """Bytes from the topic to a Report, or InvalidReport with the reason."""
+    value = check_size(value, max_bytes)
     try:
         data: Any = json.loads(value)
     except (ValueError, RecursionError) as exc:  # also nesting bombs and over-long integers
@@ -152,7 +162,7 @@ def decode(value: bytes | None, record_timestamp_ms: int, max_bytes: int) -> Rep
         message = ReportMessage.model_validate(data)
     except ValidationError as exc:
         raise InvalidReport(describe(exc)) from None
-    return message.to_report(datetime.fromtimestamp(record_timestamp_ms / 1000, UTC))
+    return message.to_report(receipt)
 
 
 def encode(message: ReportMessage) -> bytes:

@@ -131,6 +131,8 @@ def report_values(report: Report, policy: Policy, now: datetime) -> dict[str, An
         "missing_persons": report.missing_persons,
         "is_problem": policy.is_problem(report.category, report.is_problem),
         "stored_at": now,
+        "provenance": report.provenance.value,
+        "producer_key": report.producer_key,
     }
 
 

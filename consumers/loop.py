@@ -34,8 +34,10 @@ from alerting.policy.model import Policy
 from alerting.settings import Settings
 from alerting.storage.engine import write_lock
 from consumers.batch import Result, store_batch
-from consumers.codec import decode
+from consumers.codec import check_size, decode
 from consumers.intake import IntakeResult, Outcome
+from consumers.keyring import Keyring
+from consumers.signing import KEY_ID_HEADER, receive
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +93,7 @@ class ReportConsumer:
         self._failpoints = failpoints
         self._stopping = asyncio.Event()
         self._failures = 0  # consecutive failures of the batch in hand
+        self._keyring: Keyring | None = None  # set by start
         self.consumer = AIOKafkaConsumer(
             settings.kafka_topic,
             bootstrap_servers=settings.kafka_bootstrap_servers,
@@ -100,7 +103,10 @@ class ReportConsumer:
             max_partition_fetch_bytes=max(1024 * 1024, settings.max_message_bytes * 2),
         )
 
-    async def start(self) -> None:
+    async def start(self, kek: bytes) -> None:
+        """`kek` decrypts the producer keys the records are checked against."""
+        self._keyring = Keyring(self._engine, kek)
+        await self._keyring.ensure(())
         await self.consumer.start()
 
     def request_stop(self) -> None:
@@ -164,11 +170,26 @@ class ReportConsumer:
     async def _process(self, records: list[Record], *, isolate: bool = False) -> None:
         reports: list[tuple[Record, Report]] = []
         rejected: list[Rejected] = []
+        assert self._keyring is not None, "start() first"
+        await self._keyring.ensure(
+            value.decode("ascii", "replace")
+            for record in records
+            for name, value in record.headers
+            if name == KEY_ID_HEADER
+        )
+        accept_unsigned = self._policy.intake.accept_unsigned
         for record in records:
             try:
-                reports.append(
-                    (record, decode(record.value, record.timestamp, self._settings.max_message_bytes))
+                value = check_size(record.value, self._settings.max_message_bytes)
+                receipt = receive(
+                    value,
+                    list(record.headers),
+                    record.timestamp,
+                    record.timestamp_type,
+                    self._keyring.keys,
+                    accept_unsigned,
                 )
+                reports.append((record, decode(value, receipt, self._settings.max_message_bytes)))
             except InvalidReport as exc:
                 rejected.append(Rejected(record, exc.reason))
             except Exception as exc:  # a decoder bug must not stall the partition

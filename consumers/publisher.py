@@ -9,7 +9,9 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from alerting.errors import IntakeUnavailable
+from alerting.producer_keys import ProducerKey
 from consumers.codec import ReportMessage, encode
+from consumers.signing import sign
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,13 +36,21 @@ class ReportPublisher:
         self._producer = producer
         self._topic = topic
         self._timeout_s = timeout_s
+        self.key: ProducerKey | None = None  # the service's own county-wide key, set at start
 
     async def publish(self, message: ReportMessage) -> Published:
-        """Return once Kafka has the record on all in-sync replicas, or raise IntakeUnavailable."""
+        """Sign, and return once Kafka has the record on all in-sync replicas, or raise
+        IntakeUnavailable."""
+        if self.key is None:
+            raise IntakeUnavailable("the service is starting: it has no signing key yet")
+        value = encode(message)
         try:
             meta = await asyncio.wait_for(
                 self._producer.send_and_wait(
-                    self._topic, value=encode(message), key=message.incident_id.encode("utf-8")
+                    self._topic,
+                    value=value,
+                    key=message.incident_id.encode("utf-8"),
+                    headers=sign(value, self.key),
                 ),
                 timeout=self._timeout_s,
             )

@@ -11,24 +11,47 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import uvicorn
 
-from alerting import tokens
+from alerting import producer_keys, tokens
 from alerting.app.service import Service
 from alerting.clock import FakeClock
 from alerting.domain import Role
 from alerting.policy.loader import load_policy
 from alerting.policy.model import Policy
 from alerting.policy.roster import Directory
+from alerting.producer_keys import ProducerKey
 from alerting.settings import Settings
+from alerting.storage.engine import create_engine, upgrade
 from escalation.engine import Firing
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+# A county-wide key, as `alerting producer-key create` without --township makes one: what a test
+# writes straight to the topic under it is believed, reported_at included (consumers/signing.py).
+TEST_PRODUCER_KEY = ProducerKey("pk_tests", "测试生产者", None, b"test-producer-secret-0123456789abcdef")
+_KEYED: set[str] = set()
+
+
+async def producer_key(database_url: str) -> ProducerKey:
+    """TEST_PRODUCER_KEY, stored in the database at `database_url` (migrated first) once."""
+    if database_url not in _KEYED:
+        await asyncio.to_thread(upgrade, database_url)
+        engine = create_engine(database_url)
+        try:
+            async with engine.begin() as conn:
+                kek = await producer_keys.encryption_key(conn, None)
+                await producer_keys.store(conn, TEST_PRODUCER_KEY, kek, datetime.now(UTC))
+        finally:
+            await engine.dispose()
+        _KEYED.add(database_url)
+    return TEST_PRODUCER_KEY
 
 
 def free_port() -> int:

@@ -111,6 +111,10 @@ class ReportOut(BaseModel):
     missing_persons: int | None
     is_problem: bool
     late_by_seconds: int | None
+    provenance: str = Field(
+        description="signed (by producer_key) | unsigned (broker time, township unverified) | unrecorded"
+    )
+    producer_key: str | None
 
 
 class DeadlineOut(BaseModel):

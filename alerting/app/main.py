@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from pydantic import ValidationError
 
 from alerting.app.runner import run_service, run_worker
-from alerting.cli import admin, audit, tokens
+from alerting.cli import admin, audit, producer_keys, tokens
 from alerting.errors import AlertingError
 from alerting.policy.loader import load_policy
 from alerting.settings import Settings
@@ -52,10 +52,11 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 def _parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
     parser = argparse.ArgumentParser(prog="alerting", description="县级紧急信息报送与预警服务")
     parser.add_argument("-v", "--verbose", action="store_true", help="also log each migration step")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{run,token,db,policy,audit}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="command")
     sub.add_parser("run", help="run the service (API, consumer, deadlines, delivery)")
     sub.add_parser("_worker")  # started by `run` (alerting/app/worker.py), not by hand
     tokens.register(sub)
+    producer_keys.register(sub)
     admin.register_db(sub)
     admin.register_policy(sub)
     audit.register(sub)
@@ -63,6 +64,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
         "run": _run,
         "_worker": _run,
         tokens.NAME: tokens.run,
+        producer_keys.NAME: producer_keys.run,
         "db": admin.run_db,
         "policy": admin.run_policy,
         audit.NAME: audit.run,

@@ -12,7 +12,6 @@ from datetime import datetime, timedelta
 
 import httpx
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from fastapi import FastAPI
 from sqlalchemy import func, select
@@ -30,6 +29,7 @@ from alerting.metrics import Metrics
 from alerting.policy.calendar import month_of
 from alerting.policy.model import Policy
 from alerting.policy.roster import Directory
+from alerting.producer_keys import encryption_key, service_key
 from alerting.settings import Settings
 from alerting.storage import keys
 from alerting.storage.engine import create_engine, reading, upgrade, write_lock
@@ -37,6 +37,7 @@ from alerting.storage.schema import deadlines
 from alerting.tokens import TokenCache
 from consumers.loop import ReportConsumer
 from consumers.publisher import ReportPublisher, make_producer
+from consumers.topics import ensure_topics
 from escalation import engine
 from escalation.duties import ensure_duties
 from escalation.engine import Firing
@@ -53,7 +54,6 @@ FIRE_LANES = 2
 # While a burst of due deadlines is still being written, delivery waits (up to this long): sends share
 # the event loop (and on SQLite the writer) with firing, and the escalations are the record.
 DELIVERY_HOLD = timedelta(seconds=5)
-TOPIC_ALREADY_EXISTS = 36
 
 
 class Service:
@@ -139,11 +139,12 @@ class Service:
         await asyncio.to_thread(upgrade, self.settings.database_url)
         if self.firing.links is None:
             self.firing = replace(self.firing, links=await self._ack_links())
+        kek = await self._signing_key()
         await self.producer.start()
-        await self._ensure_topics()
+        await ensure_topics(self.settings)
         parts = self.settings.component_set()
         if "consumer" in parts:
-            await self.consumer.start()
+            await self.consumer.start(kek)
             self._consuming = asyncio.create_task(self.consumer.run(), name="consumer")
         if "deadlines" in parts:
             await self._start_deadlines()
@@ -211,6 +212,19 @@ class Service:
                 key = await keys.load_or_create(conn, "ack_link_secret")
         return AckLinks(key.encode(), self.settings.link_base(), self.policy.ack_link_ttl)
 
+    async def _signing_key(self) -> bytes:
+        """Give the publisher the service's own key; return the key-encryption key."""
+        configured = self.settings.key_encryption_key
+        if configured is None:
+            log.warning(
+                "ALERTING_KEY_ENCRYPTION_KEY is unset: producer keys are encrypted under a key the "
+                "database holds; set it where the database is shared or backed up"
+            )
+        async with self.engine.begin() as conn:
+            kek = await encryption_key(conn, configured)
+            self.context.publisher.key = await service_key(conn, kek, self.clock.now())
+        return kek
+
     async def kafka_ready(self) -> bool:
         try:
             async with asyncio.timeout(2):
@@ -218,21 +232,6 @@ class Service:
             return True
         except Exception:
             return False
-
-    async def _ensure_topics(self) -> None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap_servers)
-        await admin.start()
-        try:
-            topics = [
-                NewTopic(self.settings.kafka_topic, self.settings.kafka_topic_partitions, 1),
-                NewTopic(self.settings.kafka_dlq_topic, 1, 1),
-            ]
-            response = await admin.create_topics(topics)
-            for topic, code, *_ in response.topic_errors:
-                if code not in (0, TOPIC_ALREADY_EXISTS):
-                    log.warning("could not create topic %s (error %s); relying on the broker", topic, code)
-        finally:
-            await admin.close()
 
     async def _fire_tick(self, now: datetime) -> datetime | None:
         most = FIRE_LANES if self.engine.dialect.name == "postgresql" else 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from alerting.domain import ENTRY_ZH, DeadlineKind, Level
+from alerting.domain import ENTRY_ZH, DeadlineKind, Level, Provenance
 from alerting.policy.roster import addressed
 from escalation.messages import DEADLINE_ZH
 
@@ -54,6 +54,8 @@ def timeline(detail: dict[str, Any], notes: list[dict[str, Any]], tz: ZoneInfo) 
     items: list[dict[str, Any]] = []
     for r in detail["reports"]:
         late = f"（迟报 {r['late_by_seconds'] // 60} 分钟）" if r["late_by_seconds"] else ""
+        if r.get("provenance") == Provenance.UNSIGNED:
+            late += "（未签名：按消息总线接收时间计，乡镇未经核验 / unsigned）"
         items.append(
             {
                 "at": r["reported_at"],

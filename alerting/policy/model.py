@@ -73,6 +73,12 @@ class CategoryRules(_Strict):
     problem: bool = True  # whether its reports count as reporting a problem or risk (喜忧兼报)
 
 
+class IntakeRules(_Strict):
+    # Whether a message written to the topic without a county key's signature is stored (with the
+    # broker's receipt time, the township as claimed, marked unsigned) or sent to the DLQ.
+    accept_unsigned: bool = False
+
+
 class SilenceRules(_Strict):
     remind_after_working_days: int = Field(default=10, ge=1, le=365)
     flag_after_working_days: int = Field(default=15, ge=1, le=365)
@@ -184,6 +190,7 @@ class Policy(_Strict):
     # Where to raise the alarm when a notification cannot be delivered after all its attempts.
     delivery_failure_channels: tuple[str, ...] = ()
     townships: dict[str, Township] = {}
+    intake: IntakeRules = IntakeRules()
     roster: RosterPolicy = RosterPolicy()
     calendar: CalendarPolicy = CalendarPolicy()
     silence: SilenceRules = SilenceRules()

@@ -139,6 +139,10 @@ reports = Table(
     Column("is_problem", Boolean, nullable=False),  # reports a problem or risk (喜忧兼报)
     Column("stored_at", UTCDateTime, nullable=False),
     Column("late_by_seconds", Integer),
+    # How the county knows who sent it and when: signed (by producer_key), unsigned (broker time,
+    # township as claimed), or unrecorded (stored before messages were signed).
+    Column("provenance", String(16), nullable=False, server_default="unrecorded"),
+    Column("producer_key", String(64)),
     Index(None, "township", "reported_at"),
     bulk_reference("incident_id", "incidents.id"),
 )
@@ -305,6 +309,20 @@ api_tokens = Table(
     Column("token_hash", String(64), nullable=False, unique=True),
     Column("role", String(16), nullable=False),
     Column("township", String(64)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime),
+)
+
+# Keys the county issues to the systems that write to the report topic (HMAC-SHA256 over the value).
+# The secret is kept encrypted (AES-GCM under the key-encryption key; see alerting/producer_keys.py).
+producer_keys = Table(
+    "producer_keys",
+    metadata,
+    Column("key_id", String(64), primary_key=True),
+    Column("holder", String(100), nullable=False),
+    Column("township", String(64)),  # set: the key speaks for this township only
+    Column("secret_encrypted", String(200), nullable=False),
+    Column("fingerprint", String(16), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("revoked_at", UTCDateTime),
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -9,10 +10,12 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from alerting.clock import FakeClock
 from alerting.domain import Role
+from consumers.signing import sign
 from tests.support import (
     Running,
     eventually,
     example_policy,
+    producer_key,
     receiver,
     report_body,
     running_service,
@@ -123,15 +126,17 @@ async def test_poison_message_goes_to_dlq_and_the_partition_moves_on(
     clock = FakeClock(T0)
     async with receiver() as hook, running_service(settings, example_policy(hook.url), clock) as run:
         duty = await run.token(Role.DUTY_OFFICER)
+        key = await producer_key(sqlite_url)
         producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
         await producer.start()
         try:
-            await producer.send_and_wait(settings.kafka_topic, b"{not json", key=b"INC-D")
+            await producer.send_and_wait(
+                settings.kafka_topic, b"{not json", key=b"INC-D", headers=sign(b"{not json", key)
+            )
             valid = report_body("INC-D", TOWN, known_at=T0, report_id="r-d-1")
             valid["reported_at"] = T0.isoformat()
-            import json
-
-            await producer.send_and_wait(settings.kafka_topic, json.dumps(valid).encode(), key=b"INC-D")
+            value = json.dumps(valid).encode()
+            await producer.send_and_wait(settings.kafka_topic, value, key=b"INC-D", headers=sign(value, key))
         finally:
             await producer.stop()
 

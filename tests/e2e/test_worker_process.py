@@ -106,7 +106,15 @@ async def test_a_deadline_armed_through_the_api_wakes_the_worker_and_shows_in_th
                     return any(r.body.get("incident", {}).get("id") == "C-POKE-1" for r in hook.received)
 
                 await wait_for(notified, "the concealment check's webhook", within=30)
-                text = (await client.get("/metrics")).text
+                text = ""
+
+                async def counted() -> bool:  # the send is counted once its answer is recorded
+                    nonlocal text
+                    text = (await client.get("/metrics")).text
+                    sent = 'alerting_notifications_total{channel="hook",outcome="sent"}'
+                    return _metric(text, sent) is not None
+
+                await wait_for(counted, "the send in the merged metrics", within=30)
         finally:
             service.terminate()
     # Fired in the worker, counted once in the parent's merged metrics.

@@ -24,7 +24,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from alerting.storage.schema import metadata
-from tests.support import free_port, serve
+from consumers.signing import sign
+from tests.support import free_port, producer_key, serve
 
 # Short, real-time deadlines: these tests are about crashes, not about the rules' timing.
 FAULT_POLICY = """
@@ -203,13 +204,19 @@ def report_message(incident_id: str, report_id: str, township: str = "城关镇"
     ).encode()
 
 
-async def produce_reports(bootstrap: str, topic: str, count: int, prefix: str) -> list[str]:
-    """Produce `count` first reports of distinct incidents; returns the incident ids."""
+async def produce_reports(bootstrap: str, env: dict[str, str], count: int, prefix: str) -> list[str]:
+    """Produce `count` first reports of distinct incidents, signed with the test key the service's
+    database holds (env says which topic and database); returns the incident ids."""
+    key = await producer_key(env["ALERTING_DATABASE_URL"])
+    topic = env["ALERTING_KAFKA_TOPIC"]
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5)
     await producer.start()
     ids = [f"{prefix}-{i:05d}" for i in range(count)]
     try:
-        futures = [await producer.send(topic, report_message(i, f"r-{i}"), key=i.encode()) for i in ids]
+        futures = []
+        for i in ids:
+            value = report_message(i, f"r-{i}")
+            futures.append(await producer.send(topic, value, key=i.encode(), headers=sign(value, key)))
         for future in futures:
             await future
     finally:

@@ -38,7 +38,7 @@ async def test_kill_at_each_intake_boundary(
         service = ServiceProcess(env, tmp_path / "service.log")
         service.start(ALERTING_FAILPOINTS=f"{point}:2")  # dies in its second batch
         try:
-            await produce_reports(kafka_bootstrap, env["ALERTING_KAFKA_TOPIC"], REPORTS, "K")
+            await produce_reports(kafka_bootstrap, env, REPORTS, "K")
             await asyncio.to_thread(service.wait_crash, 60)
             stored_before = (await counts(pg_url))["reports"]
             assert stored_before < REPORTS  # the crash really interrupted the stream
@@ -90,7 +90,7 @@ async def test_kill_while_notifications_in_flight(pg_url: str, kafka_bootstrap: 
         service = ServiceProcess(env, tmp_path / "service.log")
         service.start(ALERTING_FAILPOINTS="outbox.in_flight:1")
         try:
-            await produce_reports(kafka_bootstrap, env["ALERTING_KAFKA_TOPIC"], count, "N")
+            await produce_reports(kafka_bootstrap, env, count, "N")
             await asyncio.to_thread(service.wait_crash, 60)
             in_flight = await _notification_states(pg_url)
             assert in_flight.get("sending", 0) >= 1  # marked as being sent, no answer recorded
@@ -135,7 +135,7 @@ async def test_deadlines_that_fell_due_while_stopped_fire_once(
         service = ServiceProcess(env, tmp_path / "service.log")
         service.start()
         try:
-            await produce_reports(kafka_bootstrap, env["ALERTING_KAFKA_TOPIC"], count, "D")
+            await produce_reports(kafka_bootstrap, env, count, "D")
 
             async def stored() -> bool:
                 return (await counts(pg_url))["reports"] == count
@@ -174,9 +174,7 @@ async def test_sigterm_under_load_commits_and_leaves(
         service = ServiceProcess(env, tmp_path / "service.log")
         service.start()
         try:
-            producing = asyncio.create_task(
-                produce_reports(kafka_bootstrap, env["ALERTING_KAFKA_TOPIC"], 2000, "T")
-            )
+            producing = asyncio.create_task(produce_reports(kafka_bootstrap, env, 2000, "T"))
 
             async def busy() -> bool:
                 return (await counts(pg_url))["reports"] > 100
@@ -217,9 +215,7 @@ async def test_two_replicas_one_killed_every_deadline_fires_once(
         first.start()
         second.start()
         try:
-            producing = asyncio.create_task(
-                produce_reports(kafka_bootstrap, env["ALERTING_KAFKA_TOPIC"], count, "R")
-            )
+            producing = asyncio.create_task(produce_reports(kafka_bootstrap, env, count, "R"))
 
             async def half() -> bool:
                 return (await counts(pg_url))["reports"] > count // 3

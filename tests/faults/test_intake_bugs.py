@@ -24,10 +24,12 @@ from alerting.domain import Report
 from alerting.policy.model import Policy
 from alerting.storage.schema import reports
 from consumers.batch import Result
+from consumers.signing import sign
 from tests.support import (
     Running,
     eventually,
     example_policy,
+    producer_key,
     receiver,
     report_body,
     running_service,
@@ -68,11 +70,15 @@ class Fault:
 
 
 async def produce(run: Running, ids: list[str]) -> None:
+    key = await producer_key(run.service.settings.database_url)
     producer = AIOKafkaProducer(bootstrap_servers=run.service.settings.kafka_bootstrap_servers, acks="all")
     await producer.start()
     try:
         for report_id in ids:
-            await producer.send_and_wait(run.service.settings.kafka_topic, message(report_id), key=b"k")
+            value = message(report_id)
+            await producer.send_and_wait(
+                run.service.settings.kafka_topic, value, key=b"k", headers=sign(value, key)
+            )
     finally:
         await producer.stop()
 

@@ -59,7 +59,7 @@ async def test_kafka_broker_away_longer_than_the_session_timeout(
         service.start()
         token = township_token(env)
         try:
-            await produce_reports(kafka_broker.bootstrap, env["ALERTING_KAFKA_TOPIC"], 20, "B")
+            await produce_reports(kafka_broker.bootstrap, env, 20, "B")
 
             async def stored() -> bool:
                 return (await counts(pg_url))["reports"] == 20
@@ -94,7 +94,7 @@ async def test_kafka_broker_away_longer_than_the_session_timeout(
                 assert service.running()
                 kafka_broker.start()
 
-                await produce_reports(kafka_broker.bootstrap, env["ALERTING_KAFKA_TOPIC"], 10, "A")
+                await produce_reports(kafka_broker.bootstrap, env, 10, "A")
 
                 async def resumed() -> bool:
                     return (await counts(pg_url))["reports"] == 30
@@ -125,7 +125,7 @@ async def test_postgres_stopped_and_restarted_under_load(
         service.start()
         pg = [str(ROOT / "deploy/local/postgres.sh")]
         try:
-            await produce_reports(kafka_bootstrap, env["ALERTING_KAFKA_TOPIC"], total // 3, "P1")
+            await produce_reports(kafka_bootstrap, env, total // 3, "P1")
 
             async def some() -> bool:
                 return (await counts(pg_url))["reports"] > 0
@@ -134,7 +134,7 @@ async def test_postgres_stopped_and_restarted_under_load(
             await asyncio.to_thread(subprocess.run, [*pg, "stop"], check=True)
             try:
                 # Reports keep coming while the database is away; the consumer must hold them.
-                await produce_reports(kafka_bootstrap, env["ALERTING_KAFKA_TOPIC"], total // 3, "P2")
+                await produce_reports(kafka_bootstrap, env, total // 3, "P2")
                 async with httpx.AsyncClient(base_url=service.url, timeout=10) as client:
 
                     async def db_unready() -> bool:
@@ -146,9 +146,7 @@ async def test_postgres_stopped_and_restarted_under_load(
                 assert service.running()
             finally:
                 await asyncio.to_thread(subprocess.run, [*pg, "start"], check=True)
-            await produce_reports(
-                kafka_bootstrap, env["ALERTING_KAFKA_TOPIC"], total - 2 * (total // 3), "P3"
-            )
+            await produce_reports(kafka_bootstrap, env, total - 2 * (total // 3), "P3")
 
             async def everything() -> bool:
                 return (await counts(pg_url))["reports"] == total

@@ -18,11 +18,13 @@ from alerting.clock import FakeClock
 from alerting.domain import Role
 from alerting.storage.engine import create_engine
 from alerting.storage.schema import accountability_entries, reports
+from consumers.signing import sign
 from tests.faults.harness import summary  # prints the line and adds it to the end-of-run report
 from tests.support import (
     Running,
     eventually,
     example_policy,
+    producer_key,
     receiver,
     report_body,
     running_service,
@@ -141,6 +143,7 @@ async def test_poison_and_odd_input_on_one_partition(database_url: str, kafka_bo
     clock = FakeClock(T0)
     async with receiver() as hook, running_service(settings, example_policy(hook.url), clock) as run:
         duty = await run.token(Role.DUTY_OFFICER)
+        key = await producer_key(database_url)
         producer = AIOKafkaProducer(
             bootstrap_servers=kafka_bootstrap, acks="all", max_request_size=2 * 1024 * 1024
         )
@@ -148,7 +151,10 @@ async def test_poison_and_odd_input_on_one_partition(database_url: str, kafka_bo
         offsets: dict[int, Message] = {}
         try:
             for message in messages:  # one at a time: the order on the partition is the order here
-                meta = await producer.send_and_wait(settings.kafka_topic, message.value, key=message.key)
+                headers = sign(message.value, key) if message.value is not None else []
+                meta = await producer.send_and_wait(
+                    settings.kafka_topic, message.value, key=message.key, headers=headers
+                )
                 assert meta.partition == 0
                 offsets[meta.offset] = message
         finally:
@@ -250,11 +256,15 @@ async def test_follow_up_delivered_first_but_received_later(sqlite_url: str, kaf
     clock = FakeClock(T0 + timedelta(minutes=3))
     async with receiver() as hook, running_service(settings, example_policy(hook.url), clock) as run:
         duty = await run.token(Role.DUTY_OFFICER)
+        key = await producer_key(sqlite_url)
         producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
         await producer.start()
         try:
             for message in messages:
-                await producer.send_and_wait(settings.kafka_topic, wire(message), key=b"INC-OOO")
+                value = wire(message)
+                await producer.send_and_wait(
+                    settings.kafka_topic, value, key=b"INC-OOO", headers=sign(value, key)
+                )
         finally:
             await producer.stop()
 

@@ -6,10 +6,18 @@ import pytest
 
 from alerting.domain import Level, Reporter, ReportType
 from alerting.errors import InvalidReport, UnknownSchemaVersion
+from alerting.producer_keys import ProducerKey
 from consumers.codec import decode
+from consumers.signing import Receipt
 
 RECORD_MS = 1_714_553_400_000  # 2024-05-01T08:50:00Z
 MAX = 64 * 1024
+COUNTY_KEY = ProducerKey("county-api", "县级接口", None, b"secret")
+
+
+def receipt(record_ms: int = RECORD_MS) -> Receipt:
+    """A record signed by the county's own key on a topic that keeps the producer's time."""
+    return Receipt(datetime.fromtimestamp(record_ms / 1000, UTC), False, COUNTY_KEY)
 
 
 def message(**changes: Any) -> dict[str, Any]:
@@ -38,12 +46,12 @@ def raw(**changes: Any) -> bytes:
 
 def reason(value: bytes | None, max_bytes: int = MAX) -> str:
     with pytest.raises(InvalidReport) as info:
-        decode(value, RECORD_MS, max_bytes)
+        decode(value, receipt(), max_bytes)
     return info.value.reason
 
 
 def test_decodes_a_valid_report_with_times_in_utc() -> None:
-    report = decode(raw(), RECORD_MS, MAX)
+    report = decode(raw(), receipt(), MAX)
     assert (report.report_id, report.incident_id, report.township) == ("rep-1", "inc-1", "城关镇")
     assert (report.type, report.level, report.category) == (ReportType.FIRST, Level.II, "fire")
     assert (report.title, report.summary) == ("仓库起火", "无人员伤亡")
@@ -56,17 +64,17 @@ def test_decodes_a_valid_report_with_times_in_utc() -> None:
 
 
 def test_missing_reported_at_falls_back_to_the_record_timestamp() -> None:
-    report = decode(raw(reported_at=None), RECORD_MS, MAX)
+    report = decode(raw(reported_at=None), receipt(), MAX)
     assert report.reported_at == datetime(2024, 5, 1, 8, 50, tzinfo=UTC)
 
 
 def test_schema_version_may_be_omitted() -> None:
-    assert decode(raw(schema_version=None), RECORD_MS, MAX).report_id == "rep-1"
+    assert decode(raw(schema_version=None), receipt(), MAX).report_id == "rep-1"
 
 
 def test_unknown_schema_version() -> None:
     with pytest.raises(UnknownSchemaVersion, match="schema_version 2"):
-        decode(raw(schema_version=2), RECORD_MS, MAX)
+        decode(raw(schema_version=2), receipt(), MAX)
 
 
 @pytest.mark.parametrize(
@@ -86,7 +94,7 @@ def test_unreadable_messages(value: bytes | None, expected: str) -> None:
 def test_message_over_the_size_limit() -> None:
     value = raw(summary="x" * 2000)
     assert f"limit is {len(value) - 1}" in reason(value, max_bytes=len(value) - 1)
-    assert decode(value, RECORD_MS, len(value)).summary == "x" * 2000
+    assert decode(value, receipt(), len(value)).summary == "x" * 2000
 
 
 @pytest.mark.parametrize(
@@ -109,7 +117,7 @@ def test_invalid_fields_are_named(changes: dict[str, Any], expected: list[str]) 
 def test_record_timestamp_before_known_at_is_rejected() -> None:
     early_ms = int(datetime(2024, 5, 1, 8, 0, tzinfo=UTC).timestamp() * 1000)
     with pytest.raises(InvalidReport, match="reported_at is before known_at"):
-        decode(raw(reported_at=None), early_ms, MAX)
+        decode(raw(reported_at=None), receipt(early_ms), MAX)
 
 
 @pytest.mark.parametrize("value", [b"[" * 100_000, b'{"summary": ' + b"1" * 5000 + b"}"])

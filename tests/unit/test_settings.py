@@ -52,3 +52,13 @@ def test_the_image_carries_every_file_the_policy_names() -> None:
         for source in m.group(1).split()
     }
     assert named <= copied
+
+
+def test_topic_replication_comes_from_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings().topic_replication() == (1, 1)
+    monkeypatch.setenv("ALERTING_KAFKA_REPLICATION_FACTOR", "3")
+    monkeypatch.setenv("ALERTING_KAFKA_MIN_INSYNC_REPLICAS", "2")
+    assert Settings().topic_replication() == (3, 2)
+    monkeypatch.setenv("ALERTING_KAFKA_MIN_INSYNC_REPLICAS", "4")
+    with pytest.raises(SettingsError, match=r"MIN_INSYNC_REPLICAS \(4\).*cannot exceed"):
+        Settings().topic_replication()
