@@ -3,10 +3,12 @@ and the small spreadsheet helpers the bulletin workbook shares."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
-from collections.abc import Iterable, Sequence
+import tempfile
+from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -107,14 +109,32 @@ def csv_text(value: object) -> str:
     return text
 
 
-def entries_csv(entries: Iterable[dict[str, Any]], tz: ZoneInfo) -> bytes:
-    """RFC 4180 CSV (CRLF, quoted where needed) in UTF-8 with a BOM so that Excel reads the Chinese."""
+def _csv_lines(rows: Iterable[Sequence[object]]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
-    writer.writerow(HEADERS)
-    for entry in entries:
-        writer.writerow([csv_text(v) for v in entry_row(entry, tz)])
-    return out.getvalue().encode("utf-8-sig")
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def csv_head() -> bytes:
+    """The BOM, so that Excel reads the Chinese as UTF-8, and the header line."""
+    return _csv_lines([HEADERS]).encode("utf-8-sig")
+
+
+def csv_body(entries: Iterable[dict[str, Any]], tz: ZoneInfo) -> bytes:
+    return _csv_lines([csv_text(v) for v in entry_row(e, tz)] for e in entries).encode("utf-8")
+
+
+def entries_csv(entries: Iterable[dict[str, Any]], tz: ZoneInfo) -> bytes:
+    """RFC 4180 CSV (CRLF, quoted where needed) in UTF-8 with a BOM."""
+    return csv_head() + csv_body(entries, tz)
+
+
+async def stream_csv(batches: AsyncIterator[list[dict[str, Any]]], tz: ZoneInfo) -> AsyncIterator[bytes]:
+    """The same bytes as entries_csv, a batch at a time, each formatted off the event loop."""
+    yield csv_head()
+    async for batch in batches:
+        yield await asyncio.to_thread(csv_body, batch, tz)
 
 
 def xlsx_cell(sheet: Any, value: object, *, bold: bool = False, number_format: str | None = None) -> Any:
@@ -135,6 +155,30 @@ def xlsx_cell(sheet: Any, value: object, *, bold: bool = False, number_format: s
     return cell
 
 
+def start_sheet(workbook: Any, title: str, columns: Sequence[tuple[str, float]]) -> Any:
+    """A sheet with a bold, frozen header row that repeats on every printed page."""
+    sheet = workbook.create_sheet(title)
+    for index, (_, width) in enumerate(columns, start=1):
+        sheet.column_dimensions[get_column_letter(index)].width = width
+    sheet.freeze_panes = "A2"
+    sheet.print_title_rows = "1:1"
+    sheet.append([xlsx_cell(sheet, header, bold=True) for header, _ in columns])
+    return sheet
+
+
+def append_rows(sheet: Any, rows: Iterable[Sequence[object]], formats: dict[int, str] | None = None) -> int:
+    count = 0
+    for row in rows:
+        sheet.append([xlsx_cell(sheet, v, number_format=(formats or {}).get(i)) for i, v in enumerate(row)])
+        count += 1
+    return count
+
+
+def finish_sheet(sheet: Any, columns: int, rows: int) -> None:
+    """An auto-filter over the header and the `rows` below it."""
+    sheet.auto_filter.ref = f"A1:{get_column_letter(columns)}{rows + 1}"
+
+
 def add_sheet(
     workbook: Any,
     title: str,
@@ -142,18 +186,8 @@ def add_sheet(
     rows: Iterable[Sequence[object]],
     formats: dict[int, str] | None = None,
 ) -> None:
-    """A sheet with a bold, frozen header row that repeats on every printed page, and an auto-filter."""
-    sheet = workbook.create_sheet(title)
-    for index, (_, width) in enumerate(columns, start=1):
-        sheet.column_dimensions[get_column_letter(index)].width = width
-    sheet.freeze_panes = "A2"
-    sheet.print_title_rows = "1:1"
-    sheet.append([xlsx_cell(sheet, header, bold=True) for header, _ in columns])
-    count = 1
-    for row in rows:
-        sheet.append([xlsx_cell(sheet, v, number_format=(formats or {}).get(i)) for i, v in enumerate(row)])
-        count += 1
-    sheet.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{count}"
+    sheet = start_sheet(workbook, title, columns)
+    finish_sheet(sheet, len(columns), append_rows(sheet, rows, formats))
 
 
 def workbook_bytes(workbook: Any) -> bytes:
@@ -162,8 +196,29 @@ def workbook_bytes(workbook: Any) -> bytes:
     return out.getvalue()
 
 
+ENTRIES_SHEET = "问责记录"
+XLSX_CHUNK = 64 * 1024
+
+
 def entries_xlsx(entries: Iterable[dict[str, Any]], tz: ZoneInfo) -> bytes:
     """One sheet 问责记录, same columns as the CSV; times are Excel datetimes in local time."""
     workbook = Workbook(write_only=True)
-    add_sheet(workbook, "问责记录", COLUMNS, (entry_row(e, tz) for e in entries))
+    add_sheet(workbook, ENTRIES_SHEET, COLUMNS, (entry_row(e, tz) for e in entries))
     return workbook_bytes(workbook)
+
+
+async def stream_xlsx(batches: AsyncIterator[list[dict[str, Any]]], tz: ZoneInfo) -> AsyncIterator[bytes]:
+    """The same workbook as entries_xlsx, written off the event loop a batch at a time into a temporary
+    file (openpyxl's write-only mode keeps no rows in memory), then sent from it. A ZIP's directory
+    comes last, so the first bytes wait for the whole workbook."""
+    workbook = Workbook(write_only=True)
+    sheet = start_sheet(workbook, ENTRIES_SHEET, COLUMNS)
+    rows = 0
+    async for batch in batches:
+        rows += await asyncio.to_thread(append_rows, sheet, [entry_row(e, tz) for e in batch])
+    finish_sheet(sheet, len(COLUMNS), rows)
+    with tempfile.TemporaryFile() as out:
+        await asyncio.to_thread(workbook.save, out)
+        out.seek(0)
+        while chunk := await asyncio.to_thread(out.read, XLSX_CHUNK):
+            yield chunk

@@ -154,18 +154,27 @@ async def list_entries(
     return Page(shown, next_cursor)
 
 
-async def iterate_entries(
+async def entry_batches(
     conn: AsyncConnection, q: EntryQuery, batch: int = 1000
-) -> AsyncIterator[dict[str, Any]]:
-    """Every matching entry in id order, a batch at a time (exports)."""
+) -> AsyncIterator[list[dict[str, Any]]]:
+    """Every matching entry in id order, a batch at a time (exports): memory stays one batch."""
     cursor = None
     while True:
         page = await list_entries(conn, q, cursor=cursor, limit=batch)
-        for entry in page.entries:
-            yield entry
+        if page.entries:
+            yield page.entries
         if page.next_cursor is None:
             return
         cursor = page.next_cursor
+
+
+async def iterate_entries(
+    conn: AsyncConnection, q: EntryQuery, batch: int = 1000
+) -> AsyncIterator[dict[str, Any]]:
+    """Every matching entry in id order."""
+    async for page in entry_batches(conn, q, batch):
+        for entry in page:
+            yield entry
 
 
 async def totals(conn: AsyncConnection, q: EntryQuery) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from alerting.accountability.verify import verify_chain
 from alerting.audit import exports, queries
 from alerting.cli import bulletins
-from alerting.cli.common import Subcommands, emit, moment, positive, with_db
+from alerting.cli.common import Subcommands, emit, emit_stream, moment, positive, with_db
 from alerting.cli.tables import render_table, truncate
 from alerting.domain import EntryKind, EntryStatus, Level
 from alerting.policy.loader import load_policy
@@ -79,7 +80,32 @@ def _kind_cell(entry: dict[str, Any]) -> str:
     return f"{kind}→{exports.finding_zh(finding)}" if finding and finding != entry["kind"] else kind
 
 
+def _export(args: argparse.Namespace, settings: Settings, policy: Policy) -> None:
+    """Every matching entry as CSV or XLSX, read and written a batch at a time."""
+    query = _entry_query(args, policy)
+    count = 0
+
+    async def work(conn: AsyncConnection) -> None:
+        async def batches() -> AsyncIterator[list[dict[str, Any]]]:
+            nonlocal count
+            async for batch in queries.entry_batches(conn, query):
+                count += len(batch)
+                yield batch
+
+        stream = exports.stream_csv if args.format == "csv" else exports.stream_xlsx
+        await emit_stream(
+            stream(batches(), policy.tz),
+            args.output,
+            lambda: f"{args.format}, {count} 条",
+            binary=args.format == "xlsx",
+        )
+
+    asyncio.run(with_db(settings, work))
+
+
 def _list(args: argparse.Namespace, settings: Settings, policy: Policy) -> None:
+    if args.format in ("csv", "xlsx") and not args.limit:
+        return _export(args, settings, policy)
     query = _entry_query(args, policy)
     limit = args.limit or (TABLE_LIMIT if args.format == "table" else None)
 

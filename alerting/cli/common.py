@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import TypeAlias, TypeVar
@@ -62,6 +62,33 @@ def emit(data: str | bytes, output: Path | None, what: str) -> None:
     else:
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
+
+
+async def emit_stream(
+    chunks: AsyncIterator[bytes], output: Path | None, what: Callable[[], str], binary: bool
+) -> None:
+    """emit() for data made a piece at a time: to --output through a temporary file beside it (a
+    failed export leaves no half file), or to standard output as it comes."""
+    if output is None:
+        if binary and sys.stdout.isatty():
+            raise CommandError("XLSX 是二进制文件，请用 --output FILE 指定保存位置 / use --output FILE")
+        async for chunk in chunks:
+            sys.stdout.buffer.write(chunk)
+        sys.stdout.buffer.flush()
+        return
+    partial = output.with_name(output.name + ".part")
+    try:
+        with partial.open("wb") as target:
+            async for chunk in chunks:
+                target.write(chunk)
+        partial.replace(output)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise CommandError(f"无法写入 / cannot write {output}: {exc.strerror}") from None
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    print(f"已写入 / written: {output}（{what()}）", file=sys.stderr)
 
 
 def positive(text: str) -> int:

@@ -10,8 +10,13 @@ from pathlib import Path
 import openpyxl
 from playwright.async_api import async_playwright
 
+from alerting.accountability.append import append
+from alerting.accountability.chain import NewEntry
+from alerting.audit.exports import entries_csv, entries_xlsx
+from alerting.audit.queries import EntryQuery, iterate_entries
 from alerting.clock import FakeClock
-from alerting.domain import Role
+from alerting.domain import EntryKind, Role
+from alerting.storage.engine import reading
 from tests.e2e.test_ack_link import CHROMIUM_ARGS
 from tests.support import (
     Running,
@@ -169,3 +174,44 @@ async def test_review_export_verify_adopt_publish(
             finally:
                 await browser.close()
         assert (tmp_path / "bulletin.pdf").stat().st_size > 1000
+
+
+async def test_exports_stream_and_equal_the_unstreamed_ones(sqlite_url: str, kafka_bootstrap: str) -> None:
+    """2,500 entries: three batches read and formatted one at a time, sent as they are made (chunked,
+    no Content-Length), while other requests are answered; the bytes are the unstreamed export's."""
+    settings = service_settings(sqlite_url, kafka_bootstrap)
+    async with receiver() as hook, running_service(settings, example_policy(hook.url), FakeClock(T0)) as run:
+        async with run.service.engine.begin() as conn:
+            for n in range(2500):
+                town = ("城关镇", "梅林镇", "青山乡")[n % 3]
+                entry = NewEntry(
+                    EntryKind.LATE_REPORT, town, town, T0 + timedelta(minutes=n), delay_seconds=60
+                )
+                await append(conn, entry, T0 + timedelta(minutes=n, seconds=5))
+        auditor = await run.token(Role.AUDITOR)
+        policy = run.service.policy
+        async with reading(run.service.engine) as conn:
+            query = EntryQuery(auto_confirm=frozenset(policy.scoring.auto_confirm))
+            rows = [e async for e in iterate_entries(conn, query)]
+        assert len(rows) == 2500
+
+        for format, whole in (("csv", entries_csv(rows, policy.tz)), ("xlsx", entries_xlsx(rows, policy.tz))):
+            async with run.client.stream(
+                "GET", "/api/v1/accountability/export", params={"format": format}, headers=auth(auditor)
+            ) as response:
+                assert response.status_code == 200
+                assert "content-length" not in response.headers
+                assert response.headers["transfer-encoding"] == "chunked"
+                chunks = response.aiter_bytes()
+                first = await anext(chunks)
+                assert (await run.client.get("/healthz")).status_code == 200  # the export is still open
+                body = first + b"".join([chunk async for chunk in chunks])
+            if format == "csv":
+                assert body == whole
+            else:
+
+                def cells(data: bytes) -> list[list[object]]:
+                    sheet = openpyxl.load_workbook(io.BytesIO(data))["问责记录"]
+                    return [[c.value for c in row] for row in sheet.iter_rows()]
+
+                assert cells(body) == cells(whole)

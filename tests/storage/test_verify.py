@@ -7,6 +7,7 @@ administrator with direct database access could: on SQLite by dropping the trigg
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,6 +16,7 @@ from sqlalchemy import Executable, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from alerting.accountability import verify as verify_module
 from alerting.accountability.append import append
 from alerting.accountability.chain import GENESIS_HASH, NewEntry, content_of, entry_hash
 from alerting.accountability.verify import ChainReport, verify_chain
@@ -85,6 +87,22 @@ async def test_an_empty_log_is_intact(engine: AsyncEngine) -> None:
 async def test_an_intact_chain_reports_its_count_and_last_hash(engine: AsyncEngine, batch: int) -> None:
     rows = await write_chain(engine)
     assert await verify(engine, batch) == ChainReport(len(rows), True, last_hash=rows[-1].hash)
+
+
+async def test_the_hashing_runs_off_the_event_loop(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batches are read on the loop and hashed in worker threads: requests are served meanwhile."""
+    rows = await write_chain(engine)
+    hashed_in: set[int] = set()
+
+    def spy(content: Any) -> str:
+        hashed_in.add(threading.get_ident())
+        return entry_hash(content)
+
+    monkeypatch.setattr(verify_module, "entry_hash", spy)
+    assert (await verify(engine, batch=2)).entries_checked == len(rows)
+    assert hashed_in and threading.get_ident() not in hashed_in
 
 
 # --- tampering -----------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import openpyxl
 
-from alerting.audit.exports import HEADERS, entries_csv, entries_xlsx
+from alerting.audit.exports import HEADERS, entries_csv, entries_xlsx, stream_csv, stream_xlsx
 from alerting.audit.render import bulletin_html, bulletin_xlsx
 from alerting.cli.tables import display_width, render_table
 
@@ -288,3 +288,36 @@ def test_render_table_lines_up_chinese_and_ascii_by_display_width() -> None:
     assert all(display_width(line) <= header_width for line in lines)
     assert lines[3].endswith("—")  # None
     assert lines[2].endswith("30") and display_width(lines[2]) == header_width  # numbers right-aligned
+
+
+async def _batches(size: int) -> Any:
+    for start in range(0, len(ENTRIES), size):
+        yield ENTRIES[start : start + size]
+
+
+async def test_the_streamed_csv_is_the_same_bytes_as_the_whole_one() -> None:
+    for size in (1, 3, len(ENTRIES)):
+        chunks = [chunk async for chunk in stream_csv(_batches(size), TZ)]
+        assert len(chunks) == 1 + -(-len(ENTRIES) // size)  # the header, then one chunk per batch
+        assert b"".join(chunks) == entries_csv(ENTRIES, TZ)
+
+
+async def test_the_streamed_workbook_holds_the_same_cells_as_the_whole_one() -> None:
+    def cells(data: bytes) -> list[list[object]]:
+        sheet = openpyxl.load_workbook(io.BytesIO(data))["问责记录"]
+        return [[c.value for c in row] for row in sheet.iter_rows()]
+
+    streamed = b"".join([chunk async for chunk in stream_xlsx(_batches(3), TZ)])
+    assert cells(streamed) == cells(entries_xlsx(ENTRIES, TZ))
+    sheet = openpyxl.load_workbook(io.BytesIO(streamed))["问责记录"]
+    assert sheet.auto_filter.ref == f"A1:N{len(ENTRIES) + 1}" and sheet.freeze_panes == "A2"
+
+
+async def test_nothing_to_export_is_a_header_alone() -> None:
+    async def none() -> Any:
+        return
+        yield
+
+    assert b"".join([c async for c in stream_csv(none(), TZ)]) == entries_csv([], TZ)
+    streamed = b"".join([c async for c in stream_xlsx(none(), TZ)])
+    assert openpyxl.load_workbook(io.BytesIO(streamed))["问责记录"].max_row == 1
