@@ -212,3 +212,55 @@ class Report:
     missing_persons: int | None = None
     provenance: Provenance = Provenance.UNRECORDED
     producer_key: str | None = None  # the key that signed it
+
+
+class ItemStatus(StrEnum):
+    """A routine item's life (日常信息): submitted, then one decision of the information section."""
+
+    SUBMITTED = "submitted"  # 已报送, awaiting review (a new version starts here again)
+    ADOPTED = "adopted"  # 采用
+    RETURNED = "returned"  # 退回: the township may revise and resubmit
+    FILED = "filed"  # 存档: kept, not adopted
+
+
+class ItemDecision(StrEnum):
+    ADOPT = "adopt"
+    RETURN = "return"
+    FILE = "file"
+
+
+DECISION_STATUS = {
+    ItemDecision.ADOPT: ItemStatus.ADOPTED,
+    ItemDecision.RETURN: ItemStatus.RETURNED,
+    ItemDecision.FILE: ItemStatus.FILED,
+}
+ITEM_STATUS_ZH = {"submitted": "已报送", "adopted": "已采用", "returned": "已退回", "filed": "已存档"}
+ADOPTION_LEVEL_ZH = {"county": "县级", "city": "市级", "province": "省级", "national": "国家级"}
+
+
+@dataclass(frozen=True, slots=True)
+class RoutineItem:
+    """One version of a routine item (日常信息), as accepted from the bus."""
+
+    submission_id: str  # makes a retry harmless
+    item_id: str  # stable across versions
+    township: str
+    category: str
+    title: str
+    text: str
+    submitted_at: datetime  # the county's receipt
+    reporter: Reporter
+    attachments: tuple[str, ...] = ()
+    assignment_id: str | None = None
+    is_problem: bool | None = None  # None: the category's default
+    provenance: Provenance = Provenance.UNRECORDED
+    producer_key: str | None = None
+
+    @property
+    def reported_at(self) -> datetime:
+        """As a report's: the township's duties (silence, periodic) count it the same way."""
+        return self.submitted_at
+
+    @property
+    def report_id(self) -> str:
+        return self.submission_id

@@ -18,17 +18,41 @@ from typing import Any
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from alerting.domain import DeadlineKind, DeadlineState, Report, ReportType
+from alerting.domain import DeadlineKind, DeadlineState, Report, ReportType, RoutineItem
 from alerting.errors import InvalidReport
 from alerting.policy.model import Policy
 from alerting.storage import bulk
 from alerting.storage.schema import deadlines, incidents, reports
 from consumers.intake import IntakeResult, Outcome, incident_values, report_values, store_report
+from consumers.items import store_item
 from escalation import arming, duties, rules
 
 Result = IntakeResult | InvalidReport
 # Report types whose settling on a new incident is only "the first report is in".
 _SIMPLE_TYPES = (ReportType.FIRST, ReportType.WRITTEN, ReportType.CORRECTION)
+
+
+async def store_records(
+    conn: AsyncConnection, batch: Sequence[Report | RoutineItem], policy: Policy, now: datetime
+) -> list[Result]:
+    """Store urgent reports and routine items in order; one result each. Runs of reports take the
+    set-based path; routine items are few and go one by one."""
+    results: list[Result] = []
+    run: list[Report] = []
+    for record in batch:
+        if isinstance(record, Report):
+            run.append(record)
+            continue
+        if run:
+            results += await store_batch(conn, run, policy, now)
+            run = []
+        try:
+            results.append(await store_item(conn, record, policy, now))
+        except InvalidReport as exc:
+            results.append(exc)
+    if run:
+        results += await store_batch(conn, run, policy, now)
+    return results
 
 
 async def store_batch(
@@ -156,6 +180,8 @@ class _Plan:
                 return InvalidReport(f"report_id {report.report_id} already belongs to incident {owner}")
             return IntakeResult(Outcome.DUPLICATE)
         policy = self.policy
+        if (refusal := policy.category_refusal(report.category, "urgent")) is not None:
+            return InvalidReport(refusal)
         if not policy.in_directory(report.township):
             return InvalidReport(f"township {report.township} is not in the policy's township directory")
         if report.incident_id in self.incidents or needs_full_path(report, policy):

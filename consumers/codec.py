@@ -146,8 +146,8 @@ def check_size(value: bytes | None, max_bytes: int) -> bytes:
     return value
 
 
-def decode(value: bytes | None, receipt: Receipt, max_bytes: int) -> Report:
-    """Bytes from the topic to a Report, or InvalidReport with the reason."""
+def load_object(value: bytes | None, max_bytes: int) -> dict[str, Any]:
+    """A message's JSON object, of a schema version this service reads, or InvalidReport."""
     value = check_size(value, max_bytes)
     try:
         data: Any = json.loads(value)
@@ -158,6 +158,15 @@ def decode(value: bytes | None, receipt: Receipt, max_bytes: int) -> Report:
     version = data.get("schema_version", SCHEMA_VERSION)
     if version != SCHEMA_VERSION:
         raise UnknownSchemaVersion(f"schema_version {version!r} is not supported (expected 1)")
+    return data
+
+
+def decode(value: bytes | None, receipt: Receipt, max_bytes: int) -> Report:
+    """Bytes from the topic to a Report, or InvalidReport with the reason."""
+    return report_of(load_object(value, max_bytes), receipt)
+
+
+def report_of(data: dict[str, Any], receipt: Receipt) -> Report:
     try:
         message = ReportMessage.model_validate(data)
     except ValidationError as exc:

@@ -50,6 +50,8 @@ async def store_report(conn: AsyncConnection, report: Report, policy: Policy, no
         if existing != report.incident_id:
             raise InvalidReport(f"report_id {report.report_id} already belongs to incident {existing}")
         return IntakeResult(Outcome.DUPLICATE)
+    if (refusal := policy.category_refusal(report.category, "urgent")) is not None:
+        raise InvalidReport(refusal)
     if not policy.in_directory(report.township):
         raise InvalidReport(f"township {report.township} is not in the policy's township directory")
 

@@ -26,23 +26,27 @@ from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, Operationa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from alerting.clock import Clock
-from alerting.domain import Report
+from alerting.domain import Report, RoutineItem
 from alerting.errors import InvalidReport
 from alerting.failpoints import NONE, Failpoints
 from alerting.metrics import Metrics
 from alerting.policy.model import Policy
 from alerting.settings import Settings
 from alerting.storage.engine import write_lock
-from consumers.batch import Result, store_batch
-from consumers.codec import check_size, decode
+from consumers.batch import Result, store_records
+from consumers.codec import check_size
 from consumers.intake import IntakeResult, Outcome
+from consumers.item_codec import decode_record
 from consumers.keyring import Keyring
 from consumers.signing import KEY_ID_HEADER, receive
 
 log = logging.getLogger(__name__)
 
 Record: TypeAlias = ConsumerRecord  # aiokafka ships no type information
-StoreBatch: TypeAlias = Callable[[AsyncConnection, list[Report], Policy, datetime], Awaitable[list[Result]]]
+StoreBatch: TypeAlias = Callable[
+    [AsyncConnection, list[Report | RoutineItem], Policy, datetime], Awaitable[list[Result]]
+]
+Received: TypeAlias = tuple[Record, Report | RoutineItem]
 # Errors caused by a message's content, as opposed to the database being unavailable.
 INPUT_ERRORS = (IntegrityError, DataError)
 # The database or Kafka being away: wait for it, however long, and never blame a record.
@@ -80,7 +84,7 @@ class ReportConsumer:
         metrics: Metrics,
         on_armed: Callable[[datetime], None],
         failpoints: Failpoints = NONE,
-        store: StoreBatch = store_batch,
+        store: StoreBatch = store_records,
     ) -> None:
         self.store = store  # the intake transaction's work (a test may wrap it to inject a fault)
         self._settings = settings
@@ -168,7 +172,7 @@ class ReportConsumer:
             log.error("%s (%s); %s\nTraceback (most recent call last):\n%s", what, name, then, frames)
 
     async def _process(self, records: list[Record], *, isolate: bool = False) -> None:
-        reports: list[tuple[Record, Report]] = []
+        reports: list[Received] = []
         rejected: list[Rejected] = []
         assert self._keyring is not None, "start() first"
         await self._keyring.ensure(
@@ -189,7 +193,7 @@ class ReportConsumer:
                     self._keyring.keys,
                     accept_unsigned,
                 )
-                reports.append((record, decode(value, receipt, self._settings.max_message_bytes)))
+                reports.append((record, decode_record(value, receipt, self._settings.max_message_bytes)))
             except InvalidReport as exc:
                 rejected.append(Rejected(record, exc.reason))
             except Exception as exc:  # a decoder bug must not stall the partition
@@ -218,7 +222,7 @@ class ReportConsumer:
         self._count(results)
 
     async def _bisect(
-        self, reports: list[tuple[Record, Report]], *, unexplained: bool
+        self, reports: list[Received], *, unexplained: bool
     ) -> tuple[list[IntakeResult], list[Rejected]]:
         """Store `reports` in halves until each failing record is alone; those are refused. With
         `unexplained`, failures of any kind but an outage are searched for, not only refusals."""
@@ -242,7 +246,7 @@ class ReportConsumer:
         second, refused_second = await self._bisect(reports[half:], unexplained=unexplained)
         return first + second, refused_first + refused_second
 
-    async def _store(self, reports: list[tuple[Record, Report]]) -> tuple[list[IntakeResult], list[Rejected]]:
+    async def _store(self, reports: list[Received]) -> tuple[list[IntakeResult], list[Rejected]]:
         now = self._clock.now()
         results: list[IntakeResult] = []
         refused: list[Rejected] = []

@@ -11,6 +11,7 @@ from aiokafka.errors import KafkaError
 from alerting.errors import IntakeUnavailable
 from alerting.producer_keys import ProducerKey
 from consumers.codec import ReportMessage, encode
+from consumers.item_codec import ItemMessage, encode_item
 from consumers.signing import sign
 
 
@@ -41,16 +42,19 @@ class ReportPublisher:
     async def publish(self, message: ReportMessage) -> Published:
         """Sign, and return once Kafka has the record on all in-sync replicas, or raise
         IntakeUnavailable."""
+        return await self._send(encode(message), message.incident_id)
+
+    async def publish_item(self, message: ItemMessage) -> Published:
+        """A routine item, keyed by item so that its versions stay in order."""
+        return await self._send(encode_item(message), message.item_id)
+
+    async def _send(self, value: bytes, key: str) -> Published:
         if self.key is None:
             raise IntakeUnavailable("the service is starting: it has no signing key yet")
-        value = encode(message)
         try:
             meta = await asyncio.wait_for(
                 self._producer.send_and_wait(
-                    self._topic,
-                    value=value,
-                    key=message.incident_id.encode("utf-8"),
-                    headers=sign(value, self.key),
+                    self._topic, value=value, key=key.encode("utf-8"), headers=sign(value, self.key)
                 ),
                 timeout=self._timeout_s,
             )

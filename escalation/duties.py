@@ -12,10 +12,10 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from alerting.domain import DeadlineKind, DeadlineState, Report
+from alerting.domain import DeadlineKind, DeadlineState, Report, RoutineItem
 from alerting.policy.calendar import Period, after_working_days, day_of_month_deadline, month_of, quarter_of
 from alerting.policy.model import PeriodicDuty, Policy
-from alerting.storage.schema import deadlines, reports
+from alerting.storage.schema import deadlines, item_versions, items, reports
 from escalation.arming import OPEN, Settled, insert_ignoring_existing, settle
 
 SILENCE_KINDS = (DeadlineKind.SILENCE_REMINDER, DeadlineKind.SILENCE)
@@ -152,8 +152,11 @@ async def ensure_duties(conn: AsyncConnection, policy: Policy, now: datetime) ->
     return await insert_ignoring_existing(conn, rows)
 
 
-async def on_report(conn: AsyncConnection, policy: Policy, report: Report, now: datetime) -> list[Settled]:
-    """A report restarts its township's silence clock and may meet a periodic duty."""
+async def on_report(
+    conn: AsyncConnection, policy: Policy, report: Report | RoutineItem, now: datetime
+) -> list[Settled]:
+    """A report or a routine item restarts its township's silence clock and may meet a periodic duty
+    (with a catalogue, periodic duties name routine categories: only routine items meet them)."""
     await _restart_silence(conn, policy, report, now)
     settled: list[Settled] = []
     for duty in policy.periodic:
@@ -175,7 +178,9 @@ async def on_report(conn: AsyncConnection, policy: Policy, report: Report, now: 
     return settled
 
 
-async def _restart_silence(conn: AsyncConnection, policy: Policy, report: Report, now: datetime) -> None:
+async def _restart_silence(
+    conn: AsyncConnection, policy: Policy, report: Report | RoutineItem, now: datetime
+) -> None:
     if policy.townships and report.township not in policy.townships:
         return
     rows = (
@@ -218,27 +223,40 @@ async def _restart_silence(conn: AsyncConnection, policy: Policy, report: Report
         await insert_ignoring_existing(conn, missing)
 
 
-async def _has_newer_stretch(conn: AsyncConnection, report: Report) -> bool:
-    """Whether a later report already started a silence stretch (this one arrived out of order)."""
-    latest = (
-        await conn.execute(
-            select(func.max(reports.c.reported_at)).where(reports.c.township == report.township)
-        )
-    ).scalar_one_or_none()
-    return latest is not None and latest > report.reported_at
+async def _has_newer_stretch(conn: AsyncConnection, report: Report | RoutineItem) -> bool:
+    """Whether a later report or item already started a silence stretch (this one arrived out of
+    order)."""
+    for latest in (
+        select(func.max(reports.c.reported_at)).where(reports.c.township == report.township),
+        select(func.max(item_versions.c.submitted_at))
+        .join(items, items.c.id == item_versions.c.item_id)
+        .where(items.c.township == report.township),
+    ):
+        found = (await conn.execute(latest)).scalar_one_or_none()
+        if found is not None and found > report.reported_at:
+            return True
+    return False
 
 
 async def balance_flagged(
     conn: AsyncConnection, township: str, start: datetime, end: datetime
 ) -> dict[str, int] | None:
-    """Counts for a good_news_only entry, or None when the quarter was balanced or empty."""
-    total, problems = (
-        await conn.execute(
-            select(func.count(), func.count().filter(reports.c.is_problem.is_(True))).where(
-                reports.c.township == township, reports.c.reported_at >= start, reports.c.reported_at < end
+    """Counts for a good_news_only entry, or None when the quarter was balanced or empty: urgent
+    reports and routine items (by their first version's receipt) both count."""
+    counted = []
+    for problem, table, at in (
+        (reports.c.is_problem, reports, reports.c.reported_at),
+        (items.c.is_problem, items, items.c.submitted_at),
+    ):
+        total, problems = (
+            await conn.execute(
+                select(func.count(), func.count().filter(problem.is_(True))).where(
+                    table.c.township == township, at >= start, at < end
+                )
             )
-        )
-    ).one()
-    if total == 0 or problems > 0:
+        ).one()
+        counted += [int(total), int(problems)]
+    reported, problem_reports, submitted, problem_items = counted
+    if reported + submitted == 0 or problem_reports + problem_items > 0:
         return None
-    return {"reports": int(total), "problem_reports": int(problems)}
+    return {"reports": reported, "problem_reports": 0, "items": submitted, "problem_items": 0}

@@ -36,6 +36,8 @@ async def submit_report(
             f"本令牌只能报送{principal.township}的信息 / this token reports for {principal.township} only",
         )
     # Refuse here what the consumer would only dead-letter: the township learns at once.
+    if (refusal := ctx.policy.category_refusal(body.category, "urgent")) is not None:
+        raise invalid("body", "category", refusal)
     if ctx.policy.townships and body.township not in ctx.policy.townships:
         raise invalid("body", "township", f"{body.township} is not in the township directory")
     now = ctx.clock.now()

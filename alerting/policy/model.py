@@ -61,9 +61,18 @@ class LevelRules(_Strict):
     forward_written: Duration | None = None
 
 
-class CategoryRules(_Strict):
-    """Overrides for one category (public health, natural disasters, ...); unset keys keep the level's."""
+Stream = Literal["urgent", "routine"]
+STREAM_ZH = {"urgent": "紧急信息", "routine": "日常信息"}
+_LIMITS = ("clock_starts", "first_report", "written_report", "ack", "followup", "final_report")
 
+
+class CategoryRules(_Strict):
+    """One category of the catalogue: its stream, whether it reports a problem, and, for urgent ones,
+    overrides of the level's limits (unset keys keep the level's)."""
+
+    # urgent: an incident with clocks (紧急信息); routine: an item the information section reviews
+    # (日常信息: 工作动态, 经验做法, 社情民意, ...), with no urgent clocks.
+    stream: Stream = "urgent"
     clock_starts: Literal["known_at", "occurred_at"] | None = None
     first_report: Duration | None = None
     written_report: Duration | None = None
@@ -71,6 +80,12 @@ class CategoryRules(_Strict):
     followup: FollowupRule | None = None
     final_report: Duration | None = None
     problem: bool = True  # whether its reports count as reporting a problem or risk (喜忧兼报)
+
+    @model_validator(mode="after")
+    def _routine_has_no_clocks(self) -> CategoryRules:
+        if self.stream == "routine" and (given := [k for k in _LIMITS if getattr(self, k) is not None]):
+            raise ValueError(f"a routine category has no urgent limits; remove {', '.join(given)}")
+        return self
 
 
 class IntakeRules(_Strict):
@@ -216,6 +231,46 @@ class Policy(_Strict):
             return stated
         override = self.categories.get(category)
         return override.problem if override else True
+
+    def stream_of(self, category: str) -> Stream | None:
+        """The category's stream; None if the catalogue does not know it (an empty catalogue takes
+        every category for urgent, as before there was one)."""
+        if not self.categories:
+            return "urgent"
+        rules = self.categories.get(category)
+        return rules.stream if rules else None
+
+    def category_refusal(self, category: str, stream: Stream) -> str | None:
+        """Why `category` cannot be submitted on `stream` (Chinese, then English), or None."""
+        found = self.stream_of(category)
+        if found == stream:
+            return None
+        if found is None:
+            known = "、".join(name for name, r in self.categories.items() if r.stream == stream)
+            return (
+                f"未知类别 {category}，可选：{known} / unknown category {category}; "
+                f"the {stream} categories are: {known}"
+            )
+        where, kind, what = (
+            ("POST /api/v1/items", "a routine", "a routine item")
+            if found == "routine"
+            else ("POST /api/v1/reports", "an urgent", "an urgent report")
+        )
+        return (
+            f"{category} 属于{STREAM_ZH[found]}，请按{STREAM_ZH[found]}报送（{where}）/ "
+            f"{category} is {kind} category: submit it as {what} ({where})"
+        )
+
+    @model_validator(mode="after")
+    def _duties_are_routine(self) -> Policy:
+        for duty in self.periodic if self.categories else ():
+            urgent = [c for c in duty.categories if self.stream_of(c) != "routine"]
+            if urgent:
+                raise ValueError(
+                    f"periodic duty {duty.name}: {', '.join(urgent)} must be routine categories of the "
+                    "catalogue (a periodic duty is met by routine items)"
+                )
+        return self
 
     def in_directory(self, township: str) -> bool:
         """Whether the county knows this township (an empty directory admits every name)."""

@@ -326,3 +326,58 @@ producer_keys = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("revoked_at", UTCDateTime),
 )
+
+# Routine items (日常信息): no urgent clocks; the information section reviews each version.
+items = Table(
+    "items",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("township", String(64), nullable=False),
+    Column("category", String(64), nullable=False),
+    Column("title", String(200), nullable=False),  # the current version's
+    Column("assignment_id", String(64)),
+    Column("is_problem", Boolean, nullable=False),
+    Column("status", String(16), nullable=False),  # see alerting.domain.ItemStatus
+    Column("version", Integer, nullable=False),  # the current one
+    Column("submitted_at", UTCDateTime, nullable=False),  # the first version's receipt
+    Column("updated_at", UTCDateTime, nullable=False),  # the current version's receipt or the decision
+    Column("decided_at", UTCDateTime),
+    Column("decided_by", String(100)),
+    Column("reason", String(1000)),
+    Column("adoption_level", String(16)),  # county | city | province | national
+    Column("publication", String(100)),  # e.g. 《XX信息》
+    Column("publication_issue", String(50)),  # e.g. 2026年第12期
+    Column("publication_date", String(10)),  # ISO date
+    Index("ix_items_township_submitted", "township", "submitted_at"),
+    Index("ix_items_status", "status"),
+)
+
+item_versions = Table(
+    "item_versions",
+    metadata,
+    Column("item_id", ForeignKey("items.id"), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("submission_id", String(64), nullable=False, unique=True),
+    Column("title", String(200), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("attachments", JSON, nullable=False),  # file names
+    Column("reporter_name", String(100), nullable=False),
+    Column("reporter_phone", String(40), nullable=False),
+    Column("submitted_at", UTCDateTime, nullable=False),
+    Column("stored_at", UTCDateTime, nullable=False),
+    Column("provenance", String(16), nullable=False),
+    Column("producer_key", String(64)),
+)
+
+# What happened to an item, in order: who submitted, decided or forwarded it, when and why.
+item_events = Table(
+    "item_events",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("item_id", ForeignKey("items.id"), nullable=False, index=True),
+    Column("version", Integer, nullable=False),
+    Column("kind", String(16), nullable=False),  # submitted | adopted | returned | filed | forwarded
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", String(100), nullable=False),
+    Column("details", JSON, nullable=False),
+)

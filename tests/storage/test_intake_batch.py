@@ -14,17 +14,18 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from alerting.accountability.verify import verify_chain
-from alerting.domain import DeadlineKind, DeadlineState, Report, ReportType
+from alerting.domain import DeadlineKind, DeadlineState, Report, ReportType, RoutineItem
 from alerting.errors import InvalidReport
 from alerting.policy.model import Policy
 from alerting.storage.engine import create_engine, upgrade
 from alerting.storage.schema import deadlines, metadata
-from consumers.batch import Result, needs_full_path, store_batch
+from consumers.batch import Result, needs_full_path, store_batch, store_records
 from consumers.intake import store_report
+from consumers.items import store_item
 from escalation.duties import ensure_duties
 from escalation.engine import fire_due
 from tests.conftest import fresh_pg_database
-from tests.storage.test_rule_reports import KNOWN, MIN, report
+from tests.storage.test_rule_reports import KNOWN, MIN, report, routine_item
 from tests.support import firing_for
 
 DAY = timedelta(days=1)
@@ -65,7 +66,7 @@ async def prepare(engine: AsyncEngine, policy: Policy) -> None:
         )
 
 
-def batch() -> list[Report]:
+def batch() -> list[Report | RoutineItem]:
     late = KNOWN - 2 * DAY
     first_b = report("inc-b", reported_at=KNOWN + 10 * MIN)
     return [
@@ -78,7 +79,8 @@ def batch() -> list[Report]:
         report("inc-d", reported_at=KNOWN + 5 * MIN),  # arrived out of order
         report("inc-e", known_at=late, reported_at=KNOWN + 13 * MIN),  # late: an accountability entry
         report("inc-b", ReportType.FOLLOWUP, reported_at=KNOWN + 14 * MIN),  # opened in this batch
-        report("inc-f", category="重点项目", reported_at=KNOWN + 15 * MIN),  # meets a periodic duty
+        routine_item("城关镇", KNOWN + 15 * MIN),  # a routine item: meets a periodic duty
+        report("inc-k", category="社情民意", reported_at=KNOWN + 15 * MIN),  # routine: refused as urgent
         report("inc-g", ReportType.WRITTEN, reported_at=KNOWN + 16 * MIN),
         first_b,  # twice in one batch
         report("inc-h", township="青山乡", reported_at=KNOWN + 17 * MIN),
@@ -112,17 +114,20 @@ async def test_a_batch_stores_what_one_by_one_stores(
     reports = batch()
 
     async with engine.begin() as conn:
-        at_once = await store_batch(conn, reports, policy, now)
+        at_once = await store_records(conn, reports, policy, now)
     one_by_one: list[Result] = []
     async with twin.begin() as conn:
         for item in reports:
             try:
-                one_by_one.append(await store_report(conn, item, policy, now))
+                if isinstance(item, RoutineItem):
+                    one_by_one.append(await store_item(conn, item, policy, now))
+                else:
+                    one_by_one.append(await store_report(conn, item, policy, now))
             except InvalidReport as exc:
                 one_by_one.append(exc)
 
     assert [outcome(r) for r in at_once] == [outcome(r) for r in one_by_one]
-    assert [outcome(r)[0] for r in at_once].count("invalid") == 2
+    assert [outcome(r)[0] for r in at_once].count("invalid") == 3
     assert sum(outcome(r)[1] for r in at_once if not isinstance(r, InvalidReport)) >= 1  # inc-e was late
     async with engine.connect() as conn:
         ended = (
@@ -144,7 +149,7 @@ async def test_a_batch_stores_what_one_by_one_stores(
             )
         ).scalar_one()
     # 青山乡's new stretch starts at its latest report although that one was stored first.
-    assert stretches == {"since": reports[12].reported_at.isoformat()}
+    assert stretches == {"since": reports[13].reported_at.isoformat()}
     assert ended == reports[1].report_id  # the flagged silent stretch ended with inc-c
     batch_rows, reference_rows = await contents(engine), await contents(twin)
     assert batch_rows["reports"] and batch_rows["deadlines"]
@@ -187,6 +192,6 @@ async def test_the_batch_path_covers_the_common_case(engine: AsyncEngine, policy
 def test_what_needs_the_full_path(policy: Policy) -> None:
     assert needs_full_path(report("inc-1", ReportType.FOLLOWUP), policy)
     assert needs_full_path(report("inc-1", ReportType.FINAL), policy)
-    assert needs_full_path(report("inc-1", category="重点项目"), policy)
+    assert needs_full_path(report("inc-1", category="社情民意"), policy)  # named by a periodic duty
     assert not needs_full_path(report("inc-1"), policy)
     assert not needs_full_path(report("inc-1", ReportType.WRITTEN), policy)

@@ -8,6 +8,7 @@ Expectations come from deploy/policy.example.toml; times are UTC, local dates ar
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -18,8 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from alerting.audit import bulletins
 from alerting.audit.bulletins import year_of
 from alerting.domain import DeadlineKind, DeadlineState, EntryKind, Level, Report
+from alerting.errors import InvalidReport
 from alerting.policy.model import Policy
-from alerting.storage.schema import deadlines, escalations, reports
+from alerting.storage.schema import deadlines, escalations, items, reports
 from escalation.duties import ensure_duties
 from tests.storage.test_rule_reports import (
     HOUR,
@@ -29,6 +31,7 @@ from tests.storage.test_rule_reports import (
     escalations_of,
     fire,
     report,
+    routine_item,
     store,
     utc,
     verify_chain,
@@ -232,8 +235,8 @@ async def test_key_project_report_by_the_15th_meets_the_duty_and_a_miss_is_overd
     engine: AsyncEngine, policy: Policy
 ) -> None:
     await ensure(engine, policy, MONDAY)
-    # 城关镇 sends its 重点项目 report on Tuesday Mar 10, 10:00 local.
-    sent = local_report("城关镇", utc(2026, 3, 10, 2), category="重点项目")
+    # 城关镇 sends its 重点项目 item on Tuesday Mar 10, 10:00 local (a routine item, not an urgent report).
+    sent = routine_item("城关镇", utc(2026, 3, 10, 2))
     await store(engine, policy, sent)
 
     met = await key_project_row(engine, "城关镇")
@@ -261,15 +264,39 @@ async def test_key_project_report_after_the_miss_writes_late_report(
     await fire(engine, policy, KEY_PROJECT_DUE)  # periodic_overdue for every township
     # 梅林镇 sends it on Friday Mar 20, 10:00 local = 2026-03-20T02:00Z:
     # 4 days 10 hours after the due time = 4 * 86400 + 10 * 3600 = 381600 s late.
-    late = local_report("梅林镇", utc(2026, 3, 20, 2), category="重点项目")
+    late = routine_item("梅林镇", utc(2026, 3, 20, 2))
     await store(engine, policy, late)
 
     row = await key_project_row(engine, "梅林镇")
-    assert row.state == DeadlineState.MET
+    assert (row.state, row.met_by) == (DeadlineState.MET, late.submission_id)
     assert [
-        (e.deadline_id, e.delay_seconds, e.report_id)
+        (e.deadline_id, e.delay_seconds, e.report_id, e.incident_id, e.details)
         for e in await entries(engine, EntryKind.LATE_REPORT, township="梅林镇")
-    ] == [(row.id, 381600, late.report_id)]
+    ] == [
+        (
+            row.id,
+            381600,
+            None,
+            None,
+            {
+                "deadline": "periodic",
+                "due_at": KEY_PROJECT_DUE.isoformat(),
+                "arrived_at": late.submitted_at.isoformat(),
+                "item_id": late.item_id,
+                "version": 1,
+                "category": "重点项目",
+            },
+        )
+    ]
+
+
+async def test_an_urgent_report_in_a_routine_category_is_refused_and_meets_nothing(
+    engine: AsyncEngine, policy: Policy
+) -> None:
+    await ensure(engine, policy, MONDAY)
+    with pytest.raises(InvalidReport, match="重点项目 is a routine category"):
+        await store(engine, policy, local_report("城关镇", utc(2026, 3, 10, 2), category="重点项目"))
+    assert (await key_project_row(engine, "城关镇")).state == DeadlineState.PENDING
 
 
 # --- balance (喜忧兼报) at the end of Q1: 2026-04-01 00:00 local = 2026-03-31T16:00Z -----------------
@@ -281,14 +308,16 @@ QUARTER_START = utc(2025, 12, 31, 16)  # 2026-01-01 00:00 local
 async def test_quarter_with_only_good_news_is_flagged_and_others_are_cleared(
     engine: AsyncEngine, policy: Policy
 ) -> None:
-    # 城关镇: a problem report at 23:59 local on Dec 31 (still Q4), then only 经验做法 in Q1.
+    # 城关镇: a problem report at 23:59 local on Dec 31 (still Q4), then only good news in Q1: an
+    # urgent report marked not a problem and two 经验做法 items.
     await store(engine, policy, local_report("城关镇", utc(2025, 12, 31, 15, 59)))
     await ensure(engine, policy, MONDAY)
+    await store(engine, policy, replace(local_report("城关镇", utc(2026, 1, 4, 2)), is_problem=False))
     for at in (utc(2026, 1, 5, 2), utc(2026, 3, 31, 15, 59)):  # the last at 23:59 local on Mar 31
-        await store(engine, policy, local_report("城关镇", at, category="经验做法"))
-    # 梅林镇: good news and a problem. 青山乡: nothing at all.
-    await store(engine, policy, local_report("梅林镇", utc(2026, 2, 2, 2), category="经验做法"))
-    await store(engine, policy, local_report("梅林镇", utc(2026, 3, 3, 2)))
+        await store(engine, policy, routine_item("城关镇", at, category="经验做法"))
+    # 梅林镇: good news and a problem item (问题建议). 青山乡: nothing at all.
+    await store(engine, policy, routine_item("梅林镇", utc(2026, 2, 2, 2), category="经验做法"))
+    await store(engine, policy, routine_item("梅林镇", utc(2026, 3, 3, 2), category="问题建议"))
 
     balance = await duty_rows(engine, DeadlineKind.QUARTER_BALANCE)
     assert {t: [(r.period, r.due_at) for r in rows] for t, rows in balance.items()} == {
@@ -306,7 +335,12 @@ async def test_quarter_with_only_good_news_is_flagged_and_others_are_cleared(
         "城关镇",
         QUARTER_END - MICRO,
     )
-    assert (flagged.details["reports"], flagged.details["problem_reports"]) == (2, 0)
+    assert [flagged.details[k] for k in ("reports", "problem_reports", "items", "problem_items")] == [
+        1,
+        0,
+        2,
+        0,
+    ]
     assert (flagged.details["period"], flagged.details["judged_period"]) == ("2026-Q1", "2026-Q1")
     assert flagged.details["due_at"] == QUARTER_END.isoformat()
     assert flagged.details["context"] == {"quarter_start": QUARTER_START.isoformat()}
@@ -326,12 +360,14 @@ async def test_quarter_with_only_good_news_is_flagged_and_others_are_cleared(
 
 
 async def test_good_news_categories_are_stored_as_not_a_problem(engine: AsyncEngine, policy: Policy) -> None:
-    # [categories."经验做法"] problem = false; a category without an override is a problem.
-    await store(engine, policy, local_report("城关镇", MONDAY, category="经验做法"))
+    # [categories."经验做法"] problem = false; a category that says nothing is a problem.
+    await store(engine, policy, routine_item("城关镇", MONDAY, category="经验做法"))
+    await store(engine, policy, routine_item("青山乡", MONDAY, category="问题建议"))
     await store(engine, policy, local_report("梅林镇", MONDAY))
     async with engine.connect() as conn:
         stored = {r.township: r.is_problem for r in await conn.execute(select(reports))}
-    assert stored == {"城关镇": False, "梅林镇": True}
+        stored |= {r.township: r.is_problem for r in await conn.execute(select(items))}
+    assert stored == {"城关镇": False, "梅林镇": True, "青山乡": True}
 
 
 # --- findings belong to the period they judge --------------------------------------------------

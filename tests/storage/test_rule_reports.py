@@ -17,7 +17,16 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from alerting.domain import DeadlineKind, DeadlineState, EntryKind, Level, Report, ReportType
+from alerting.domain import (
+    DeadlineKind,
+    DeadlineState,
+    EntryKind,
+    Level,
+    Report,
+    Reporter,
+    ReportType,
+    RoutineItem,
+)
 from alerting.events import EventKind
 from alerting.policy.model import Policy
 from alerting.storage.schema import (
@@ -28,6 +37,7 @@ from alerting.storage.schema import (
     incidents,
 )
 from consumers.intake import IntakeResult, store_report
+from consumers.items import store_item
 from escalation.engine import Fired, fire_due
 from tests.storage.factories import make_report
 from tests.storage.test_chain import _assert_unbroken
@@ -76,9 +86,28 @@ def report(
     return replace(made, **facts) if facts else made
 
 
-async def store(engine: AsyncEngine, policy: Policy, item: Report) -> IntakeResult:
-    """The report arrives and is stored at its own receipt time."""
+def routine_item(
+    township: str, at: datetime, category: str = "重点项目", version_of: str | None = None
+) -> RoutineItem:
+    """A routine item received at `at`; `version_of` makes it a new version of that item."""
+    submission_id = f"{township}-{category}-{at:%m%dT%H%M%S}"
+    return RoutineItem(
+        submission_id=submission_id,
+        item_id=version_of or submission_id,
+        township=township,
+        category=category,
+        title=f"{township}{category}",
+        text="正文",
+        submitted_at=at,
+        reporter=Reporter("信息员", "0791-80000009"),
+    )
+
+
+async def store(engine: AsyncEngine, policy: Policy, item: Report | RoutineItem) -> IntakeResult:
+    """The report or routine item arrives and is stored at its own receipt time."""
     async with engine.begin() as conn:
+        if isinstance(item, RoutineItem):
+            return await store_item(conn, item, policy, item.submitted_at)
         return await store_report(conn, item, policy, item.reported_at)
 
 

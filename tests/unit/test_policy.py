@@ -300,12 +300,58 @@ def test_bad_category_override_names_its_key() -> None:
 
 def test_bad_category_override_names_its_line() -> None:
     text = edit(
-        'followup = { at = ["08:00"] }\n\n[categories."经验做法"]',
-        'followup = { at = ["25:00"] }\n\n[categories."经验做法"]',
+        'followup = { at = ["08:00"] }\n[categories."事故灾难"]',
+        'followup = { at = ["25:00"] }\n[categories."事故灾难"]',
     )
     err = error(text)
     assert err.key == "categories.自然灾害.followup.at.0"
     assert err.line == line_of(text, '"25:00"')
+
+
+def test_a_routine_category_carries_no_urgent_limits() -> None:
+    text = edit(
+        '[categories."社情民意"]      # public opinion (monthly duty)\nstream = "routine"\n',
+        '[categories."社情民意"]      # public opinion (monthly duty)\nstream = "routine"\nack = "1h"\n',
+    )
+    err = error(text)
+    assert err.key == "categories.社情民意"
+    assert "a routine category has no urgent limits; remove ack" in err.reason
+
+
+def test_a_periodic_duty_is_met_by_a_routine_category() -> None:
+    err = error(edit('categories = ["社情民意"]', 'categories = ["安全生产"]'))
+    assert "public_opinion: 安全生产 must be routine categories of the catalogue" in err.reason
+
+
+def test_the_catalogue_names_each_category_stream() -> None:
+    policy = parse_policy(EXAMPLE, ENV)
+    assert {name for name, c in policy.categories.items() if c.stream == "urgent"} == {
+        "安全生产",
+        "自然灾害",
+        "事故灾难",
+        "公共卫生",
+        "社会安全",
+        "群体性事件",
+        "网络舆情",
+    }
+    assert {name for name, c in policy.categories.items() if c.stream == "routine"} == {
+        "工作动态",
+        "经验做法",
+        "问题建议",
+        "社情民意",
+        "重点项目",
+    }
+    assert policy.category_refusal("安全生产", "urgent") is None
+    assert policy.category_refusal("社情民意", "routine") is None
+    assert "submit it as a routine item (POST /api/v1/items)" in str(
+        policy.category_refusal("社情民意", "urgent")
+    )
+    assert "unknown category 火灾; the urgent categories are: 安全生产、" in str(
+        policy.category_refusal("火灾", "urgent")
+    )
+    bare = policy.model_copy(update={"categories": {}})  # no catalogue: every category urgent
+    assert bare.category_refusal("火灾", "urgent") is None
+    assert bare.category_refusal("社情民意", "routine") is not None
 
 
 def test_category_cannot_override_forwarding() -> None:
