@@ -43,6 +43,8 @@ class DeadlineKind(StrEnum):
     SILENCE = "silence"  # M working days without a report: silent_unit
     PERIODIC = "periodic"  # a report owed on a schedule (period = "duty:2026-03")
     QUARTER_BALANCE = "quarter_balance"  # quarter end: reports but no problems -> good_news_only
+    ASSIGNMENT_REMINDER = "assignment_reminder"  # before an assignment (约稿) is due: remind
+    ASSIGNMENT = "assignment"  # an assignment's due time (period = "assignment:<id>")
 
 
 class DeadlineState(StrEnum):
@@ -56,7 +58,14 @@ class DeadlineState(StrEnum):
 
 OPEN_DEADLINE_STATES = (DeadlineState.PENDING, DeadlineState.ESCALATING)
 TOWNSHIP_DUTIES = frozenset(
-    {DeadlineKind.SILENCE_REMINDER, DeadlineKind.SILENCE, DeadlineKind.PERIODIC, DeadlineKind.QUARTER_BALANCE}
+    {
+        DeadlineKind.SILENCE_REMINDER,
+        DeadlineKind.SILENCE,
+        DeadlineKind.PERIODIC,
+        DeadlineKind.QUARTER_BALANCE,
+        DeadlineKind.ASSIGNMENT_REMINDER,
+        DeadlineKind.ASSIGNMENT,
+    }
 )
 COUNTY_DEADLINES = frozenset({DeadlineKind.ACK, DeadlineKind.FORWARD_PHONE, DeadlineKind.FORWARD_WRITTEN})
 
@@ -72,6 +81,7 @@ class EntryKind(StrEnum):
     SILENT_UNIT = "silent_unit"  # 长期未报送
     GOOD_NEWS_ONLY = "good_news_only"  # 报喜不报忧
     PERIODIC_OVERDUE = "periodic_overdue"  # 定期报送超时
+    ASSIGNMENT_OVERDUE = "assignment_overdue"  # 约稿超时
     REVIEW = "review"
 
 
@@ -106,6 +116,7 @@ ENTRY_ZH = {
     "silent_unit": "长期未报送",
     "good_news_only": "报喜不报忧",
     "periodic_overdue": "定期报送超时",
+    "assignment_overdue": "约稿超时",
     "review": "审核",
 }
 # Findings an auditor may reach by reclassifying an entry; 瞒报 and 谎报 exist only as findings.
@@ -138,6 +149,8 @@ MISSED_ENTRY_KIND: dict[DeadlineKind, EntryKind | None] = {
     DeadlineKind.SILENCE: EntryKind.SILENT_UNIT,
     DeadlineKind.PERIODIC: EntryKind.PERIODIC_OVERDUE,
     DeadlineKind.QUARTER_BALANCE: EntryKind.GOOD_NEWS_ONLY,
+    DeadlineKind.ASSIGNMENT_REMINDER: None,
+    DeadlineKind.ASSIGNMENT: EntryKind.ASSIGNMENT_OVERDUE,
 }
 
 

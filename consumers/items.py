@@ -1,5 +1,6 @@
 """Intake of routine items (日常信息): store a version, in the caller's transaction, with no urgent
-clocks. A new item starts at version 1; a township may send a new version of an item that is
+clocks. An item may answer an assignment (约稿) given to its township, and so meet it. A new item
+starts at version 1; a township may send a new version of an item that is
 awaiting review or was returned, never of one adopted or filed. The item still counts for the
 township's duties: it ends a silence and may meet a periodic duty (重点项目, 社情民意)."""
 
@@ -16,7 +17,7 @@ from alerting.errors import InvalidReport
 from alerting.policy.model import Policy
 from alerting.storage.schema import item_events, item_versions, items
 from consumers.intake import IntakeResult, Outcome
-from escalation import arming, duties
+from escalation import arming, assignments, duties
 
 OPEN_TO_REVISION = (ItemStatus.SUBMITTED.value, ItemStatus.RETURNED.value)
 
@@ -32,7 +33,7 @@ async def store_item(conn: AsyncConnection, item: RoutineItem, policy: Policy, n
         if owner != item.item_id:
             raise InvalidReport(f"submission_id {item.submission_id} already belongs to item {owner}")
         return IntakeResult(Outcome.DUPLICATE)
-    _check(item, policy)
+    await _check(conn, item, policy)
     current = (await conn.execute(select(items).where(items.c.id == item.item_id))).one_or_none()
     if current is None:
         version = 1
@@ -51,7 +52,7 @@ async def store_item(conn: AsyncConnection, item: RoutineItem, policy: Policy, n
         )
     )
     late = 0
-    for settled in await duties.on_report(conn, policy, item, now):
+    for settled in [*await duties.on_report(conn, policy, item, now), *await assignments.on_item(conn, item)]:
         if settled.late_seconds is not None:
             late += 1
             await arming.record_late(
@@ -68,13 +69,17 @@ async def store_item(conn: AsyncConnection, item: RoutineItem, policy: Policy, n
     return IntakeResult(Outcome.STORED, late)
 
 
-def _check(item: RoutineItem, policy: Policy) -> None:
+async def _check(conn: AsyncConnection, item: RoutineItem, policy: Policy) -> None:
     if (refusal := policy.category_refusal(item.category, "routine")) is not None:
         raise InvalidReport(refusal)
     if not policy.in_directory(item.township):
         raise InvalidReport(f"township {item.township} is not in the policy's township directory")
-    if item.assignment_id is not None:  # assignments (约稿) are not issued yet
-        raise InvalidReport(f"unknown assignment {item.assignment_id}: no assignments exist")
+    if item.assignment_id is not None:
+        given = await assignments.given_to(conn, item.assignment_id)
+        if given is None:
+            raise InvalidReport(f"unknown assignment {item.assignment_id}")
+        if item.township not in given:
+            raise InvalidReport(f"assignment {item.assignment_id} was not given to {item.township}")
 
 
 async def _revise(conn: AsyncConnection, current: Any, item: RoutineItem, policy: Policy) -> int:

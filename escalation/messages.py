@@ -23,6 +23,8 @@ DEADLINE_ZH = {
     DeadlineKind.SILENCE: "长期未报送信息",
     DeadlineKind.PERIODIC: "定期报送超时",
     DeadlineKind.QUARTER_BALANCE: "本季度只报喜不报忧",
+    DeadlineKind.ASSIGNMENT_REMINDER: "约稿即将到期提醒",
+    DeadlineKind.ASSIGNMENT: "约稿超时未报",
 }
 DEADLINE_EN = {
     DeadlineKind.FIRST_REPORT: "first report overdue",
@@ -37,6 +39,8 @@ DEADLINE_EN = {
     DeadlineKind.SILENCE: "no reports for a long time",
     DeadlineKind.PERIODIC: "periodic report overdue",
     DeadlineKind.QUARTER_BALANCE: "only good news reported this quarter",
+    DeadlineKind.ASSIGNMENT_REMINDER: "assignment due soon (reminder)",
+    DeadlineKind.ASSIGNMENT: "assignment overdue",
 }
 
 

@@ -21,6 +21,7 @@ from alerting.storage.schema import items as items_table
 from alerting.tokens import Principal
 from consumers.codec import IsoTime
 from consumers.item_codec import ItemBody, ItemMessage
+from escalation import assignments
 
 router = APIRouter(prefix="/api/v1/items", tags=["routine items"])
 readers = require(Role.TOWNSHIP, Role.INFO_SECTION, Role.DUTY_OFFICER, Role.AUDITOR)
@@ -94,7 +95,12 @@ async def submit_item(
     if not ctx.policy.in_directory(body.township):
         raise invalid("body", "township", f"{body.township} is not in the township directory")
     if body.assignment_id is not None:
-        raise invalid("body", "assignment_id", f"未知约稿 / unknown assignment {body.assignment_id}")
+        async with reading(ctx.engine) as conn:
+            given = await assignments.given_to(conn, body.assignment_id)
+        if given is None or body.township not in given:
+            raise invalid(
+                "body", "assignment_id", f"{body.township} 没有约稿 {body.assignment_id} / no such assignment"
+            )
     if body.item_id is not None:
         await _revisable(ctx, body.item_id, body.township)
     submission_id = body.submission_id or uuid.uuid4().hex

@@ -94,6 +94,13 @@ class IntakeRules(_Strict):
     accept_unsigned: bool = False
 
 
+class AssignmentRules(_Strict):
+    """约稿: reminders this long before an assignment's due time (16h before the end of the due day
+    is 08:00 on it)."""
+
+    remind_before: tuple[Duration, ...] = (timedelta(days=2), timedelta(hours=16))
+
+
 class SilenceRules(_Strict):
     remind_after_working_days: int = Field(default=10, ge=1, le=365)
     flag_after_working_days: int = Field(default=15, ge=1, le=365)
@@ -185,6 +192,7 @@ class ScoringRules(_Strict):
         "silent_unit": 3,
         "good_news_only": 2,
         "periodic_overdue": 1,
+        "assignment_overdue": 1,
     }
     # Kinds that count as confirmed without an auditor's review (an auditor may still waive them).
     auto_confirm: tuple[EntryKind, ...] = ()
@@ -210,6 +218,7 @@ class Policy(_Strict):
     calendar: CalendarPolicy = CalendarPolicy()
     silence: SilenceRules = SilenceRules()
     periodic: tuple[PeriodicDuty, ...] = ()
+    assignments: AssignmentRules = AssignmentRules()
     balance: BalanceRules = BalanceRules()
     scoring: ScoringRules = ScoringRules()
 

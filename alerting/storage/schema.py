@@ -381,3 +381,16 @@ item_events = Table(
     Column("actor", String(100), nullable=False),
     Column("details", JSON, nullable=False),
 )
+
+# Assignments (约稿): each township's part is a deadline row (kind `assignment`, period "assignment:<id>").
+assignments = Table(
+    "assignments",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("title", String(200), nullable=False),
+    Column("note", Text, nullable=False),
+    Column("due_at", UTCDateTime, nullable=False, index=True),
+    Column("townships", JSON, nullable=False),
+    Column("created_by", String(100), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)

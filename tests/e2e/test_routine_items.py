@@ -171,3 +171,46 @@ async def test_a_direct_producer_sends_a_routine_item(sqlite_url: str, kafka_boo
         T0.isoformat().replace("+00:00", "Z"),
     )
     assert (item["versions"][0]["provenance"], item["versions"][0]["producer_key"]) == ("signed", key.key_id)
+
+
+async def test_an_assignment_is_owed_then_met_by_the_item_that_answers_it(
+    sqlite_url: str, kafka_bootstrap: str
+) -> None:
+    settings = service_settings(sqlite_url, kafka_bootstrap)
+    async with receiver() as hook, running_service(settings, example_policy(hook.url), FakeClock(T0)) as run:
+        town = await run.token(Role.TOWNSHIP, "城关镇")
+        section = await run.token(Role.INFO_SECTION)
+        body = {
+            "title": "春耕备耕工作信息",
+            "note": "请报送进展",
+            "due_on": "2026-03-10",
+            "townships": ["城关镇"],
+        }
+        assert (
+            await run.client.post("/api/v1/assignments", json=body, headers=auth(town))
+        ).status_code == 403
+        past = await run.client.post(
+            "/api/v1/assignments", json={**body, "due_on": "2026-03-01"}, headers=auth(section)
+        )
+        assert past.status_code == 422 and "the due time is in the past" in past.text
+        nowhere = await run.client.post(
+            "/api/v1/assignments", json={**body, "townships": ["不存在镇"]}, headers=auth(section)
+        )
+        assert nowhere.status_code == 422 and "不存在镇" in nowhere.text
+        created = await run.client.post("/api/v1/assignments", json=body, headers=auth(section))
+        assert created.status_code == 201, created.text
+        assignment = created.json()
+        assert assignment["due_at"] == "2026-03-10T16:00:00Z"  # the end of the day, local time
+
+        owed = (await run.client.get("/api/v1/assignments", headers=auth(town))).json()
+        assert [(a["id"], [p["state"] for p in a["parts"]]) for a in owed] == [(assignment["id"], ["owed"])]
+        answer = item_body(category="工作动态", title="城关镇春耕备耕进展", assignment_id=assignment["id"])
+        assert (await run.client.post("/api/v1/items", json=answer, headers=auth(town))).status_code == 202
+        wrong = item_body(category="工作动态", assignment_id="asg-none")
+        assert (await run.client.post("/api/v1/items", json=wrong, headers=auth(town))).status_code == 422
+
+        async def met() -> bool:
+            found = await run.client.get(f"/api/v1/assignments/{assignment['id']}", headers=auth(section))
+            return [p["state"] for p in found.json()["parts"]] == ["met"]
+
+        await eventually(met, what="the assignment met by the item")
