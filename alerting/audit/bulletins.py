@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from alerting.accountability.verify import chain_tail
 from alerting.audit.queries import EntryQuery, iterate_entries
+from alerting.audit.work import routine_work
 from alerting.domain import DeadlineKind, DeadlineState, EntryStatus, ReportType
 from alerting.errors import ConflictError, NotFound
 from alerting.policy.calendar import Period, quarter_of
@@ -128,6 +129,10 @@ async def compute(
     ):
         tally[row.township].adopted += 1
         tally[row.township].adoption_points += scoring.adoption.get(row.level, 0)
+    work, adopted_items = await routine_work(conn, period, scoring, now, policy.tz)
+    for town, w in work.items():
+        tally[town].adopted += w.adopted
+        tally[town].adoption_points += w.adoption_points
 
     confirmed: dict[str, Counter[str]] = defaultdict(Counter)
     candidates: dict[str, Counter[str]] = defaultdict(Counter)
@@ -159,6 +164,11 @@ async def compute(
                 "on_time_rate": round(t.on_time / t.due, 4) if t.due else None,
                 "adopted": t.adopted,
                 "adoption_points": t.adoption_points,
+                "routine_items": work[town].items,
+                "items_adopted_by_level": dict(sorted(work[town].adopted_by_level.items())),
+                "items_returned": work[town].returned,
+                "assignments_due": work[town].assignments_due,
+                "assignments_on_time": work[town].assignments_on_time,
                 "failures": dict(sorted(confirmed[town].items())),
                 "candidates": dict(sorted(candidates[town].items())),
                 "deductions": deductions,
@@ -177,6 +187,7 @@ async def compute(
         "computed_at": now.isoformat(),
         "townships": rows,
         "criticisms": sorted(criticisms, key=lambda c: (c["township"], c["occurred_at"])),
+        "adopted_items": adopted_items,
         "scoring": scoring.model_dump(mode="json"),
         # The log's newest entry when this was computed: once published, `verify` holds the log to it.
         "chain_anchor": await chain_tail(conn),

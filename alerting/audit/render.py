@@ -104,6 +104,20 @@ def _criticisms(content: dict[str, Any], tz: ZoneInfo) -> list[dict[str, Any]]:
     ]
 
 
+def _adopted_items(content: dict[str, Any], tz: ZoneInfo) -> list[dict[str, Any]]:
+    """Bulletins published before routine items existed have none."""
+    return [
+        {
+            "township": a["township"],
+            "title": a["title"],
+            "level": ADOPTION_ZH.get(a["level"], a["level"]),
+            "publication": f"{a['publication'] or ''}{a['issue'] or ''}" or "—",
+            "adopted_at": _local(a["adopted_at"], tz),
+        }
+        for a in content.get("adopted_items", [])
+    ]
+
+
 def _scoring(content: dict[str, Any]) -> dict[str, Any]:
     scoring = content["scoring"]
     levels = [*ADOPTION_ZH, *sorted(set(scoring["adoption"]) - set(ADOPTION_ZH))]
@@ -145,6 +159,7 @@ def bulletin_html(content: dict[str, Any], *, published_at: datetime | None, tz:
         published_at=_local(published_at, tz) if published_at else None,
         rows=_rows(content),
         criticisms=_criticisms(content, tz),
+        adopted_items=_adopted_items(content, tz),
         scoring=_scoring(content),
     )
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,14 +20,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from alerting.audit import bulletins, reviews
 from alerting.audit.bulletins import parse_period, previous
+from alerting.audit.render import bulletin_html
 from alerting.audit.reviews import Review
-from alerting.county import actions
+from alerting.county import actions, assignments, items
 from alerting.county.actions import Registration
-from alerting.domain import EntryKind, Level, ReportType, ReviewDecision
+from alerting.county.assignments import NewAssignment
+from alerting.domain import EntryKind, ItemDecision, Level, ReportType, ReviewDecision
 from alerting.errors import ConflictError, NotFound
 from alerting.policy.calendar import Period
 from alerting.policy.model import Policy
-from tests.storage.test_rule_reports import MIN, entries, fire, report, store, utc
+from tests.storage.test_rule_reports import MIN, entries, fire, report, routine_item, store, utc
 
 A, B, C = "城关镇", "梅林镇", "青山乡"
 SHANGHAI = "Asia/Shanghai"
@@ -205,6 +208,11 @@ async def test_a_hand_checked_quarter(engine: AsyncEngine, policy: Policy) -> No
             "on_time_rate": 0.75,
             "adopted": 1,
             "adoption_points": 3,
+            "routine_items": 0,
+            "items_adopted_by_level": {},
+            "items_returned": 0,
+            "assignments_due": 0,
+            "assignments_on_time": 0,
             "failures": {"late_report": 1},
             "candidates": {},
             "deductions": 2,
@@ -224,6 +232,11 @@ async def test_a_hand_checked_quarter(engine: AsyncEngine, policy: Policy) -> No
             "on_time_rate": 0.5,
             "adopted": 1,
             "adoption_points": 1,
+            "routine_items": 0,
+            "items_adopted_by_level": {},
+            "items_returned": 0,
+            "assignments_due": 0,
+            "assignments_on_time": 0,
             "failures": {},
             "candidates": {"erroneous_report": 1},
             "deductions": 0,
@@ -242,6 +255,11 @@ async def test_a_hand_checked_quarter(engine: AsyncEngine, policy: Policy) -> No
             "on_time_rate": 0.3333,
             "adopted": 0,
             "adoption_points": 0,
+            "routine_items": 0,
+            "items_adopted_by_level": {},
+            "items_returned": 0,
+            "assignments_due": 0,
+            "assignments_on_time": 0,
             "failures": {"concealment": 1, "missing_report": 1},
             "candidates": {},
             "deductions": 15,
@@ -347,6 +365,84 @@ async def test_adoptions_count_once_per_level(engine: AsyncEngine, policy: Polic
 
     a = township(await compute(engine, policy, Q1, AFTER_Q1), A)
     assert (a["adopted"], a["adoption_points"], a["score"]) == (2, 11, 111)  # 1 + 10
+
+
+async def test_the_whole_work_counts_routine_items_adopted_where_and_assignments(
+    engine: AsyncEngine, policy: Policy
+) -> None:
+    """A's items: one adopted by the city into 《XX信息》 after a return, one filed; B's: one adopted by
+    the county. An assignment due in Q1: A answered on time, B never."""
+    given = utc(2026, 3, 2, 2)
+    async with engine.begin() as conn:
+        made = await assignments.create(
+            conn, NewAssignment("春耕", "", utc(2026, 3, 10, 16), (A, B)), policy, INFO, given
+        )
+    first = replace(routine_item(A, given + HOUR, category="工作动态"), assignment_id=made["id"])
+    filed = routine_item(A, given + 2 * HOUR, category="社情民意")
+    other = routine_item(B, given + 3 * HOUR, category="经验做法")
+    for item in (first, filed, other):
+        await store(engine, policy, item)
+    tz = policy.tz
+    async with engine.begin() as conn:
+        await items.decide(
+            conn,
+            first.item_id,
+            items.Decision(ItemDecision.RETURN, 1, reason="补充"),
+            INFO,
+            tz,
+            given + 4 * HOUR,
+        )
+    await store(
+        engine, policy, replace(routine_item(A, given + 5 * HOUR, category="工作动态"), item_id=first.item_id)
+    )
+    city = items.Decision(ItemDecision.ADOPT, 2, level="city", publication="《XX信息》", issue="2026年第12期")
+    async with engine.begin() as conn:
+        await items.decide(conn, first.item_id, city, INFO, tz, given + 6 * HOUR)
+        await items.decide(
+            conn, filed.item_id, items.Decision(ItemDecision.FILE, 1), INFO, tz, given + 6 * HOUR
+        )
+        await items.decide(
+            conn,
+            other.item_id,
+            items.Decision(ItemDecision.ADOPT, 1, level="county"),
+            INFO,
+            tz,
+            given + 7 * HOUR,
+        )
+    await fire(engine, policy, utc(2026, 3, 10, 16))  # B's assignment_overdue
+
+    content = await compute(engine, policy, Q1, AFTER_Q1)
+    work = {
+        r["township"]: (
+            r["routine_items"],
+            r["items_adopted_by_level"],
+            r["items_returned"],
+            r["assignments_due"],
+            r["assignments_on_time"],
+            r["adopted"],
+            r["adoption_points"],
+        )
+        for r in content["townships"]
+    }
+    assert work == {
+        A: (2, {"city": 1}, 1, 1, 1, 1, 3),
+        B: (1, {"county": 1}, 0, 1, 0, 1, 1),
+        C: (0, {}, 0, 0, 0, 0, 0),
+    }
+    assert [
+        (i["township"], i["title"], i["level"], i["publication"], i["issue"])
+        for i in content["adopted_items"]
+    ] == [
+        (A, first.title, "city", "《XX信息》", "2026年第12期"),
+        (B, other.title, "county", None, None),
+    ]
+    page = bulletin_html(content, published_at=None, tz=policy.tz)
+    assert "三、信息采用情况" in page and "市级采用" in page and "《XX信息》2026年第12期" in page
+    # Unreviewed, B's miss is a candidate: shown, not yet deducted.
+    assert (township(content, B)["candidates"], township(content, B)["score"]) == (
+        {"assignment_overdue": 1},
+        101,
+    )
 
 
 async def test_a_quiet_quarter_ranks_every_township_at_the_base(engine: AsyncEngine, policy: Policy) -> None:
