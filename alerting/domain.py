@@ -45,6 +45,9 @@ class DeadlineKind(StrEnum):
     QUARTER_BALANCE = "quarter_balance"  # quarter end: reports but no problems -> good_news_only
     ASSIGNMENT_REMINDER = "assignment_reminder"  # before an assignment (约稿) is due: remind
     ASSIGNMENT = "assignment"  # an assignment's due time (period = "assignment:<id>")
+    OFFICER_VACANCY = (
+        "officer_vacancy"  # no information officer for N working days (period = "vacancy:<day>")
+    )
 
 
 class DeadlineState(StrEnum):
@@ -65,6 +68,7 @@ TOWNSHIP_DUTIES = frozenset(
         DeadlineKind.QUARTER_BALANCE,
         DeadlineKind.ASSIGNMENT_REMINDER,
         DeadlineKind.ASSIGNMENT,
+        DeadlineKind.OFFICER_VACANCY,
     }
 )
 COUNTY_DEADLINES = frozenset({DeadlineKind.ACK, DeadlineKind.FORWARD_PHONE, DeadlineKind.FORWARD_WRITTEN})
@@ -82,6 +86,7 @@ class EntryKind(StrEnum):
     GOOD_NEWS_ONLY = "good_news_only"  # 报喜不报忧
     PERIODIC_OVERDUE = "periodic_overdue"  # 定期报送超时
     ASSIGNMENT_OVERDUE = "assignment_overdue"  # 约稿超时
+    OFFICER_VACANCY = "officer_vacancy"  # 信息员断档缺人
     REVIEW = "review"
 
 
@@ -117,6 +122,7 @@ ENTRY_ZH = {
     "good_news_only": "报喜不报忧",
     "periodic_overdue": "定期报送超时",
     "assignment_overdue": "约稿超时",
+    "officer_vacancy": "信息员断档",
     "review": "审核",
 }
 # Findings an auditor may reach by reclassifying an entry; 瞒报 and 谎报 exist only as findings.
@@ -151,6 +157,7 @@ MISSED_ENTRY_KIND: dict[DeadlineKind, EntryKind | None] = {
     DeadlineKind.QUARTER_BALANCE: EntryKind.GOOD_NEWS_ONLY,
     DeadlineKind.ASSIGNMENT_REMINDER: None,
     DeadlineKind.ASSIGNMENT: EntryKind.ASSIGNMENT_OVERDUE,
+    DeadlineKind.OFFICER_VACANCY: EntryKind.OFFICER_VACANCY,
 }
 
 

@@ -25,6 +25,7 @@ DEADLINE_ZH = {
     DeadlineKind.QUARTER_BALANCE: "本季度只报喜不报忧",
     DeadlineKind.ASSIGNMENT_REMINDER: "约稿即将到期提醒",
     DeadlineKind.ASSIGNMENT: "约稿超时未报",
+    DeadlineKind.OFFICER_VACANCY: "信息员断档缺人",
 }
 DEADLINE_EN = {
     DeadlineKind.FIRST_REPORT: "first report overdue",
@@ -41,6 +42,7 @@ DEADLINE_EN = {
     DeadlineKind.QUARTER_BALANCE: "only good news reported this quarter",
     DeadlineKind.ASSIGNMENT_REMINDER: "assignment due soon (reminder)",
     DeadlineKind.ASSIGNMENT: "assignment overdue",
+    DeadlineKind.OFFICER_VACANCY: "no information officer",
 }
 
 

@@ -101,6 +101,13 @@ class AssignmentRules(_Strict):
     remind_before: tuple[Duration, ...] = (timedelta(days=2), timedelta(hours=16))
 
 
+class OfficerRules(_Strict):
+    """信息员队伍: a township left without an active officer (after a registered term ends) for this
+    many working days writes officer_vacancy (断档缺人)."""
+
+    vacancy_after_working_days: int = Field(default=5, ge=1, le=365)
+
+
 class SilenceRules(_Strict):
     remind_after_working_days: int = Field(default=10, ge=1, le=365)
     flag_after_working_days: int = Field(default=15, ge=1, le=365)
@@ -193,6 +200,7 @@ class ScoringRules(_Strict):
         "good_news_only": 2,
         "periodic_overdue": 1,
         "assignment_overdue": 1,
+        "officer_vacancy": 1,
     }
     # Kinds that count as confirmed without an auditor's review (an auditor may still waive them).
     auto_confirm: tuple[EntryKind, ...] = ()
@@ -219,6 +227,7 @@ class Policy(_Strict):
     silence: SilenceRules = SilenceRules()
     periodic: tuple[PeriodicDuty, ...] = ()
     assignments: AssignmentRules = AssignmentRules()
+    officers: OfficerRules = OfficerRules()
     balance: BalanceRules = BalanceRules()
     scoring: ScoringRules = ScoringRules()
 

@@ -25,6 +25,7 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
+from sqlalchemy.types import TypeEngine
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -66,9 +67,9 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 # An autoincrementing 64-bit key that SQLite also accepts as its rowid alias.
-BigId = BigInteger().with_variant(Integer(), "sqlite")
+BigId: TypeEngine[int] = BigInteger().with_variant(Integer(), "sqlite")
 
-metadata = MetaData(
+metadata: MetaData = MetaData(
     naming_convention={
         "ix": "ix_%(table_name)s_%(column_0_N_name)s",
         "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -327,70 +328,23 @@ producer_keys = Table(
     Column("revoked_at", UTCDateTime),
 )
 
-# Routine items (日常信息): no urgent clocks; the information section reviews each version.
-items = Table(
-    "items",
-    metadata,
-    Column("id", String(64), primary_key=True),
-    Column("township", String(64), nullable=False),
-    Column("category", String(64), nullable=False),
-    Column("title", String(200), nullable=False),  # the current version's
-    Column("assignment_id", String(64)),
-    Column("is_problem", Boolean, nullable=False),
-    Column("status", String(16), nullable=False),  # see alerting.domain.ItemStatus
-    Column("version", Integer, nullable=False),  # the current one
-    Column("submitted_at", UTCDateTime, nullable=False),  # the first version's receipt
-    Column("updated_at", UTCDateTime, nullable=False),  # the current version's receipt or the decision
-    Column("decided_at", UTCDateTime),
-    Column("decided_by", String(100)),
-    Column("reason", String(1000)),
-    Column("adoption_level", String(16)),  # county | city | province | national
-    Column("publication", String(100)),  # e.g. 《XX信息》
-    Column("publication_issue", String(50)),  # e.g. 2026年第12期
-    Column("publication_date", String(10)),  # ISO date
-    Index("ix_items_township_submitted", "township", "submitted_at"),
-    Index("ix_items_status", "status"),
+
+# The information work beyond incidents (routine items, assignments, officers) has its own module;
+# importing it here puts its tables on `metadata`, and lets callers import every table from here.
+from alerting.storage.work_tables import (  # noqa: E402
+    assignments,
+    item_events,
+    item_versions,
+    items,
+    officer_changes,
+    officers,
 )
 
-item_versions = Table(
-    "item_versions",
-    metadata,
-    Column("item_id", ForeignKey("items.id"), primary_key=True),
-    Column("version", Integer, primary_key=True),
-    Column("submission_id", String(64), nullable=False, unique=True),
-    Column("title", String(200), nullable=False),
-    Column("text", Text, nullable=False),
-    Column("attachments", JSON, nullable=False),  # file names
-    Column("reporter_name", String(100), nullable=False),
-    Column("reporter_phone", String(40), nullable=False),
-    Column("submitted_at", UTCDateTime, nullable=False),
-    Column("stored_at", UTCDateTime, nullable=False),
-    Column("provenance", String(16), nullable=False),
-    Column("producer_key", String(64)),
-)
-
-# What happened to an item, in order: who submitted, decided or forwarded it, when and why.
-item_events = Table(
-    "item_events",
-    metadata,
-    Column("id", BigId, primary_key=True, autoincrement=True),
-    Column("item_id", ForeignKey("items.id"), nullable=False, index=True),
-    Column("version", Integer, nullable=False),
-    Column("kind", String(16), nullable=False),  # submitted | adopted | returned | filed | forwarded
-    Column("at", UTCDateTime, nullable=False),
-    Column("actor", String(100), nullable=False),
-    Column("details", JSON, nullable=False),
-)
-
-# Assignments (约稿): each township's part is a deadline row (kind `assignment`, period "assignment:<id>").
-assignments = Table(
+__all__ = [
     "assignments",
-    metadata,
-    Column("id", String(64), primary_key=True),
-    Column("title", String(200), nullable=False),
-    Column("note", Text, nullable=False),
-    Column("due_at", UTCDateTime, nullable=False, index=True),
-    Column("townships", JSON, nullable=False),
-    Column("created_by", String(100), nullable=False),
-    Column("created_at", UTCDateTime, nullable=False),
-)
+    "item_events",
+    "item_versions",
+    "items",
+    "officer_changes",
+    "officers",
+]

@@ -214,3 +214,39 @@ async def test_an_assignment_is_owed_then_met_by_the_item_that_answers_it(
             return [p["state"] for p in found.json()["parts"]] == ["met"]
 
         await eventually(met, what="the assignment met by the item")
+
+
+async def test_the_officer_register_is_kept_by_the_section_and_read_by_the_township(
+    sqlite_url: str, kafka_bootstrap: str
+) -> None:
+    settings = service_settings(sqlite_url, kafka_bootstrap)
+    async with receiver() as hook, running_service(settings, example_policy(hook.url), FakeClock(T0)) as run:
+        town = await run.token(Role.TOWNSHIP, "城关镇")
+        section = await run.token(Role.INFO_SECTION)
+        term = {
+            "township": "城关镇",
+            "name": "王五",
+            "phone": "13800000201",
+            "employment": "full_time",
+            "starts_on": "2026-01-01",
+            "note": "新任专职信息员",
+        }
+        assert (await run.client.post("/api/v1/officers", json=term, headers=auth(town))).status_code == 403
+        inverted = {**term, "ends_on": "2025-12-31"}
+        assert (
+            await run.client.post("/api/v1/officers", json=inverted, headers=auth(section))
+        ).status_code == 422
+        created = await run.client.post("/api/v1/officers", json=term, headers=auth(section))
+        assert created.status_code == 201, created.text
+        again = await run.client.post("/api/v1/officers", json=term, headers=auth(section))
+        assert again.status_code == 409 and "overlaps term" in again.text
+        ended = await run.client.post(
+            f"/api/v1/officers/{created.json()['id']}/end",
+            json={"ends_on": "2026-03-31", "note": "调离"},
+            headers=auth(section),
+        )
+        assert [c["kind"] for c in ended.json()["changes"]] == ["registered", "ended"]
+        own = (await run.client.get("/api/v1/officers", headers=auth(town))).json()
+        assert [(o["name"], o["ends_on"]) for o in own] == [("王五", "2026-03-31")]
+        other = await run.client.get("/api/v1/officers", params={"township": "梅林镇"}, headers=auth(town))
+        assert other.status_code == 403
