@@ -188,8 +188,19 @@ CRITICISM_COLUMNS: tuple[tuple[str, float], ...] = (
 )
 
 
+ADOPTED_COLUMNS = (
+    ("乡镇", 12),
+    ("标题", 40),
+    ("类别", 10),
+    ("采用级别", 12),
+    ("刊物", 16),
+    ("期号", 14),
+    ("采用时间", 20),
+)
+
+
 def bulletin_xlsx(content: dict[str, Any], tz: ZoneInfo) -> bytes:
-    """Two sheets, 排名 and 点名批评; confirmed failures get one numeric column per finding."""
+    """Three sheets, 排名, 点名批评 and 信息采用; confirmed failures get one numeric column per finding."""
     townships = content["townships"]
     findings = sorted({k for row in townships for k in row["failures"]}, key=_order)
     columns = [
@@ -229,7 +240,20 @@ def bulletin_xlsx(content: dict[str, Any], tz: ZoneInfo) -> bytes:
         ]
         for c in content["criticisms"]
     ]
+    adopted = [
+        [
+            a["township"],
+            a["title"],
+            a["category"],
+            ADOPTION_ZH.get(a["level"], a["level"]),
+            a["publication"],
+            a["issue"],
+            local_naive(datetime.fromisoformat(a["adopted_at"]), tz),
+        ]
+        for a in content.get("adopted_items", [])  # none in bulletins from before routine items
+    ]
     workbook = Workbook(write_only=True)
     add_sheet(workbook, "排名", columns, ranking, formats={6: "0.0%"})
     add_sheet(workbook, "点名批评", CRITICISM_COLUMNS, criticisms)
+    add_sheet(workbook, "信息采用", ADOPTED_COLUMNS, adopted)
     return workbook_bytes(workbook)

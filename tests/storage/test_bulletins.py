@@ -10,17 +10,19 @@ scoring (base 100; adoption county 1, city 3, province 5; deductions late 2, mis
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import openpyxl
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from alerting.audit import bulletins, reviews
 from alerting.audit.bulletins import parse_period, previous
-from alerting.audit.render import bulletin_html
+from alerting.audit.render import bulletin_html, bulletin_xlsx
 from alerting.audit.reviews import Review
 from alerting.county import actions, assignments, items
 from alerting.county.actions import Registration
@@ -438,6 +440,11 @@ async def test_the_whole_work_counts_routine_items_adopted_where_and_assignments
     ]
     page = bulletin_html(content, published_at=None, tz=policy.tz)
     assert "三、信息采用情况" in page and "市级采用" in page and "《XX信息》2026年第12期" in page
+    sheet = openpyxl.load_workbook(io.BytesIO(bulletin_xlsx(content, policy.tz)))["信息采用"]
+    assert [[c.value for c in row][:6] for row in sheet.iter_rows(min_row=2)] == [
+        [A, first.title, "工作动态", "市级采用", "《XX信息》", "2026年第12期"],
+        [B, other.title, "经验做法", "县级采用", None, None],
+    ]
     # Unreviewed, B's miss is a candidate: shown, not yet deducted.
     assert (township(content, B)["candidates"], township(content, B)["score"]) == (
         {"assignment_overdue": 1},

@@ -238,7 +238,7 @@ def test_bulletin_html_published_and_a_year_ranking() -> None:
 
 def test_bulletin_xlsx_has_a_ranking_and_a_criticism_sheet() -> None:
     book = openpyxl.load_workbook(io.BytesIO(bulletin_xlsx(CONTENT, TZ)))
-    assert book.sheetnames == ["排名", "点名批评"]
+    assert book.sheetnames == ["排名", "点名批评", "信息采用"]
     ranking = [[c.value for c in row] for row in book["排名"].iter_rows()]
     header = ranking[0]
     assert header[:11] == [
