@@ -11,10 +11,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from alerting.domain import DeadlineKind, DeadlineState, RoutineItem
+from alerting.domain import DeadlineKind, RoutineItem
 from alerting.policy.model import Policy
 from alerting.storage.schema import assignments, deadlines
 from escalation.arming import Settled, insert_ignoring_existing, settle
+from escalation.duties import duty_row
 
 PREFIX = "assignment:"
 
@@ -28,12 +29,12 @@ def rows(
 ) -> list[dict[str, Any]]:
     """The rows one township owes; reminders whose time has passed are not armed."""
     context = {"assignment_id": assignment_id, "title": title}
-    made = [_row(township, DeadlineKind.ASSIGNMENT, period_of(assignment_id), due_at, now, context)]
+    made = [duty_row(township, DeadlineKind.ASSIGNMENT, period_of(assignment_id), due_at, now, context)]
     for n, before in enumerate(policy.assignments.remind_before):
         at = due_at - before
         if at > now:
             made.append(
-                _row(
+                duty_row(
                     township,
                     DeadlineKind.ASSIGNMENT_REMINDER,
                     f"{period_of(assignment_id)}:{n}",
@@ -43,24 +44,6 @@ def rows(
                 )
             )
     return made
-
-
-def _row(
-    township: str, kind: DeadlineKind, period: str, due_at: datetime, now: datetime, context: dict[str, Any]
-) -> dict[str, Any]:
-    return {
-        "incident_id": None,
-        "township": township,
-        "kind": kind.value,
-        "seq": 0,
-        "period": period,
-        "due_at": due_at,
-        "state": DeadlineState.PENDING.value,
-        "fire_at": due_at,
-        "next_round": 0,
-        "context": context,
-        "created_at": now,
-    }
 
 
 async def given_to(conn: AsyncConnection, assignment_id: str) -> list[str] | None:

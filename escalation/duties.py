@@ -22,7 +22,7 @@ SILENCE_KINDS = (DeadlineKind.SILENCE_REMINDER, DeadlineKind.SILENCE)
 LAST_INSTANT = timedelta(microseconds=1)  # a period's end is exclusive: its last instant is just before
 
 
-def _row(
+def duty_row(
     township: str,
     kind: DeadlineKind,
     period: str,
@@ -30,6 +30,7 @@ def _row(
     now: datetime,
     context: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """A township duty's deadline row (no incident), pending and due at `due_at`."""
     return {
         "incident_id": None,
         "township": township,
@@ -51,7 +52,7 @@ def silence_rows(policy: Policy, township: str, since: datetime, now: datetime) 
     context = {"since": since.isoformat()}
     period = f"since:{since.isoformat()}"
     return [
-        _row(
+        duty_row(
             township,
             DeadlineKind.SILENCE_REMINDER,
             period,
@@ -59,7 +60,7 @@ def silence_rows(policy: Policy, township: str, since: datetime, now: datetime) 
             now,
             context,
         ),
-        _row(
+        duty_row(
             township,
             DeadlineKind.SILENCE,
             period,
@@ -105,7 +106,7 @@ def periodic_row(
 ) -> dict[str, Any]:
     period = duty_period(duty, at, policy)
     due = day_of_month_deadline(period, duty.due_day, policy.tz) if duty.due_day else period.end
-    return _row(
+    return duty_row(
         township,
         DeadlineKind.PERIODIC,
         f"{duty.name}:{period.key}",
@@ -117,7 +118,7 @@ def periodic_row(
 
 def balance_row(policy: Policy, township: str, at: datetime, now: datetime) -> dict[str, Any]:
     quarter = quarter_of(at, policy.tz)
-    return _row(
+    return duty_row(
         township,
         DeadlineKind.QUARTER_BALANCE,
         quarter.key,

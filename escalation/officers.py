@@ -21,6 +21,7 @@ from alerting.policy.calendar import after_working_days
 from alerting.policy.model import Policy
 from alerting.storage.schema import deadlines, officers
 from escalation.arming import OPEN, insert_ignoring_existing
+from escalation.duties import duty_row
 
 PREFIX = "vacancy:"
 
@@ -33,26 +34,17 @@ def _covers(term: Any, day: date) -> bool:
     return bool(term.starts_on <= day and (term.ends_on is None or term.ends_on >= day))
 
 
-def _row(policy: Policy, township: str, first_day: date, now: datetime) -> dict[str, Any]:
+def _vacancy_row(policy: Policy, township: str, first_day: date, now: datetime) -> dict[str, Any]:
     due = after_working_days(
         _midnight(first_day - timedelta(days=1), policy),  # the gap's first day counts
         policy.officers.vacancy_after_working_days,
         policy.calendar,
         policy.tz,
     )
-    return {
-        "incident_id": None,
-        "township": township,
-        "kind": DeadlineKind.OFFICER_VACANCY.value,
-        "seq": 0,
-        "period": f"{PREFIX}{first_day.isoformat()}",
-        "due_at": due,
-        "state": DeadlineState.PENDING.value,
-        "fire_at": due,
-        "next_round": 0,
-        "context": {"title": "信息员断档", "vacant_since": first_day.isoformat()},
-        "created_at": now,
-    }
+    context = {"title": "信息员断档", "vacant_since": first_day.isoformat()}
+    return duty_row(
+        township, DeadlineKind.OFFICER_VACANCY, f"{PREFIX}{first_day.isoformat()}", due, now, context
+    )
 
 
 async def after_change(conn: AsyncConnection, policy: Policy, township: str, now: datetime) -> None:
@@ -63,7 +55,7 @@ async def after_change(conn: AsyncConnection, policy: Policy, township: str, now
         for term in terms
         if term.ends_on is not None and not any(_covers(t, term.ends_on + timedelta(days=1)) for t in terms)
     }
-    await insert_ignoring_existing(conn, [_row(policy, township, day, now) for day in sorted(gaps)])
+    await insert_ignoring_existing(conn, [_vacancy_row(policy, township, day, now) for day in sorted(gaps)])
     rows = (
         await conn.execute(
             select(deadlines.c.id, deadlines.c.period, deadlines.c.state, deadlines.c.due_at).where(
