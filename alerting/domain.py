@@ -48,6 +48,8 @@ class DeadlineKind(StrEnum):
     OFFICER_VACANCY = (
         "officer_vacancy"  # no information officer for N working days (period = "vacancy:<day>")
     )
+    # the county's own roster: its last shift ends within a day (period = "roster:<end>"); a reminder
+    ROSTER_GAP = "roster_gap"
 
 
 class DeadlineState(StrEnum):
@@ -158,6 +160,7 @@ MISSED_ENTRY_KIND: dict[DeadlineKind, EntryKind | None] = {
     DeadlineKind.ASSIGNMENT_REMINDER: None,
     DeadlineKind.ASSIGNMENT: EntryKind.ASSIGNMENT_OVERDUE,
     DeadlineKind.OFFICER_VACANCY: EntryKind.OFFICER_VACANCY,
+    DeadlineKind.ROSTER_GAP: None,
 }
 
 

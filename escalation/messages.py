@@ -26,6 +26,7 @@ DEADLINE_ZH = {
     DeadlineKind.ASSIGNMENT_REMINDER: "约稿即将到期提醒",
     DeadlineKind.ASSIGNMENT: "约稿超时未报",
     DeadlineKind.OFFICER_VACANCY: "信息员断档缺人",
+    DeadlineKind.ROSTER_GAP: "值班表即将排完，请续排",
 }
 DEADLINE_EN = {
     DeadlineKind.FIRST_REPORT: "first report overdue",
@@ -43,6 +44,7 @@ DEADLINE_EN = {
     DeadlineKind.ASSIGNMENT_REMINDER: "assignment due soon (reminder)",
     DeadlineKind.ASSIGNMENT: "assignment overdue",
     DeadlineKind.OFFICER_VACANCY: "no information officer",
+    DeadlineKind.ROSTER_GAP: "the duty roster runs out within a day",
 }
 
 

@@ -139,7 +139,8 @@ async def receiver(script: list[int] | None = None) -> AsyncIterator[Receiver]:
 
 
 def firing_for(policy: Policy) -> Firing:
-    """What the engine needs to fire, built from the policy as the service builds it."""
+    """What the engine needs to fire, from the policy alone: the directory a database freshly seeded
+    from it holds (the service reads it from the database, see escalation/directory.py)."""
     return Firing(policy, Directory(policy.roster, townships=policy.townships))
 
 

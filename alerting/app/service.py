@@ -21,6 +21,7 @@ from alerting.app.asgi import create_app
 from alerting.audit import bulletins
 from alerting.audit.bulletins import bulletin_schedule
 from alerting.clock import Clock, SystemClock
+from alerting.county.directory import seed_from_policy
 from alerting.errors import ConflictError, SettingsError
 from alerting.failpoints import Failpoints
 from alerting.http.context import ServiceContext, WorkerLink
@@ -39,6 +40,7 @@ from consumers.loop import ReportConsumer
 from consumers.publisher import ReportPublisher, make_producer
 from consumers.topics import ensure_topics
 from escalation import engine
+from escalation.directory import DirectoryWatch
 from escalation.duties import ensure_duties
 from escalation.engine import Firing
 from escalation.notify.outbox import Outbox
@@ -101,7 +103,9 @@ class Service:
         self.backlog = Backlog(DELIVERY_HOLD)
         self.delivery = WakeupLoop("delivery", self.clock, self._deliver_tick, idle)
         self.outbox.on_settled = self.delivery.poke
+        # Who is who comes from the database (seeded from the policy at first start), unless given.
         self.firing = Firing(policy, directory or Directory(policy.roster, townships=policy.townships), links)
+        self.directory = DirectoryWatch(policy) if directory is None else None
         self.deadlines = WakeupLoop("deadlines", self.clock, self._fire_tick, idle)
         self.consumer = ReportConsumer(
             settings,
@@ -137,6 +141,9 @@ class Service:
 
     async def start(self) -> None:
         await asyncio.to_thread(upgrade, self.settings.database_url)
+        async with write_lock(self.engine), self.engine.begin() as conn:
+            if (stale := await seed_from_policy(conn, self.policy, self.clock.now())) is not None:
+                log.warning(stale)
         if self.firing.links is None:
             self.firing = replace(self.firing, links=await self._ack_links())
         kek = await self._signing_key()
@@ -275,6 +282,8 @@ class Service:
             if lane == 0 and self._duties_period != (period := month_of(now, self.policy.tz).key):
                 await ensure_duties(conn, self.policy, now)
                 armed = period
+            if self.directory is not None:  # an edit made since the last pass takes effect now
+                self.firing = replace(self.firing, directory=await self.directory.current(conn, now))
             fired = await engine.fire_due(conn, self.firing, now, FIRE_BATCH, on_full)
         if armed is not None:  # only once committed: a tick that rolled back arms them again
             self._duties_period = armed

@@ -13,7 +13,7 @@ from alerting.domain import DeadlineKind, EntryKind, Level
 from alerting.policy.calendar import CalendarPolicy
 from alerting.policy.channels import Channel
 from alerting.policy.durations import LONGEST, Duration
-from alerting.policy.roster import RosterPolicy, Township
+from alerting.policy.roster import ROLES, RosterPolicy, Township
 
 
 class _Strict(BaseModel):
@@ -141,6 +141,12 @@ class Step(_Strict):
     after: Duration
     roles: tuple[str, ...] = ()
     channels: tuple[str, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _known_roles(self) -> Step:
+        if unknown := [r for r in self.roles if r not in ROLES]:
+            raise ValueError(f"unknown role(s) {', '.join(unknown)}; the roles are: {', '.join(ROLES)}")
+        return self
 
 
 class Repeat(_Strict):

@@ -7,7 +7,7 @@ import io
 from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -20,6 +20,7 @@ ROLES: Mapping[str, str] = {
     "section_chief": "信息科负责人",
     "director": "县委办主任",
     "township_leader": "乡镇负责人",
+    "township_officer": "乡镇信息员",  # the active term in the officers' register
 }
 
 
@@ -137,14 +138,19 @@ def _shift(row: Mapping[str, str], tz: ZoneInfo) -> Shift:
 
 
 def load_shifts_csv(path: Path, tz: ZoneInfo) -> tuple[Shift, ...]:
+    """Shifts from the office's CSV roster file (see `parse_shifts_csv`); an unreadable file raises
+    OSError."""
+    return parse_shifts_csv(path.read_bytes(), tz, str(path))
+
+
+def parse_shifts_csv(data: bytes, tz: ZoneInfo, path: str = "roster.csv") -> tuple[Shift, ...]:
     """Shifts from the office's CSV roster (UTF-8, with or without the BOM Excel writes).
 
     The header row must hold the columns 开始,结束,值班员,值班员电话,带班领导,带班领导电话 (any
     order; other columns are ignored). Times without an offset are local time in `tz`; the
     带班领导 columns may be empty; blank rows are skipped. Any bad row is a ValueError naming
-    the file, the line and the column. An unreadable file raises OSError.
+    `path`, the line and the column.
     """
-    data = path.read_bytes()
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -170,6 +176,18 @@ def load_shifts_csv(path: Path, tz: ZoneInfo) -> tuple[Shift, ...]:
 
 
 @dataclass(frozen=True, slots=True)
+class OfficerTerm:
+    """A township information officer's term, by local dates; `ends_on` is its last day."""
+
+    starts_on: date
+    ends_on: date | None
+    person: Person
+
+    def covers(self, day: date) -> bool:
+        return self.starts_on <= day and (self.ends_on is None or day <= self.ends_on)
+
+
+@dataclass(frozen=True, slots=True)
 class Recipient:
     """A person to notify and the capacity (role) in which they are told."""
 
@@ -187,9 +205,14 @@ class Directory:
         *,
         csv_shifts: Sequence[Shift] = (),
         townships: Mapping[str, Township] | None = None,
+        officers: Mapping[str, Sequence[OfficerTerm]] | None = None,
+        tz: ZoneInfo | None = None,
     ) -> None:
+        """`tz` is the county's: an officer's term is in local dates (needed with `officers`)."""
         self._roster = roster
         self._townships = dict(townships or {})
+        self._officers = {town: list(terms) for town, terms in (officers or {}).items()}
+        self._tz = tz
         # Stable sort: on equal starts the shift listed later (CSV after inline) sits later and wins.
         self._shifts = sorted((*roster.shifts, *csv_shifts), key=lambda s: s.start)
         self._starts = [s.start for s in self._shifts]
@@ -214,7 +237,8 @@ class Directory:
 
         A role is unresolved when it is unknown, when no shift covers `at` and there is no
         fallback duty officer, when the covering shift has no 带班领导, when the post is not
-        configured, or when `township` is None or has no leader. A role listed twice counts
+        configured, or when `township` is None or has no leader (or no officer in a term covering
+        the local day of `at`, for township_officer). A role listed twice counts
         once; one person in two roles is a recipient once per role.
         """
         if at.tzinfo is None:
@@ -243,4 +267,8 @@ class Directory:
         if role == "township_leader":
             entry = self._townships.get(township) if township is not None else None
             return entry.leader if entry else None
+        if role == "township_officer" and township is not None and self._tz is not None:
+            day = at.astimezone(self._tz).date()
+            serving = [t for t in self._officers.get(township, ()) if t.covers(day)]
+            return max(serving, key=lambda t: t.starts_on).person if serving else None
         return None

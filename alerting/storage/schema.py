@@ -329,8 +329,10 @@ producer_keys = Table(
 )
 
 
-# The information work beyond incidents (routine items, assignments, officers) has its own module;
-# importing it here puts its tables on `metadata`, and lets callers import every table from here.
+# The information work beyond incidents (routine items, assignments, officers) and the directory of
+# who is who have their own modules; importing them here puts their tables on `metadata`, and lets
+# callers import every table from here.
+from alerting.storage.directory_tables import directory_changes, posts, shifts  # noqa: E402
 from alerting.storage.work_tables import (  # noqa: E402
     assignments,
     item_events,
@@ -342,9 +344,12 @@ from alerting.storage.work_tables import (  # noqa: E402
 
 __all__ = [
     "assignments",
+    "directory_changes",
     "item_events",
     "item_versions",
     "items",
     "officer_changes",
     "officers",
+    "posts",
+    "shifts",
 ]

@@ -127,7 +127,7 @@ async def test_silence_reminds_the_leader_after_10_working_days_and_flags_after_
     await fire(engine, policy, REMIND_AT)
     # A reminder to each township's leader, and no accountability entry.
     assert await duty_escalations(engine, DeadlineKind.SILENCE_REMINDER) == [
-        (t, ["township_leader"]) for t in sorted(TOWNSHIPS)
+        (t, ["township_officer", "township_leader"]) for t in sorted(TOWNSHIPS)
     ]
     reminders = await duty_rows(engine, DeadlineKind.SILENCE_REMINDER)
     for [row] in reminders.values():
@@ -205,7 +205,9 @@ async def test_spring_festival_holidays_are_not_silence(engine: AsyncEngine, pol
     assert await duty_escalations(engine, DeadlineKind.SILENCE_REMINDER) == []
 
     await fire(engine, policy, remind_at)
-    assert await duty_escalations(engine, DeadlineKind.SILENCE_REMINDER) == [("青山乡", ["township_leader"])]
+    assert await duty_escalations(engine, DeadlineKind.SILENCE_REMINDER) == [
+        ("青山乡", ["township_officer", "township_leader"])
+    ]
     await fire(engine, policy, flag_at - MICRO)
     assert await entries(engine, EntryKind.SILENT_UNIT) == []
     await fire(engine, policy, flag_at)
