@@ -41,7 +41,12 @@ def register(commands: Subcommands) -> None:
     new.add_argument("--township", required=True, help="乡镇 / township")
     new.add_argument("--name", required=True, help="姓名 / name")
     new.add_argument("--phone", required=True, help="联系电话 / phone")
-    new.add_argument("--employment", required=True, choices=list(officers.EMPLOYMENT_ZH), help="专职 / 兼职")
+    new.add_argument(
+        "--employment",
+        required=True,
+        choices=list(officers.EMPLOYMENT_ZH),
+        help="专职 full_time / 兼职 part_time",
+    )
     new.add_argument("--starts-on", required=True, help="任期开始 / first day (ISO date)")
     new.add_argument("--ends-on", help="任期最后一天；不写为长期 / last day; absent: until further notice")
     new.add_argument("--note", default="", help="备案说明 / remark")
