@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import date
 from typing import Any
 
 from fastapi import APIRouter, Depends, Path, Query, status
@@ -50,7 +50,7 @@ async def create(
 ) -> dict[str, Any]:
     tz = ctx.policy.tz
     if body.due_on is not None:
-        due_at = datetime.combine(body.due_on + timedelta(days=1), time(0), tz)
+        due_at = assignments.due_by_end_of(body.due_on, tz)
     else:
         assert body.due_at is not None
         due_at = body.due_at

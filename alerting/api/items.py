@@ -53,13 +53,20 @@ class DecisionBody(BaseModel):
 
     @model_validator(mode="after")
     def _complete(self) -> DecisionBody:
-        if self.decision is ItemDecision.RETURN and not self.reason:
-            raise ValueError("退回须写明理由 / a return needs a reason")
-        if self.decision is ItemDecision.ADOPT and self.level is None:
-            raise ValueError("采用须写明级别 / an adoption needs a level (county, city, province, national)")
-        if self.decision is not ItemDecision.ADOPT and (self.level or self.publication or self.issue):
-            raise ValueError("only an adoption has a level or a publication")
+        if (refusal := self.to_decision().refusal()) is not None:
+            raise ValueError(refusal)
         return self
+
+    def to_decision(self) -> items.Decision:
+        return items.Decision(
+            self.decision,
+            self.version,
+            self.reason,
+            self.level,
+            self.publication,
+            self.issue,
+            self.published_on,
+        )
 
 
 class ForwardBody(BaseModel):
@@ -184,9 +191,7 @@ async def decide(
     principal: Principal = Depends(require(Role.INFO_SECTION)),
     ctx: ServiceContext = Depends(get_context),
 ) -> dict[str, Any]:
-    decision = items.Decision(
-        body.decision, body.version, body.reason, body.level, body.publication, body.issue, body.published_on
-    )
+    decision = body.to_decision()
     tz = ctx.policy.tz
     async with ctx.engine.begin() as conn:
         await items.decide(conn, item_id, decision, principal.name, tz, ctx.clock.now())

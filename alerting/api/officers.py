@@ -25,7 +25,11 @@ class TermBody(BaseModel):
 
     township: str = Field(min_length=1, max_length=64)
     name: str = Field(min_length=1, max_length=100, description="姓名")
-    phone: str = Field(min_length=3, max_length=40, pattern=r"^[0-9+\-() ]+$")
+    phone: str = Field(
+        min_length=officers.PHONE_LENGTH[0],
+        max_length=officers.PHONE_LENGTH[1],
+        pattern=officers.PHONE_PATTERN,
+    )
     employment: Literal["full_time", "part_time"] = Field(description="专职 full_time | 兼职 part_time")
     starts_on: date = Field(description="任期开始")
     ends_on: date | None = Field(default=None, description="任期最后一天; absent: until further notice")

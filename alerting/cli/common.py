@@ -4,11 +4,13 @@ terminal, and argument types."""
 from __future__ import annotations
 
 import argparse
+import getpass
+import json
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
-from typing import TypeAlias, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -44,6 +46,51 @@ def moment(text: str | None, policy: Policy) -> datetime | None:
             f"{text!r} 不是有效时间 / not an ISO 8601 time; write e.g. 2026-01-01 or 2026-01-01T08:00+08:00"
         ) from None
     return at.replace(tzinfo=policy.tz) if at.tzinfo is None else at
+
+
+def day(text: str | None) -> date | None:
+    """An ISO date (2026-03-31)."""
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise CommandError(f"{text!r} 不是有效日期 / not an ISO date; write e.g. 2026-03-31") from None
+
+
+def add_actor(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--by",
+        metavar="NAME",
+        default=argparse.SUPPRESS,  # absent: keep what an enclosing command's --by said
+        help="经办人姓名，记入记录（默认：操作系统用户名）/ who acts, as recorded (default: the OS user)",
+    )
+
+
+def actor(args: argparse.Namespace) -> str:
+    """Who a command acts as: --by, or the operating-system user running it."""
+    name = (getattr(args, "by", None) or "").strip()
+    if name:
+        return name
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        raise CommandError("无法确定操作系统用户，请用 --by 写明经办人 / give --by NAME") from None
+
+
+def add_format(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--format", choices=["table", "json"], default="table", help="输出格式 / output")
+
+
+def as_json(data: Any) -> str:
+    """The API's JSON for the same data: ISO 8601 times and dates, Chinese kept as it is."""
+
+    def iso(value: object) -> str:
+        if isinstance(value, date | datetime):
+            return value.isoformat()
+        raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+    return json.dumps(data, ensure_ascii=False, indent=2, default=iso) + "\n"
 
 
 def emit(data: str | bytes, output: Path | None, what: str) -> None:

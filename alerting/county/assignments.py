@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -33,6 +34,11 @@ class NewAssignment:
     note: str
     due_at: datetime
     townships: tuple[str, ...]  # empty: every township of the directory
+
+
+def due_by_end_of(day: date, tz: ZoneInfo) -> datetime:
+    """An assignment due on a day is due by the end of that local day (the next midnight)."""
+    return datetime.combine(day + timedelta(days=1), time(0), tz)
 
 
 async def create(

@@ -33,6 +33,16 @@ class Decision:
     issue: str | None = None  # 2026年第12期
     published_on: date | None = None
 
+    def refusal(self) -> str | None:
+        """Why this decision is incomplete, or None: the rule both the API and the CLI apply."""
+        if self.decision is ItemDecision.RETURN and not self.reason:
+            return "退回须写明理由 / a return needs a reason"
+        if self.decision is ItemDecision.ADOPT and self.level is None:
+            return "采用须写明级别 / an adoption needs a level (county, city, province, national)"
+        if self.decision is not ItemDecision.ADOPT and (self.level or self.publication or self.issue):
+            return "only an adoption has a level or a publication"
+        return None
+
 
 async def _locked(conn: AsyncConnection, item_id: str) -> Row[Any]:
     row = (await conn.execute(select(items).where(items.c.id == item_id).with_for_update())).one_or_none()

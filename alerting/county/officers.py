@@ -22,6 +22,8 @@ from escalation import officers as vacancies
 
 Employment = Literal["full_time", "part_time"]
 EMPLOYMENT_ZH = {"full_time": "专职", "part_time": "兼职"}
+PHONE_PATTERN = r"^[0-9+\-() ]+$"  # digits and + - ( ) and spaces, 3 to 40 of them
+PHONE_LENGTH = (3, 40)
 
 
 @dataclass(frozen=True, slots=True)
