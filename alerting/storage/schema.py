@@ -329,22 +329,29 @@ producer_keys = Table(
 )
 
 
-# The information work beyond incidents (routine items, assignments, officers) has its own module;
-# importing it here puts its tables on `metadata`, and lets callers import every table from here.
+# The information work beyond incidents (routine items, assignments, officers, notices, inspections)
+# has its own module; importing it here puts its tables on `metadata`, and lets callers import every
+# table from here.
 from alerting.storage.work_tables import (  # noqa: E402
     assignments,
+    inspections,
     item_events,
     item_versions,
     items,
+    notice_reads,
+    notices,
     officer_changes,
     officers,
 )
 
 __all__ = [
     "assignments",
+    "inspections",
     "item_events",
     "item_versions",
     "items",
+    "notice_reads",
+    "notices",
     "officer_changes",
     "officers",
 ]
