@@ -8,7 +8,17 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from alerting import __version__
-from alerting.api import accountability, assignments, bulletins, health, incidents, items, officers, reports
+from alerting.api import (
+    accountability,
+    assignments,
+    bulletins,
+    health,
+    incidents,
+    items,
+    notices,
+    officers,
+    reports,
+)
 from alerting.api.schemas import Problem
 from alerting.errors import ConflictError, IntakeUnavailable, NotFound, UnknownTownship
 from alerting.http.context import ServiceContext
@@ -23,7 +33,17 @@ def create_app(context: ServiceContext) -> FastAPI:
         responses={400: {"model": Problem, "description": "the request body could not be parsed"}},
     )
     app.state.context = context
-    for module in (reports, items, assignments, officers, incidents, accountability, bulletins, ack, health):
+    routers = (
+        reports,
+        items,
+        assignments,
+        notices,
+        officers,
+        incidents,
+        accountability,
+        bulletins,
+    )
+    for module in (*routers, ack, health):
         app.include_router(module.router)
 
     @app.exception_handler(NotFound)
