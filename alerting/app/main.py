@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from pydantic import ValidationError
 
 from alerting.app.runner import run_service, run_worker
-from alerting.cli import admin, audit, producer_keys, tokens
+from alerting.cli import admin, audit, inspections, notices, producer_keys, tokens
 from alerting.errors import AlertingError
 from alerting.policy.loader import load_policy
 from alerting.settings import Settings
@@ -60,6 +60,8 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
     admin.register_db(sub)
     admin.register_policy(sub)
     audit.register(sub)
+    notices.register(sub)
+    inspections.register(sub)
     commands: dict[str, Command] = {
         "run": _run,
         "_worker": _run,
@@ -68,6 +70,8 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
         "db": admin.run_db,
         "policy": admin.run_policy,
         audit.NAME: audit.run,
+        notices.NAME: notices.run,
+        inspections.NAME: inspections.run,
     }
     return parser, commands
 

@@ -4,11 +4,13 @@ terminal, and argument types."""
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
-from typing import TypeAlias, TypeVar
+from typing import Any, TypeAlias, TypeVar
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -96,3 +98,20 @@ def positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
     return value
+
+
+def local_minute(at: datetime | None, tz: ZoneInfo) -> str | None:
+    return at.astimezone(tz).strftime("%Y-%m-%d %H:%M") if at else None
+
+
+def as_json(data: Any, tz: ZoneInfo) -> str:
+    """--format json: times in local time with their offset, days as ISO dates."""
+
+    def encode(value: object) -> str:
+        if isinstance(value, datetime):
+            return value.astimezone(tz).isoformat()
+        if isinstance(value, date):
+            return value.isoformat()
+        raise TypeError(f"cannot encode {type(value).__name__}")
+
+    return json.dumps(data, ensure_ascii=False, indent=2, default=encode) + "\n"
