@@ -287,3 +287,23 @@ class RoutineItem:
     @property
     def report_id(self) -> str:
         return self.submission_id
+
+
+class NoticeKind(StrEnum):
+    """What the information section sends townships (通报制度)."""
+
+    WORK_UPDATE = "work_update"  # 通报工作动态（县委工作动态及工作部署）
+    REPORTING_POINTS = "reporting_points"  # 报送要点（信息采编和报送要点）
+
+
+NOTICE_KIND_ZH = {"work_update": "通报工作动态", "reporting_points": "报送要点"}
+
+# The six conditions of a township's information network (六有), in the order the county names them.
+NETWORK_CONDITIONS = {
+    "office": "有办公场所",
+    "funding": "有必要经费",
+    "equipment": "有设施设备",
+    "publications": "有相关刊物",
+    "leader": "有分管领导",
+    "staff": "有专兼职信息人员",
+}

@@ -15,7 +15,9 @@ from alerting.api import (
     directory,
     health,
     incidents,
+    inspections,
     items,
+    notices,
     officers,
     reports,
 )
@@ -33,18 +35,19 @@ def create_app(context: ServiceContext) -> FastAPI:
         responses={400: {"model": Problem, "description": "the request body could not be parsed"}},
     )
     app.state.context = context
-    for module in (
+    routers = (
         reports,
         items,
         assignments,
+        notices,
         officers,
+        inspections,
         directory,
         incidents,
         accountability,
         bulletins,
-        ack,
-        health,
-    ):
+    )
+    for module in (*routers, ack, health):
         app.include_router(module.router)
 
     @app.exception_handler(NotFound)

@@ -12,7 +12,17 @@ from collections.abc import Callable, Sequence
 from pydantic import ValidationError
 
 from alerting.app.runner import run_service, run_worker
-from alerting.cli import admin, assignments, audit, items, officers, producer_keys, tokens
+from alerting.cli import (
+    admin,
+    assignments,
+    audit,
+    inspections,
+    items,
+    notices,
+    officers,
+    producer_keys,
+    tokens,
+)
 from alerting.errors import AlertingError
 from alerting.policy.loader import load_policy
 from alerting.settings import Settings
@@ -63,6 +73,8 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
     items.register(sub)
     assignments.register(sub)
     officers.register(sub)
+    notices.register(sub)
+    inspections.register(sub)
     commands: dict[str, Command] = {
         "run": _run,
         "_worker": _run,
@@ -74,6 +86,8 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
         items.NAME: items.run,
         assignments.NAME: assignments.run,
         officers.NAME: officers.run,
+        notices.NAME: notices.run,
+        inspections.NAME: inspections.run,
     }
     return parser, commands
 

@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from alerting.accountability.verify import chain_tail
+from alerting.audit.network import network_of
 from alerting.audit.queries import EntryQuery, iterate_entries
 from alerting.audit.work import routine_work
 from alerting.domain import DeadlineKind, DeadlineState, EntryStatus, ReportType
@@ -130,6 +131,7 @@ async def compute(
         tally[row.township].adopted += 1
         tally[row.township].adoption_points += scoring.adoption.get(row.level, 0)
     work, adopted_items = await routine_work(conn, period, scoring, now, policy.tz)
+    network = await network_of(conn, period, now, policy.tz)
     for town, w in work.items():
         tally[town].adopted += w.adopted
         tally[town].adoption_points += w.adoption_points
@@ -169,6 +171,7 @@ async def compute(
                 "items_returned": work[town].returned,
                 "assignments_due": work[town].assignments_due,
                 "assignments_on_time": work[town].assignments_on_time,
+                **network.of(town),  # the latest inspection (六有) and the officers' vacancy days
                 "failures": dict(sorted(confirmed[town].items())),
                 "candidates": dict(sorted(candidates[town].items())),
                 "deductions": deductions,

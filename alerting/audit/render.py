@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -12,7 +12,7 @@ import jinja2
 from openpyxl import Workbook  # type: ignore[import-untyped]
 
 from alerting.audit.exports import add_sheet, finding_zh, kind_zh, local_naive, workbook_bytes
-from alerting.domain import ENTRY_ZH, FINDINGS_ZH
+from alerting.domain import ENTRY_ZH, FINDINGS_ZH, NETWORK_CONDITIONS
 
 QUARTER_ZH = {1: "一", 2: "二", 3: "三", 4: "四"}
 ADOPTION_ZH = {"county": "县级采用", "city": "市级采用", "province": "省级采用", "national": "国家级采用"}
@@ -118,6 +118,39 @@ def _adopted_items(content: dict[str, Any], tz: ZoneInfo) -> list[dict[str, Any]
     ]
 
 
+def network_zh(inspection: dict[str, Any] | None) -> str:
+    """The latest inspection's six conditions: '6/6', '5/6，缺：有相关刊物'."""
+    if inspection is None:
+        return "未检查"
+    met = f"{inspection['met']}/{inspection['of']}"
+    unmet = "、".join(NETWORK_CONDITIONS.get(key, key) for key in inspection["unmet"])
+    return f"{met}，缺：{unmet}" if unmet else met
+
+
+def vacancy_zh(days: int | None) -> str:
+    return "未备案信息员" if days is None else f"{days} 天"
+
+
+def has_network(content: dict[str, Any]) -> bool:
+    """Bulletins published before inspections and officers' vacancies were counted have neither."""
+    return any("officer_vacancy_days" in row for row in content["townships"])
+
+
+def _network(content: dict[str, Any]) -> list[dict[str, Any]]:
+    if not has_network(content):
+        return []
+    return [
+        {
+            "township": row["township"],
+            "inspected_on": (row["network_inspection"] or {}).get("inspected_on", "—"),
+            "conditions": network_zh(row["network_inspection"]),
+            "inspectors": "、".join((row["network_inspection"] or {}).get("inspectors", [])) or "—",
+            "vacancy": vacancy_zh(row["officer_vacancy_days"]),
+        }
+        for row in content["townships"]
+    ]
+
+
 def _scoring(content: dict[str, Any]) -> dict[str, Any]:
     scoring = content["scoring"]
     levels = [*ADOPTION_ZH, *sorted(set(scoring["adoption"]) - set(ADOPTION_ZH))]
@@ -160,6 +193,7 @@ def bulletin_html(content: dict[str, Any], *, published_at: datetime | None, tz:
         rows=_rows(content),
         criticisms=_criticisms(content, tz),
         adopted_items=_adopted_items(content, tz),
+        network=_network(content),
         scoring=_scoring(content),
     )
 
@@ -188,6 +222,14 @@ CRITICISM_COLUMNS: tuple[tuple[str, float], ...] = (
 )
 
 
+NETWORK_COLUMNS = (
+    ("乡镇", 12),
+    ("最近检查日期", 14),
+    ("六有达标（项）", 14),
+    ("未达标条件", 40),
+    ("检查人", 20),
+    ("信息员空缺（天）", 16),
+)
 ADOPTED_COLUMNS = (
     ("乡镇", 12),
     ("标题", 40),
@@ -200,7 +242,8 @@ ADOPTED_COLUMNS = (
 
 
 def bulletin_xlsx(content: dict[str, Any], tz: ZoneInfo) -> bytes:
-    """Three sheets, 排名, 点名批评 and 信息采用; confirmed failures get one numeric column per finding."""
+    """Sheets 排名, 点名批评, 信息采用 and, where the content has it, 网络建设; confirmed failures get
+    one numeric column per finding."""
     townships = content["townships"]
     findings = sorted({k for row in townships for k in row["failures"]}, key=_order)
     columns = [
@@ -256,4 +299,21 @@ def bulletin_xlsx(content: dict[str, Any], tz: ZoneInfo) -> bytes:
     add_sheet(workbook, "排名", columns, ranking, formats={6: "0.0%"})
     add_sheet(workbook, "点名批评", CRITICISM_COLUMNS, criticisms)
     add_sheet(workbook, "信息采用", ADOPTED_COLUMNS, adopted)
+    if has_network(content):
+        cells = [_network_cells(row) for row in townships]
+        add_sheet(workbook, "网络建设", NETWORK_COLUMNS, cells, formats={1: "yyyy-mm-dd"})
     return workbook_bytes(workbook)
+
+
+def _network_cells(row: dict[str, Any]) -> list[Any]:
+    inspection = row["network_inspection"]
+    if inspection is None:
+        checked: list[Any] = [None, None, "未检查", None]
+    else:
+        checked = [
+            date.fromisoformat(inspection["inspected_on"]),
+            inspection["met"],
+            "、".join(NETWORK_CONDITIONS.get(key, key) for key in inspection["unmet"]) or None,
+            "、".join(inspection["inspectors"]),
+        ]
+    return [row["township"], *checked, row["officer_vacancy_days"]]

@@ -20,6 +20,8 @@ from alerting.audit.render import (
     candidates_zh,
     compact,
     counts_zh,
+    has_network,
+    network_zh,
     percent,
     title_of,
 )
@@ -88,6 +90,7 @@ def _table(content: dict[str, Any], published_at: datetime | None, tz: Any) -> s
         if published_at
         else "草稿（未发布，数据可能变化）"
     )
+    network = has_network(content)
     ranking = [
         [
             r["rank"],
@@ -101,11 +104,15 @@ def _table(content: dict[str, Any], published_at: datetime | None, tz: Any) -> s
             compact(r["score"]),
             counts_zh(r["failures"], exports.finding_zh) or None,
             candidates_zh(r["candidates"]) or None,
+            *(_network_cells(r) if network else ()),
         ]
         for r in content["townships"]
     ]
     headers = ["排名", "乡镇", "报送条数", "紧急信息", "按时率", "采用条数", "采用得分", "扣分", "得分"]
-    lines.append(render_table([*headers, "问题（已认定）", "待审核"], ranking))
+    headers += ["问题（已认定）", "待审核"]
+    if network:  # bulletins published before these were counted have no such columns
+        headers += ["六有（最近检查）", "信息员空缺（天）"]
+    lines.append(render_table(headers, ranking))
     lines.append("点名批评")
     criticisms = [
         [
@@ -122,3 +129,9 @@ def _table(content: dict[str, Any], published_at: datetime | None, tz: Any) -> s
     else:
         lines.append("本期无点名批评事项。\n")
     return "\n".join(lines)
+
+
+def _network_cells(row: dict[str, Any]) -> tuple[str, int | None]:
+    inspection = row["network_inspection"]
+    checked = f"{network_zh(inspection)}（{inspection['inspected_on']}）" if inspection else "未检查"
+    return checked, row["officer_vacancy_days"]

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TypeAlias, TypeVar
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -82,17 +83,6 @@ def add_format(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=["table", "json"], default="table", help="输出格式 / output")
 
 
-def as_json(data: Any) -> str:
-    """The API's JSON for the same data: ISO 8601 times and dates, Chinese kept as it is."""
-
-    def iso(value: object) -> str:
-        if isinstance(value, date | datetime):
-            return value.isoformat()
-        raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-    return json.dumps(data, ensure_ascii=False, indent=2, default=iso) + "\n"
-
-
 def emit(data: str | bytes, output: Path | None, what: str) -> None:
     """Write to --output, or to standard output (binary data only when it is not a terminal)."""
     if output is not None:
@@ -143,3 +133,21 @@ def positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
     return value
+
+
+def local_minute(at: datetime | None, tz: ZoneInfo) -> str | None:
+    return at.astimezone(tz).strftime("%Y-%m-%d %H:%M") if at else None
+
+
+def as_json(data: Any, tz: ZoneInfo | None = None) -> str:
+    """--format json: ISO 8601 times (in local time with its offset, given `tz`; else as the API
+    gives them) and dates, Chinese kept as it is."""
+
+    def encode(value: object) -> str:
+        if isinstance(value, datetime):
+            return (value.astimezone(tz) if tz else value).isoformat()
+        if isinstance(value, date):
+            return value.isoformat()
+        raise TypeError(f"cannot encode {type(value).__name__}")
+
+    return json.dumps(data, ensure_ascii=False, indent=2, default=encode) + "\n"

@@ -329,15 +329,18 @@ producer_keys = Table(
 )
 
 
-# The information work beyond incidents (routine items, assignments, officers) and the directory of
-# who is who have their own modules; importing them here puts their tables on `metadata`, and lets
-# callers import every table from here.
+# The information work beyond incidents (routine items, assignments, officers, notices, inspections)
+# and the directory of who is who have their own modules; importing them here puts their tables on
+# `metadata`, and lets callers import every table from here.
 from alerting.storage.directory_tables import directory_changes, posts, shifts  # noqa: E402
 from alerting.storage.work_tables import (  # noqa: E402
     assignments,
+    inspections,
     item_events,
     item_versions,
     items,
+    notice_reads,
+    notices,
     officer_changes,
     officers,
 )
@@ -345,9 +348,12 @@ from alerting.storage.work_tables import (  # noqa: E402
 __all__ = [
     "assignments",
     "directory_changes",
+    "inspections",
     "item_events",
     "item_versions",
     "items",
+    "notice_reads",
+    "notices",
     "officer_changes",
     "officers",
     "posts",

@@ -1,6 +1,7 @@
 """Tables of the information work beyond incidents: routine items (日常信息) with their versions and
-events, assignments (约稿), and the information officers' register (信息员队伍). They share
-`metadata` with alerting/storage/schema.py, which re-exports them."""
+events, assignments (约稿), the information officers' register (信息员队伍), notices to townships with
+their reads (通报) and inspections of the information network (六有). They share `metadata` with
+alerting/storage/schema.py, which re-exports them."""
 
 from __future__ import annotations
 
@@ -102,4 +103,45 @@ officer_changes = Table(
     Column("by", String(100), nullable=False),
     Column("at", UTCDateTime, nullable=False),
     Column("note", String(500), nullable=False),
+)
+
+# Notices (通报工作动态、报送要点) the information section sends to townships. One notice_reads row per
+# township addressed, made when the notice is sent; the first read sets read_at and read_by, once.
+notices = Table(
+    "notices",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("kind", String(24), nullable=False),  # work_update 通报工作动态 | reporting_points 报送要点
+    Column("title", String(200), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("to_all", Boolean, nullable=False),  # addressed to every township of the directory
+    Column("sent_by", String(100), nullable=False),
+    Column("sent_at", UTCDateTime, nullable=False, index=True),
+)
+
+notice_reads = Table(
+    "notice_reads",
+    metadata,
+    Column("notice_id", ForeignKey("notices.id"), primary_key=True),
+    Column("township", String(64), primary_key=True),
+    Column("read_at", UTCDateTime),  # NULL: not read yet
+    Column("read_by", String(100)),
+    Index("ix_notice_reads_township", "township"),
+)
+
+# Inspections of a township's information network (信息网络建设检查, 六有): each one a row, never
+# overwritten. `findings` maps every condition of alerting.domain.NETWORK_CONDITIONS to met or not.
+inspections = Table(
+    "inspections",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("township", String(64), nullable=False),
+    Column("inspected_on", Date, nullable=False),
+    Column("inspectors", JSON, nullable=False),  # names
+    Column("findings", JSON, nullable=False),
+    Column("met", Integer, nullable=False),  # how many conditions are met
+    Column("note", Text, nullable=False),
+    Column("recorded_by", String(100), nullable=False),
+    Column("recorded_at", UTCDateTime, nullable=False),
+    Index("ix_inspections_township_inspected_on", "township", "inspected_on"),
 )

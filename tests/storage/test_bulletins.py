@@ -215,6 +215,8 @@ async def test_a_hand_checked_quarter(engine: AsyncEngine, policy: Policy) -> No
             "items_returned": 0,
             "assignments_due": 0,
             "assignments_on_time": 0,
+            "network_inspection": None,  # never inspected
+            "officer_vacancy_days": None,  # no officer term registered
             "failures": {"late_report": 1},
             "candidates": {},
             "deductions": 2,
@@ -239,6 +241,8 @@ async def test_a_hand_checked_quarter(engine: AsyncEngine, policy: Policy) -> No
             "items_returned": 0,
             "assignments_due": 0,
             "assignments_on_time": 0,
+            "network_inspection": None,  # never inspected
+            "officer_vacancy_days": None,  # no officer term registered
             "failures": {},
             "candidates": {"erroneous_report": 1},
             "deductions": 0,
@@ -262,6 +266,8 @@ async def test_a_hand_checked_quarter(engine: AsyncEngine, policy: Policy) -> No
             "items_returned": 0,
             "assignments_due": 0,
             "assignments_on_time": 0,
+            "network_inspection": None,  # never inspected
+            "officer_vacancy_days": None,  # no officer term registered
             "failures": {"concealment": 1, "missing_report": 1},
             "candidates": {},
             "deductions": 15,
