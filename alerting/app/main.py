@@ -21,6 +21,7 @@ from alerting.cli import (
     notices,
     officers,
     producer_keys,
+    roster,
     tokens,
 )
 from alerting.errors import AlertingError
@@ -75,6 +76,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
     officers.register(sub)
     notices.register(sub)
     inspections.register(sub)
+    roster.register(sub)
     commands: dict[str, Command] = {
         "run": _run,
         "_worker": _run,
@@ -88,6 +90,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
         officers.NAME: officers.run,
         notices.NAME: notices.run,
         inspections.NAME: inspections.run,
+        roster.NAME: roster.run,
     }
     return parser, commands
 

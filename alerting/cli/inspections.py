@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from alerting.cli.common import Subcommands, as_json, local_minute, positive, with_db
+from alerting.cli.common import Subcommands, actor, add_actor, as_json, local_minute, positive, with_db
 from alerting.cli.tables import render_table
 from alerting.clock import SystemClock
 from alerting.county import inspections
@@ -51,7 +51,7 @@ def register(commands: Subcommands) -> None:
     record.add_argument("--met", default="", help="达到的条件，逗号分隔 / conditions met, comma-separated")
     record.add_argument("--unmet", default="", help="未达到的条件，逗号分隔 / conditions not met")
     record.add_argument("--note", default="", help="检查意见 / note")
-    record.add_argument("--by", default="cli", help="记录人 / who records it (default: cli)")
+    add_actor(record)
     listing = actions.add_parser("list", parents=[shown], help="检查记录，最近的在前 / latest first")
     listing.add_argument("--township", help="乡镇 / township")
     listing.add_argument("--latest", action="store_true", help="各乡镇最近一次 / each township's latest only")
@@ -94,7 +94,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         found: Any = asyncio.run(
             with_db(
                 settings,
-                lambda conn: inspections.record(conn, inspection, policy, args.by, now),
+                lambda conn: inspections.record(conn, inspection, policy, actor(args), now),
                 write=True,
             )
         )

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from alerting.cli.common import Subcommands, as_json, local_minute, positive, with_db
+from alerting.cli.common import Subcommands, actor, add_actor, as_json, local_minute, positive, with_db
 from alerting.cli.tables import render_table, truncate
 from alerting.clock import SystemClock
 from alerting.county import notices
@@ -41,7 +41,7 @@ def register(commands: Subcommands) -> None:
     send.add_argument(
         "--township", action="append", default=[], help="乡镇，可重复；不写即全部乡镇 / repeat; none: all"
     )
-    send.add_argument("--by", default="cli", help="发送人 / who sends it (default: cli)")
+    add_actor(send)
     listing = actions.add_parser("list", parents=[shown], help="通报列表 / notices, newest first")
     listing.add_argument("--township", help="只列发给该乡镇的，并显示其签收 / sent to it, with its read")
     listing.add_argument("--kind", choices=KINDS)
@@ -61,7 +61,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             raise CommandError("标题和正文不能为空 / the title and the text must not be empty")
         now = SystemClock().now()
         found: Any = asyncio.run(
-            with_db(settings, lambda conn: notices.send(conn, new, policy, args.by, now), write=True)
+            with_db(settings, lambda conn: notices.send(conn, new, policy, actor(args), now), write=True)
         )
         print(as_json(found, tz) if args.format == "json" else _detail(found, tz), end="")
     elif args.action == "list":

@@ -119,8 +119,6 @@ async def seed_from_policy(conn: AsyncConnection, policy: Policy, now: datetime)
             "the database's directory is in effect: change it with `alerting roster import`, "
             "`alerting post set` or /api/v1/directory"
         )
-    if (await conn.execute(select(func.count()).select_from(directory_changes))).scalar_one():
-        return None  # edited before any seed (an empty policy): nothing to copy
     held = [(r, "", getattr(policy.roster, r)) for r in COUNTY_POSTS if getattr(policy.roster, r)]
     held += [("township_leader", t, entry.leader) for t, entry in policy.townships.items()]
     details = {"fingerprint": fingerprint, "shifts": len(policy.roster.shifts), "posts": len(held)}
