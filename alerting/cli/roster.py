@@ -200,7 +200,8 @@ def _set_post(args: argparse.Namespace, settings: Settings, policy: Policy, now:
 
     found = asyncio.run(with_db(settings, work, write=True))
     who = found["holder"]["name"] if found["holder"] else "空缺 / vacant"
-    print(f"已设置 / set: {directory.POST_ZH[args.role]} {found['township'] or ''} → {who}")
+    post = " ".join(filter(None, [found["township"], directory.POST_ZH[args.role]]))
+    print(f"已设置 / set: {post} → {who}")
 
 
 def _shifts(rows: list[dict[str, Any]], policy: Policy) -> str:
@@ -241,7 +242,7 @@ def _posts(rows: list[dict[str, Any]]) -> str:
         [
             [
                 r["post"],
-                r["township"] or "",
+                r["township"] or "县级",
                 (r["holder"] or {}).get("name", "（空缺）"),
                 (r["holder"] or {}).get("phone", ""),
             ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from bisect import bisect_right
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -221,14 +221,13 @@ class Directory:
         for shift in self._shifts:
             self._reach.append(max(self._reach[-1], shift.end) if self._reach else shift.end)
 
-    def _shift_at(self, at: datetime) -> Shift | None:
-        """The shift covering `at` (start inclusive, end exclusive); of overlapping ones, the last started."""
+    def _shifts_at(self, at: datetime) -> Iterator[Shift]:
+        """The shifts covering `at` (start inclusive, end exclusive), the last started first."""
         i = bisect_right(self._starts, at)
         while i and self._reach[i - 1] > at:
             i -= 1
             if self._shifts[i].end > at:
-                return self._shifts[i]
-        return None
+                yield self._shifts[i]
 
     def resolve(
         self, roles: Sequence[str], at: datetime, township: str | None = None
@@ -236,7 +235,8 @@ class Directory:
         """(recipients in the order of `roles`, role names that resolved to nobody).
 
         A role is unresolved when it is unknown, when no shift covers `at` and there is no
-        fallback duty officer, when the covering shift has no 带班领导, when the post is not
+        fallback duty officer, when no covering shift names a 带班领导 (the last started that does
+        is the leader), when the post is not
         configured, or when `township` is None or has no leader (or no officer in a term covering
         the local day of `at`, for township_officer). A role listed twice counts
         once; one person in two roles is a recipient once per role.
@@ -255,11 +255,11 @@ class Directory:
 
     def _person(self, role: str, at: datetime, township: str | None) -> Person | None:
         if role == "duty_officer":
-            shift = self._shift_at(at)
+            shift = next(self._shifts_at(at), None)
             return shift.duty_officer if shift else self._roster.fallback_duty_officer
         if role == "leader_on_duty":
-            shift = self._shift_at(at)
-            return shift.leader_on_duty if shift else None
+            # A swap entered for the duty officer alone keeps the leader of the shift it covers.
+            return next((s.leader_on_duty for s in self._shifts_at(at) if s.leader_on_duty), None)
         if role == "section_chief":
             return self._roster.section_chief
         if role == "director":

@@ -22,7 +22,7 @@ def test_the_roster_is_imported_swapped_and_withdrawn_and_posts_change_hands(tmp
     assert posts.returncode == 0, posts.stderr
     assert table_rows(posts.stdout)[:2] == [
         ["岗位", "乡镇", "姓名", "电话"],
-        ["信息科负责人", "", "信息科 刘科长", "0791-80000001"],
+        ["信息科负责人", "县级", "信息科 刘科长", "0791-80000001"],
     ]
 
     bad = tmp_path / "bad.csv"
@@ -64,7 +64,7 @@ def test_the_roster_is_imported_swapped_and_withdrawn_and_posts_change_hands(tmp
     handed = alerting(
         "roster", "set-post", "section_chief", "--name", "信息科 周科长", "--phone", "0791-80000011", env=env
     )
-    assert handed.returncode == 0 and handed.stdout == "已设置 / set: 信息科负责人  → 信息科 周科长\n"
+    assert handed.returncode == 0 and handed.stdout == "已设置 / set: 信息科负责人 → 信息科 周科长\n"
     nowhere = alerting("roster", "set-post", "township_leader", "--name", "某", "--phone", "0791-1", env=env)
     assert nowhere.returncode == 2 and "not in the township directory" in nowhere.stderr
     neither = alerting("roster", "set-post", "director", env=env)

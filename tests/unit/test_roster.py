@@ -111,6 +111,17 @@ def test_overlapping_shifts_the_one_started_last_wins() -> None:
     assert who(directory, ["duty_officer"], DAY1 + 40 * H) == ([("duty_officer", "王小明")], [])
 
 
+def test_a_swap_without_a_leader_keeps_the_leader_of_the_shift_it_covers() -> None:
+    week = shift(DAY1, 24 * 7, WANG, LI)
+    swap = shift(DAY1 + 10 * H, 2, CHEN)
+    swap_with_leader = shift(DAY1 + 30 * H, 2, CHEN, ZHAO)
+    directory = Directory(RosterPolicy(shifts=(week, swap, swap_with_leader)))
+    roles = ["duty_officer", "leader_on_duty"]
+    chen = ("duty_officer", "陈丽")
+    assert who(directory, roles, DAY1 + 11 * H) == ([chen, ("leader_on_duty", "李建国")], [])
+    assert who(directory, roles, DAY1 + 31 * H) == ([chen, ("leader_on_duty", "赵志强")], [])
+
+
 def test_equal_starts_the_one_listed_last_wins() -> None:
     directory = Directory(RosterPolicy(shifts=(shift(DAY1, 24, WANG),)), csv_shifts=[shift(DAY1, 24, CHEN)])
     assert who(directory, ["duty_officer"], DAY1 + H) == ([("duty_officer", "陈丽")], [])
