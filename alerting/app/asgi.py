@@ -11,6 +11,7 @@ from alerting import __version__
 from alerting.api import (
     accountability,
     assignments,
+    board,
     bulletins,
     directory,
     health,
@@ -43,6 +44,7 @@ def create_app(context: ServiceContext) -> FastAPI:
         officers,
         inspections,
         directory,
+        board,
         incidents,
         accountability,
         bulletins,

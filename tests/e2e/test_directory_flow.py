@@ -1,5 +1,6 @@
 """The directory changed at run time, end to end: a roster imported and a post handed over through
-the API reach the very next escalation of a running service, with no restart."""
+the API reach the very next escalation of a running service, with no restart; the board and the
+to-do list show what is open and owed."""
 
 from __future__ import annotations
 
@@ -88,6 +89,18 @@ async def test_an_imported_roster_and_a_new_section_chief_take_effect_without_a_
         )
         assert posted.status_code == 202, posted.text
         await eventually(lambda: run.incident("INC-D1", duty), what="the report stored")
+        shown = (await run.client.get("/api/v1/board", headers=auth(duty))).json()
+        assert [(i["id"], i["stage"]) for i in shown["incidents"]] == [("INC-D1", "待签收")]
+        assert [(h["role"], h["name"]) for h in shown["on_duty"]][:2] == [
+            ("duty_officer", "孙七"),
+            ("leader_on_duty", "周八"),
+        ]
+        owed = (await run.client.get("/api/v1/todo", headers=auth(town))).json()
+        assert [o["kind"] for o in owed["owed"]][:2] == ["written_report", "followup"]
+        other = await run.client.get("/api/v1/todo", params={"township": "梅林镇"}, headers=auth(town))
+        assert other.status_code == 403
+        unnamed = await run.client.get("/api/v1/todo", headers=auth(duty))
+        assert unnamed.status_code == 422 and "give the township" in unnamed.text
         for minutes, rounds in ((6, 1), (16, 2)):  # the level II ack (5 min) missed, then 10 min more
             await clock.set(T0 + timedelta(minutes=minutes))
             await eventually(
