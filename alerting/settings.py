@@ -89,7 +89,7 @@ class Settings(BaseSettings):
 
     def secure_cookies(self) -> bool:
         """Session cookies are marked Secure when people reach the service over https."""
-        return self.link_base().startswith("https://")
+        return (self.public_url or "").startswith("https://")
 
     # Fault-injection tests only (see alerting/failpoints.py); never set in production.
     failpoints: str = ""

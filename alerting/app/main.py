@@ -22,6 +22,7 @@ from alerting.cli import (
     officers,
     producer_keys,
     tokens,
+    users,
 )
 from alerting.errors import AlertingError
 from alerting.policy.loader import load_policy
@@ -75,6 +76,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
     officers.register(sub)
     notices.register(sub)
     inspections.register(sub)
+    users.register(sub)
     commands: dict[str, Command] = {
         "run": _run,
         "_worker": _run,
@@ -88,6 +90,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
         officers.NAME: officers.run,
         notices.NAME: notices.run,
         inspections.NAME: inspections.run,
+        users.NAME: users.run,
     }
     return parser, commands
 
