@@ -82,5 +82,14 @@ class Settings(BaseSettings):
             raise SettingsError(f"ALERTING_COMPONENTS: unknown {', '.join(sorted(unknown))}")
         return parts
 
+    # People's sessions on the web pages: signed out after this long without a request, and after
+    # this long in any case (a new sign-in is needed).
+    session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    session_absolute_hours: int = Field(default=12, ge=1, le=24 * 7)
+
+    def secure_cookies(self) -> bool:
+        """Session cookies are marked Secure when people reach the service over https."""
+        return (self.public_url or "").startswith("https://")
+
     # Fault-injection tests only (see alerting/failpoints.py); never set in production.
     failpoints: str = ""

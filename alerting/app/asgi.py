@@ -26,6 +26,7 @@ from alerting.api.schemas import Problem
 from alerting.errors import ConflictError, IntakeUnavailable, NotFound, UnknownTownship
 from alerting.http.context import ServiceContext
 from alerting.web import ack
+from alerting.web.install import install as install_pages
 
 
 def create_app(context: ServiceContext) -> FastAPI:
@@ -34,6 +35,10 @@ def create_app(context: ServiceContext) -> FastAPI:
         version=__version__,
         # FastAPI answers 400 itself for a body it cannot parse (not JSON, not UTF-8).
         responses={400: {"model": Problem, "description": "the request body could not be parsed"}},
+        # /docs is served from the service's own copy of Swagger UI (alerting/web/docs.py): the
+        # default loads it from a CDN, which an intranet cannot reach.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.context = context
     routers = (
@@ -51,6 +56,7 @@ def create_app(context: ServiceContext) -> FastAPI:
     )
     for module in (*routers, ack, health):
         app.include_router(module.router)
+    install_pages(app)
 
     @app.exception_handler(NotFound)
     async def _not_found(_: Request, exc: NotFound) -> JSONResponse:

@@ -23,6 +23,7 @@ from alerting.cli import (
     producer_keys,
     roster,
     tokens,
+    users,
 )
 from alerting.errors import AlertingError
 from alerting.policy.loader import load_policy
@@ -77,6 +78,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
     notices.register(sub)
     inspections.register(sub)
     roster.register(sub)
+    users.register(sub)
     commands: dict[str, Command] = {
         "run": _run,
         "_worker": _run,
@@ -91,6 +93,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
         notices.NAME: notices.run,
         inspections.NAME: inspections.run,
         roster.NAME: roster.run,
+        users.NAME: users.run,
     }
     return parser, commands
 

@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from alerting.accounts.sessions import Lifetime
 from alerting.app.asgi import create_app
 from alerting.audit import bulletins
 from alerting.audit.bulletins import bulletin_schedule
@@ -24,7 +25,7 @@ from alerting.clock import Clock, SystemClock
 from alerting.county.directory import seed_from_policy
 from alerting.errors import ConflictError, SettingsError
 from alerting.failpoints import Failpoints
-from alerting.http.context import ServiceContext, WorkerLink
+from alerting.http.context import ServiceContext, WebConfig, WorkerLink
 from alerting.links import AckLinks
 from alerting.metrics import Metrics
 from alerting.policy.calendar import month_of
@@ -131,6 +132,14 @@ class Service:
             tokens=TokenCache(),
             worker=worker,
             intake_ok=(lambda: self.consumer.healthy) if "consumer" in settings.component_set() else None,
+            web=WebConfig(
+                Lifetime(
+                    idle=timedelta(minutes=settings.session_idle_minutes),
+                    absolute=timedelta(hours=settings.session_absolute_hours),
+                ),
+                secure_cookies=settings.secure_cookies(),
+                form_key=lambda: self._form_key,
+            ),
         )
         self.app: FastAPI = create_app(self.context)
         self.scheduler = AsyncIOScheduler(timezone=policy.tz)
@@ -138,6 +147,7 @@ class Service:
         self._consuming: asyncio.Task[None] | None = None
         self._gauge_at: datetime | None = None
         self._duties_period: str | None = None  # duties are armed once per month per replica
+        self._form_key: bytes | None = None  # signs the sign-in form's CSRF token, shared by replicas
 
     async def start(self) -> None:
         await asyncio.to_thread(upgrade, self.settings.database_url)
@@ -146,6 +156,8 @@ class Service:
                 log.warning(stale)
         if self.firing.links is None:
             self.firing = replace(self.firing, links=await self._ack_links())
+        async with self.engine.begin() as conn:
+            self._form_key = (await keys.load_or_create(conn, "web_form_secret")).encode()
         kek = await self._signing_key()
         await self.producer.start()
         await ensure_topics(self.settings)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from alerting.accounts.sessions import Lifetime
 from alerting.clock import Clock
 from alerting.links import AckLinks
 from alerting.metrics import Metrics
@@ -29,6 +30,15 @@ class WorkerLink(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class WebConfig:
+    """What the people's pages need beyond the API's context."""
+
+    lifetime: Lifetime = field(default_factory=Lifetime)
+    secure_cookies: bool = False  # people reach the service over https
+    form_key: Callable[[], bytes | None] = lambda: None  # signs the sign-in form; set once started
+
+
+@dataclass(frozen=True, slots=True)
 class ServiceContext:
     engine: AsyncEngine
     publisher: ReportPublisher
@@ -41,6 +51,7 @@ class ServiceContext:
     tokens: TokenCache
     worker: WorkerLink | None = None  # consumer, deadlines and delivery run in this child process
     intake_ok: Callable[[], bool] | None = None  # set where the consumer runs: its batches go through
+    web: WebConfig = field(default_factory=WebConfig)
 
 
 async def get_context(request: Request) -> ServiceContext:

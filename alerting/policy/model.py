@@ -108,6 +108,13 @@ class OfficerRules(_Strict):
     vacancy_after_working_days: int = Field(default=5, ge=1, le=365)
 
 
+class AccountRules(_Strict):
+    """People's accounts on the web pages: a password wrong this many times in a row locks the
+    account until an admin unlocks it (each failure before that also makes the next try wait longer)."""
+
+    lock_after_failures: int = Field(default=5, ge=2, le=100)
+
+
 class SilenceRules(_Strict):
     remind_after_working_days: int = Field(default=10, ge=1, le=365)
     flag_after_working_days: int = Field(default=15, ge=1, le=365)
@@ -234,6 +241,7 @@ class Policy(_Strict):
     periodic: tuple[PeriodicDuty, ...] = ()
     assignments: AssignmentRules = AssignmentRules()
     officers: OfficerRules = OfficerRules()
+    accounts: AccountRules = AccountRules()
     balance: BalanceRules = BalanceRules()
     scoring: ScoringRules = ScoringRules()
 

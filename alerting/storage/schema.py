@@ -329,9 +329,10 @@ producer_keys = Table(
 )
 
 
-# The information work beyond incidents (routine items, assignments, officers, notices, inspections)
-# and the directory of who is who have their own modules; importing them here puts their tables on
-# `metadata`, and lets callers import every table from here.
+# The information work beyond incidents (routine items, assignments, officers, notices, inspections),
+# the directory of who is who, and people's accounts have their own modules; importing them here puts
+# their tables on `metadata`, and lets callers import every table from here.
+from alerting.storage.account_tables import operations, users, web_sessions  # noqa: E402
 from alerting.storage.directory_tables import directory_changes, posts, shifts  # noqa: E402
 from alerting.storage.work_tables import (  # noqa: E402
     assignments,
@@ -356,6 +357,9 @@ __all__ = [
     "notices",
     "officer_changes",
     "officers",
+    "operations",
     "posts",
     "shifts",
+    "users",
+    "web_sessions",
 ]

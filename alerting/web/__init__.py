@@ -1,1 +1,2 @@
-"""Pages for people in a browser (Chinese first); today the acknowledgement-link page."""
+"""The people's side: HTML pages served by the service (sign-in, landing, admin), the acknowledgement
+page behind a notification's link, and the offline API docs."""

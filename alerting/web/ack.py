@@ -30,10 +30,7 @@ def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
 <html lang="zh-CN"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="robots" content="noindex"><title>{escape(title)}</title>
-<style>body{{font-family:system-ui,"PingFang SC","Microsoft YaHei",sans-serif;max-width:36rem;
-margin:2rem auto;padding:0 1rem;line-height:1.6}}
-button{{font-size:1.25rem;padding:.6rem 2.5rem;background:#c0392b;color:#fff;border:0;border-radius:.4rem}}
-.muted{{color:#666}}</style></head>
+<link rel="stylesheet" href="/static/ack.css"></head>
 <body><h1>{escape(title)}</h1>{body}</body></html>"""
     return HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store"})
 
