@@ -1,0 +1,1 @@
+"""The accountability log itself: entries and their hash chain, appending, verifying."""

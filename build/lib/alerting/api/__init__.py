@@ -1,0 +1,1 @@
+"""HTTP API (FastAPI): intake, incidents, accountability, health and metrics."""

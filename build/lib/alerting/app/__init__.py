@@ -1,0 +1,1 @@
+"""The composition root and the processes of `alerting run`: service, runner, worker, the command."""

@@ -1,0 +1,230 @@
+"""The auditors' queries: entries with their derived status, evidence, totals and cursor paging."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import ColumnElement, Select, and_, func, not_, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from alerting.audit.reviews import latest_reviews, status_of
+from alerting.domain import EntryKind, EntryStatus, ReviewDecision
+from alerting.errors import NotFound
+from alerting.storage.schema import accountability_entries as entries
+from alerting.storage.schema import deadlines, incidents, reports
+
+Sort = Literal["id", "occurred_at"]
+
+
+@dataclass(frozen=True, slots=True)
+class EntryQuery:
+    township: str | None = None
+    kind: str | None = None
+    status: EntryStatus | None = None
+    level: str | None = None
+    since: datetime | None = None  # occurred_at >= since
+    until: datetime | None = None  # occurred_at < until
+    auto_confirm: frozenset[str] = field(default_factory=frozenset)  # kinds confirmed without review
+
+
+_review = entries.alias("review")
+_latest = latest_reviews().subquery()
+
+
+def _base(q: EntryQuery) -> tuple[Select[Any], list[ColumnElement[bool]]]:
+    query = select(
+        entries,
+        _review.c.details.label("review"),
+        _review.c.id.label("review_id"),
+        incidents.c.level.label("level"),
+        incidents.c.title.label("incident_title"),
+    ).select_from(
+        entries.outerjoin(_latest, _latest.c.target == entries.c.id)
+        .outerjoin(_review, _review.c.id == _latest.c.review_id)
+        .outerjoin(incidents, incidents.c.id == entries.c.incident_id)
+    )
+    where: list[ColumnElement[bool]] = [entries.c.kind != EntryKind.REVIEW.value]
+    if q.township:
+        where.append(entries.c.township == q.township)
+    if q.kind:
+        where.append(entries.c.kind == q.kind)
+    if q.level:
+        where.append(incidents.c.level == q.level)
+    if q.since:
+        where.append(entries.c.occurred_at >= q.since)
+    if q.until:
+        where.append(entries.c.occurred_at < q.until)
+    if q.status:
+        where.append(_status_filter(q.status, q.auto_confirm))
+    return query, where
+
+
+def _status_filter(status: EntryStatus, auto: frozenset[str]) -> ColumnElement[bool]:
+    unreviewed = _review.c.id.is_(None)
+    decision: ColumnElement[str] = _review.c.details["decision"].as_string()
+    automatic = entries.c.kind.in_(sorted(auto))
+    match status:
+        case EntryStatus.PENDING:
+            return and_(unreviewed, not_(automatic))
+        case EntryStatus.WAIVED:
+            return decision == ReviewDecision.WAIVE.value
+        case EntryStatus.CONFIRMED:
+            return or_(
+                decision.in_([ReviewDecision.CONFIRM.value, ReviewDecision.RECLASSIFY.value]),
+                and_(unreviewed, automatic),
+            )
+
+
+def present(row: Any, auto: frozenset[str]) -> dict[str, Any]:
+    """An entry as the API shows it: its own fields plus status, finding and incident context."""
+    data = dict(row._mapping)
+    review = data.pop("review")
+    review_id = data.pop("review_id")
+    status, finding = status_of(review)
+    if review is None and data["kind"] in auto:
+        status = EntryStatus.CONFIRMED
+    data["status"] = status.value
+    if status is EntryStatus.CONFIRMED and finding is None:
+        # Confirming a suspicion of concealment is a finding of concealment (瞒报).
+        finding = "concealment" if data["kind"] == EntryKind.CONCEALMENT_SUSPECTED.value else data["kind"]
+    data["finding"] = finding
+    data["latest_review_id"] = review_id
+    return data
+
+
+def encode_cursor(sort_value: Any, entry_id: int) -> str:
+    value = sort_value.isoformat() if isinstance(sort_value, datetime) else sort_value
+    return base64.urlsafe_b64encode(json.dumps([value, entry_id]).encode()).decode()
+
+
+def _decode_cursor(cursor: str, sort: Sort) -> tuple[Any, int]:
+    try:
+        value, entry_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        if not 0 <= int(entry_id) < 2**63:
+            raise ValueError("id out of range")
+        if sort == "id":
+            if not 0 <= int(value) < 2**63:
+                raise ValueError("id out of range")
+            return int(value), int(entry_id)
+        at = datetime.fromisoformat(value)
+        if at.tzinfo is None or not 1971 <= at.year <= 2199:
+            raise ValueError("a cursor time carries its offset and a plausible year")
+        return at, int(entry_id)
+    except (ValueError, TypeError):
+        raise ValueError("cursor is not valid; use next_cursor from the previous page") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    entries: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+async def list_entries(
+    conn: AsyncConnection,
+    q: EntryQuery,
+    *,
+    sort: Sort = "id",
+    descending: bool = False,
+    cursor: str | None = None,
+    limit: int = 100,
+) -> Page:
+    query, where = _base(q)
+    column = entries.c.id if sort == "id" else entries.c.occurred_at
+    if cursor:
+        value, last_id = _decode_cursor(cursor, sort)
+        after = (
+            (column < value) | ((column == value) & (entries.c.id < last_id))
+            if descending
+            else ((column > value) | ((column == value) & (entries.c.id > last_id)))
+        )
+        where.append(after)
+    order = [column.desc(), entries.c.id.desc()] if descending else [column, entries.c.id]
+    rows = (await conn.execute(query.where(*where).order_by(*order).limit(limit + 1))).all()
+    shown = [present(r, q.auto_confirm) for r in rows[:limit]]
+    next_cursor = None
+    if len(rows) > limit:
+        last = shown[-1]
+        next_cursor = encode_cursor(last[sort], last["id"])
+    return Page(shown, next_cursor)
+
+
+async def entry_batches(
+    conn: AsyncConnection, q: EntryQuery, batch: int = 1000
+) -> AsyncIterator[list[dict[str, Any]]]:
+    """Every matching entry in id order, a batch at a time (exports): memory stays one batch."""
+    cursor = None
+    while True:
+        page = await list_entries(conn, q, cursor=cursor, limit=batch)
+        if page.entries:
+            yield page.entries
+        if page.next_cursor is None:
+            return
+        cursor = page.next_cursor
+
+
+async def iterate_entries(
+    conn: AsyncConnection, q: EntryQuery, batch: int = 1000
+) -> AsyncIterator[dict[str, Any]]:
+    """Every matching entry in id order."""
+    async for page in entry_batches(conn, q, batch):
+        for entry in page:
+            yield entry
+
+
+async def totals(conn: AsyncConnection, q: EntryQuery) -> dict[str, Any]:
+    query, where = _base(q)
+    matching = query.where(*where).subquery()
+    by_township = {
+        r.township or "": r.n
+        for r in await conn.execute(
+            select(matching.c.township, func.count().label("n")).group_by(matching.c.township)
+        )
+    }
+    by_kind = {
+        r.kind: r.n
+        for r in await conn.execute(
+            select(matching.c.kind, func.count().label("n")).group_by(matching.c.kind)
+        )
+    }
+    return {"total": sum(by_kind.values()), "by_township": by_township, "by_kind": by_kind}
+
+
+async def entry_detail(conn: AsyncConnection, entry_id: int, auto: frozenset[str]) -> dict[str, Any]:
+    """One entry with its evidence (incident, report, deadline) and its reviews, oldest first."""
+    query, _ = _base(EntryQuery())
+    row = (await conn.execute(query.where(entries.c.id == entry_id))).one_or_none()
+    if row is None:
+        raise NotFound(f"entry {entry_id} not found")
+    entry = present(row, auto)
+    evidence: dict[str, Any] = {}
+    if entry["incident_id"]:
+        incident = (
+            await conn.execute(select(incidents).where(incidents.c.id == entry["incident_id"]))
+        ).one_or_none()
+        evidence["incident"] = dict(incident._mapping) if incident else None
+    if entry["report_id"]:
+        report = (
+            await conn.execute(select(reports).where(reports.c.report_id == entry["report_id"]))
+        ).one_or_none()
+        evidence["report"] = dict(report._mapping) if report else None
+    if entry["deadline_id"]:
+        deadline = (
+            await conn.execute(select(deadlines).where(deadlines.c.id == entry["deadline_id"]))
+        ).one_or_none()
+        evidence["deadline"] = dict(deadline._mapping) if deadline else None
+    entry["evidence"] = evidence
+    entry["reviews"] = [
+        dict(r._mapping)
+        for r in await conn.execute(
+            select(entries)
+            .where(entries.c.kind == EntryKind.REVIEW.value, entries.c.refers_to == entry_id)
+            .order_by(entries.c.id)
+        )
+    ]
+    return entry

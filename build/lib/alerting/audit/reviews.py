@@ -1,0 +1,62 @@
+"""Auditors' reviews: what decisions an auditor may make on an entry, and the view derived from them:
+an entry's current status (pending, confirmed, waived) and effective kind come from its latest review."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from alerting.accountability.append import append_review
+from alerting.domain import RECLASSIFY_TO, EntryKind, EntryStatus, ReviewDecision, status_after
+from alerting.errors import ConflictError, NotFound
+from alerting.storage.schema import accountability_entries as entries
+
+
+@dataclass(frozen=True, slots=True)
+class Review:
+    decision: ReviewDecision
+    reason: str
+    to: str | None = None  # the finding, for a reclassification
+
+
+def status_of(latest_review: dict[str, Any] | None) -> tuple[EntryStatus, str | None]:
+    """(status, finding) from the latest review's details; the finding replaces the kind when set."""
+    if latest_review is None:
+        return EntryStatus.PENDING, None
+    status = status_after(ReviewDecision(latest_review["decision"]))
+    return status, (latest_review.get("to") if status is EntryStatus.CONFIRMED else None)
+
+
+def latest_reviews() -> Select[tuple[int, int]]:
+    """(reviewed entry id, id of its latest review) for every reviewed entry."""
+    return (
+        select(entries.c.refers_to.label("target"), func.max(entries.c.id).label("review_id"))
+        .where(entries.c.kind == EntryKind.REVIEW.value)
+        .group_by(entries.c.refers_to)
+    )
+
+
+async def review(conn: AsyncConnection, entry_id: int, decision: Review, reviewer: str, now: datetime) -> int:
+    """Record a review of entry `entry_id`; returns the review entry's id."""
+    target = (await conn.execute(select(entries).where(entries.c.id == entry_id))).one_or_none()
+    if target is None:
+        raise NotFound(f"entry {entry_id} not found")
+    kind = EntryKind(target.kind)
+    if kind is EntryKind.REVIEW:
+        raise ConflictError("a review is not itself reviewed; review the entry it decided")
+    if not decision.reason.strip():
+        raise ConflictError("a review needs a reason")
+    if decision.decision is ReviewDecision.RECLASSIFY:
+        allowed = RECLASSIFY_TO.get(kind, frozenset())
+        if decision.to not in allowed:
+            options = ", ".join(sorted(allowed)) or "none"
+            raise ConflictError(f"{kind.value} can be reclassified as: {options}")
+    elif decision.to is not None:
+        raise ConflictError("`to` is only for a reclassification")
+    return await append_review(
+        conn, target, decision.decision, decision.reason.strip(), reviewer, now, to=decision.to
+    )

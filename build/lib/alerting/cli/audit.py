@@ -1,0 +1,180 @@
+"""`alerting audit list|totals|verify|bulletin`: the accountability log and bulletins, for auditors at
+a terminal (tables in Chinese, CSV and XLSX files)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from alerting.accountability.verify import verify_chain
+from alerting.audit import exports, queries
+from alerting.cli import bulletins
+from alerting.cli.common import Subcommands, emit, emit_stream, moment, positive, with_db
+from alerting.cli.tables import render_table, truncate
+from alerting.domain import EntryKind, EntryStatus, Level
+from alerting.policy.loader import load_policy
+from alerting.policy.model import Policy
+from alerting.settings import Settings
+from alerting.storage.engine import upgrade
+
+NAME = "audit"
+TABLE_LIMIT = 100  # rows `audit list` shows in a terminal unless --limit says otherwise
+PROBLEM_ZH = {"content changed": "内容被改动", "link broken": "链接断开"}
+
+
+def register(commands: Subcommands) -> None:
+    audit_cmd = commands.add_parser(NAME, help="问责记录与通报 / the accountability log and bulletins")
+    actions = audit_cmd.add_subparsers(dest="action", required=True)
+    filters = argparse.ArgumentParser(add_help=False)
+    filters.add_argument("--township", help="乡镇 / township")
+    filters.add_argument("--kind", choices=[k.value for k in EntryKind if k is not EntryKind.REVIEW])
+    filters.add_argument("--status", choices=[s.value for s in EntryStatus])
+    filters.add_argument("--level", choices=[v.value for v in Level], help="事件等级 / incident level")
+    filters.add_argument(
+        "--since", help="发生于此时或之后 / occurred at or after (ISO 8601; local if no offset)"
+    )
+    filters.add_argument("--until", help="发生于此时之前 / occurred before (ISO 8601; local if no offset)")
+    listing = actions.add_parser("list", parents=[filters], help="列出问责记录 / list entries")
+    listing.add_argument("--limit", type=positive, help=f"at most N entries (table default {TABLE_LIMIT})")
+    listing.add_argument("--format", choices=["table", "csv", "xlsx"], default="table")
+    listing.add_argument("--output", type=Path, help="write to FILE instead of standard output")
+    actions.add_parser("totals", parents=[filters], help="按乡镇、类型汇总 / totals by township and kind")
+    actions.add_parser("verify", help="校验哈希链 / verify the hash chain")
+    bulletins.register(actions)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    upgrade(settings.database_url)
+    if args.action == "verify":
+        return _verify(settings)
+    policy = load_policy(settings.policy)
+    if args.action == "list":
+        _list(args, settings, policy)
+    elif args.action == "totals":
+        _totals(args, settings, policy)
+    elif args.action == "bulletin":
+        bulletins.run(args, settings, policy)
+    return 0
+
+
+def _entry_query(args: argparse.Namespace, policy: Policy) -> queries.EntryQuery:
+    return queries.EntryQuery(
+        township=args.township,
+        kind=args.kind,
+        status=EntryStatus(args.status) if args.status else None,
+        level=args.level,
+        since=moment(args.since, policy),
+        until=moment(args.until, policy),
+        auto_confirm=frozenset(policy.scoring.auto_confirm),
+    )
+
+
+def _kind_cell(entry: dict[str, Any]) -> str:
+    kind = exports.kind_zh(entry["kind"])
+    finding = entry.get("finding")
+    return f"{kind}→{exports.finding_zh(finding)}" if finding and finding != entry["kind"] else kind
+
+
+def _export(args: argparse.Namespace, settings: Settings, policy: Policy) -> None:
+    """Every matching entry as CSV or XLSX, read and written a batch at a time."""
+    query = _entry_query(args, policy)
+    count = 0
+
+    async def work(conn: AsyncConnection) -> None:
+        async def batches() -> AsyncIterator[list[dict[str, Any]]]:
+            nonlocal count
+            async for batch in queries.entry_batches(conn, query):
+                count += len(batch)
+                yield batch
+
+        stream = exports.stream_csv if args.format == "csv" else exports.stream_xlsx
+        await emit_stream(
+            stream(batches(), policy.tz),
+            args.output,
+            lambda: f"{args.format}, {count} 条",
+            binary=args.format == "xlsx",
+        )
+
+    asyncio.run(with_db(settings, work))
+
+
+def _list(args: argparse.Namespace, settings: Settings, policy: Policy) -> None:
+    if args.format in ("csv", "xlsx") and not args.limit:
+        return _export(args, settings, policy)
+    query = _entry_query(args, policy)
+    limit = args.limit or (TABLE_LIMIT if args.format == "table" else None)
+
+    async def work(conn: AsyncConnection) -> tuple[list[dict[str, Any]], bool]:
+        if limit is None:
+            return [e async for e in queries.iterate_entries(conn, query)], False
+        page = await queries.list_entries(conn, query, limit=limit)
+        return page.entries, page.next_cursor is not None
+
+    entries, more = asyncio.run(with_db(settings, work))
+    tz = policy.tz
+    if args.format == "csv":
+        emit(exports.entries_csv(entries, tz), args.output, f"csv, {len(entries)} 条")
+        return
+    if args.format == "xlsx":
+        emit(exports.entries_xlsx(entries, tz), args.output, f"xlsx, {len(entries)} 条")
+        return
+    if not entries:
+        emit("没有符合条件的问责记录 / no entries match\n", args.output, "0 条")
+        return
+    rows = [
+        [
+            e["id"],
+            _kind_cell(e),
+            exports.status_zh(e["status"]),
+            e["township"],
+            truncate(e["incident_title"] or e["incident_id"] or "—", 40),
+            e["occurred_at"].astimezone(tz).strftime("%Y-%m-%d %H:%M"),
+            exports.delay_minutes(e["delay_seconds"]),
+        ]
+        for e in entries
+    ]
+    text = render_table(["编号", "类型", "状态", "乡镇", "事件", "发生时间", "延误（分钟）"], rows)
+    text += f"共 {len(entries)} 条 / {len(entries)} entries"
+    if more:
+        text += f"；仅显示前 {limit} 条，用 --limit 调整或 --format csv 导出全部 / more match"
+    emit(text + "\n", args.output, f"{len(entries)} 条")
+
+
+def _totals(args: argparse.Namespace, settings: Settings, policy: Policy) -> None:
+    query = _entry_query(args, policy)
+
+    async def work(conn: AsyncConnection) -> dict[str, Any]:
+        return await queries.totals(conn, query)
+
+    counted = asyncio.run(with_db(settings, work))
+
+    def ordered(counts: dict[str, int]) -> list[tuple[str, int]]:
+        return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+
+    by_township = [[town or "（无乡镇）", n] for town, n in ordered(counted["by_township"])]
+    by_kind = [[exports.kind_zh(kind), n] for kind, n in ordered(counted["by_kind"])]
+    print("按乡镇 / by township")
+    print(render_table(["乡镇", "条数"], by_township))
+    print("按类型 / by kind")
+    print(render_table(["类型", "条数"], by_kind))
+    print(f"合计 {counted['total']} 条 / total {counted['total']}")
+
+
+def _verify(settings: Settings) -> int:
+    report = asyncio.run(with_db(settings, verify_chain))
+    if report.intact:
+        print(f"完整 / intact: {report.entries_checked} entries")
+        print(f"末条哈希 / last hash: {report.last_hash}")
+        return 0
+    problem = report.problem or ""
+    print(f"断裂 / broken: 第 {report.broken_at} 号记录 / entry {report.broken_at}")
+    print(f"问题 / problem: {PROBLEM_ZH.get(problem, problem)} / {problem}")
+    print(f"应为 / expected: {report.expected}")
+    print(f"实际 / found:    {report.found}")
+    print(f"已校验 / checked: {report.entries_checked} entries")
+    return 1

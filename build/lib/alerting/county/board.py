@@ -1,0 +1,255 @@
+"""What people owe and watch, read in a few set-based queries: the duty officers' board (值班看板) of
+open incidents with their stage and next deadline, and a township's to-do list (我的待办).
+
+A deadline is owed while it is pending, escalating or exhausted (every reminder sent, still unmet):
+only a report, an acknowledgement or a forward settles it."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import case, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from alerting.domain import DeadlineKind, DeadlineState
+from alerting.storage.schema import deadlines, incidents, items, notice_reads
+
+OWED = [DeadlineState.PENDING.value, DeadlineState.ESCALATING.value, DeadlineState.EXHAUSTED.value]
+# What the one who owes a deadline must do, in Chinese.
+OWED_ZH = {
+    DeadlineKind.FIRST_REPORT: "首报",
+    DeadlineKind.WRITTEN_REPORT: "书面报告",
+    DeadlineKind.FOLLOWUP: "续报",
+    DeadlineKind.FINAL_REPORT: "终报",
+    DeadlineKind.CONCEALMENT_CHECK: "报告县委办已获悉的事件",
+    DeadlineKind.ACK: "签收",
+    DeadlineKind.FORWARD_PHONE: "电话上报市委办",
+    DeadlineKind.FORWARD_WRITTEN: "书面上报市委办",
+    DeadlineKind.PERIODIC: "定期报送",
+    DeadlineKind.ASSIGNMENT: "约稿",
+    DeadlineKind.OFFICER_VACANCY: "备案信息员",
+    DeadlineKind.SILENCE: "报送信息（避免长期未报送）",
+}
+TOWNSHIP_OWES = (
+    DeadlineKind.FIRST_REPORT,
+    DeadlineKind.WRITTEN_REPORT,
+    DeadlineKind.FOLLOWUP,
+    DeadlineKind.FINAL_REPORT,
+    DeadlineKind.CONCEALMENT_CHECK,
+    DeadlineKind.PERIODIC,
+    DeadlineKind.ASSIGNMENT,
+    DeadlineKind.OFFICER_VACANCY,
+    DeadlineKind.SILENCE,
+)
+_FORWARDS = {DeadlineKind.FORWARD_PHONE.value, DeadlineKind.FORWARD_WRITTEN.value}
+_TOWNSHIP_SIDE = {k.value for k in TOWNSHIP_OWES[:5]}
+
+Chip = Literal["unacknowledged", "handling", "to_forward", "overdue"]
+CHIP_ZH: dict[str, str] = {
+    "unacknowledged": "待签收",
+    "handling": "处置中",
+    "to_forward": "待报市",
+    "overdue": "超时",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Owed:
+    kind: str
+    due_at: datetime
+    state: str
+
+
+def _stage(acknowledged: bool, owed: list[_Owed]) -> str:
+    """The incident's current stage as the board names it."""
+    if not acknowledged:
+        return "待签收"
+    if any(o.kind in _FORWARDS for o in owed):
+        return "待报市"
+    waiting = [o for o in owed if o.kind in _TOWNSHIP_SIDE]
+    if waiting:
+        return f"待{OWED_ZH[DeadlineKind(min(waiting, key=lambda o: o.due_at).kind)]}"
+    return "处置中"
+
+
+def _chips(acknowledged: bool, owed: list[_Owed], now: datetime) -> set[str]:
+    chips = {"handling" if acknowledged else "unacknowledged"}
+    if any(o.kind in _FORWARDS for o in owed):
+        chips.add("to_forward")
+    if any(o.due_at <= now for o in owed):
+        chips.add("overdue")
+    return chips
+
+
+async def board(
+    conn: AsyncConnection,
+    now: datetime,
+    *,
+    chip: Chip | None = None,
+    township: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> dict[str, Any]:
+    """Open incidents, overdue first, then by their next deadline; counts per chip over all of them.
+
+    Counting and ordering happen in SQL over a per-incident summary of the owed deadlines, so only
+    the page's incidents and their deadlines are read into Python, however many are open."""
+    per = (
+        select(
+            deadlines.c.incident_id.label("incident_id"),
+            func.min(deadlines.c.due_at).label("next_due"),
+            func.max(case((deadlines.c.kind.in_(_FORWARDS), 1), else_=0)).label("forwarding"),
+        )
+        .where(deadlines.c.incident_id.is_not(None), deadlines.c.state.in_(OWED))
+        .group_by(deadlines.c.incident_id)
+        .subquery()
+    )
+    joined = incidents.outerjoin(per, per.c.incident_id == incidents.c.id)
+    where = [incidents.c.status == "open"]
+    if township is not None:
+        where.append(incidents.c.township == township)
+    overdue = per.c.next_due <= now
+    conditions = {
+        "unacknowledged": incidents.c.acknowledged_at.is_(None),
+        "handling": incidents.c.acknowledged_at.is_not(None),
+        "to_forward": per.c.forwarding == 1,
+        "overdue": overdue,
+    }
+    counted = (
+        await conn.execute(
+            select(*(func.coalesce(func.sum(case((c, 1), else_=0)), 0) for c in conditions.values()))
+            .select_from(joined)
+            .where(*where)
+        )
+    ).one()
+    counts = dict(zip(conditions, counted, strict=True))
+    if chip is not None:
+        where.append(conditions[chip])
+    total = (await conn.execute(select(func.count()).select_from(joined).where(*where))).scalar_one()
+    page = (
+        await conn.execute(
+            select(*_SHOWN)
+            .select_from(joined)
+            .where(*where)
+            .order_by(
+                case((overdue, 0), else_=1),
+                per.c.next_due.is_(None),
+                per.c.next_due,
+                incidents.c.known_at,
+                incidents.c.id,
+            )
+            .limit(limit)
+            .offset(offset)
+        )
+    ).all()
+    owed: dict[str, list[_Owed]] = defaultdict(list)
+    if page:
+        query = select(
+            deadlines.c.incident_id, deadlines.c.kind, deadlines.c.due_at, deadlines.c.state
+        ).where(deadlines.c.incident_id.in_([r.id for r in page]), deadlines.c.state.in_(OWED))
+        for r in await conn.execute(query):
+            owed[r.incident_id].append(_Owed(r.kind, r.due_at, r.state))
+    return {
+        "at": now,
+        "chips": [{"chip": name, "label": CHIP_ZH[name], "count": int(n)} for name, n in counts.items()],
+        "total": total,
+        "incidents": [_shown(row, owed.get(row.id, []), now) for row in page],
+    }
+
+
+_SHOWN_NAMES = (
+    "id",
+    "township",
+    "level",
+    "category",
+    "title",
+    "known_at",
+    "opened_at",
+    "acknowledged_at",
+    "acknowledged_by",
+)
+_SHOWN = [incidents.c[name] for name in _SHOWN_NAMES]
+
+
+def _shown(row: Any, owed: list[_Owed], now: datetime) -> dict[str, Any]:
+    acknowledged = row.acknowledged_at is not None
+    chips = _chips(acknowledged, owed, now)
+    nxt = min(owed, key=lambda o: o.due_at, default=None)
+    return {
+        **{name: getattr(row, name) for name in _SHOWN_NAMES},  # plain str keys, for orjson
+        "stage": _stage(acknowledged, owed),
+        "chips": sorted(chips),
+        "next_deadline": None
+        if nxt is None
+        else {"kind": nxt.kind, "what": OWED_ZH.get(DeadlineKind(nxt.kind)), "due_at": nxt.due_at},
+        "overdue": "overdue" in chips,
+    }
+
+
+async def todo(conn: AsyncConnection, township: str, now: datetime) -> dict[str, Any]:
+    """Everything `township` owes, by due time (overdue first), with returned items to revise and how
+    many notices it has not read."""
+    query = (
+        select(
+            deadlines.c.id,
+            deadlines.c.kind,
+            deadlines.c.seq,
+            deadlines.c.due_at,
+            deadlines.c.state,
+            deadlines.c.context,
+            deadlines.c.incident_id,
+            incidents.c.title,
+            incidents.c.level,
+        )
+        .outerjoin(incidents, incidents.c.id == deadlines.c.incident_id)
+        .where(
+            deadlines.c.township == township,
+            deadlines.c.kind.in_([k.value for k in TOWNSHIP_OWES]),
+            deadlines.c.state.in_(OWED),
+        )
+        .order_by(deadlines.c.due_at, deadlines.c.id)
+    )
+    owed = []
+    for r in await conn.execute(query):
+        kind = DeadlineKind(r.kind)
+        what = OWED_ZH[kind]
+        if kind is DeadlineKind.FOLLOWUP:
+            what = f"第{r.seq}次续报"
+        context = r.context or {}
+        owed.append(
+            {
+                "deadline_id": r.id,
+                "kind": r.kind,
+                "what": what,
+                "title": r.title or context.get("title"),
+                "incident_id": r.incident_id,
+                "level": r.level,
+                "assignment_id": context.get("assignment_id"),
+                "due_at": r.due_at,
+                "overdue": r.due_at <= now,
+                "state": r.state,
+            }
+        )
+    owed.sort(key=lambda o: (not o["overdue"], o["due_at"]))
+    returned = (
+        await conn.execute(
+            select(items.c.id, items.c.title, items.c.version, items.c.reason, items.c.decided_at)
+            .where(items.c.township == township, items.c.status == "returned")
+            .order_by(items.c.decided_at)
+        )
+    ).all()
+    unread = (
+        await conn.execute(
+            select(func.count()).where(notice_reads.c.township == township, notice_reads.c.read_at.is_(None))
+        )
+    ).scalar_one()
+    return {
+        "township": township,
+        "at": now,
+        "owed": owed,
+        "returned_items": [dict(r._mapping) for r in returned],
+        "unread_notices": unread,
+    }

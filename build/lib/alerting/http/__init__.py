@@ -1,0 +1,1 @@
+"""What the HTTP interfaces (api, web) share: the running service's typed context."""

@@ -1,0 +1,1 @@
+"""The county's rules as data: the policy model and its loader, calendar, roster, channels, durations."""

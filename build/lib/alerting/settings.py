@@ -1,0 +1,95 @@
+"""Process settings from ALERTING_* environment variables, read once by the composition root."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from alerting.errors import SettingsError
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ALERTING_", extra="ignore")
+
+    database_url: str = "sqlite+aiosqlite:///./var/alerting.db"
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    kafka_topic: str = "incident.reports"
+    kafka_dlq_topic: str = "incident.reports.dlq"
+    kafka_group_id: str = "alerting"
+    kafka_topic_partitions: int = Field(default=6, ge=1)
+    kafka_produce_timeout_s: float = Field(default=5.0, gt=0)
+    # The topics the service creates: 1 on one local broker; in production 3 and 2, so a report
+    # acknowledged (acks=all) survives the loss of a broker and a lone broker cannot accept one.
+    kafka_replication_factor: int = Field(default=1, ge=1)
+    kafka_min_insync_replicas: int = Field(default=1, ge=1)
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    policy: Path = Path("deploy/policy.example.toml")
+    # Longest a replica sleeps without looking at the deadline table; bounds the delay for
+    # deadlines armed by another replica.
+    sweep_interval_s: float = Field(default=5.0, gt=0)
+    # A notification claimed for sending longer than this is taken to be orphaned by a crash.
+    send_lease_s: float = Field(default=60.0, gt=0)
+    max_message_bytes: int = Field(default=256 * 1024, ge=1024)
+    # Where people reach this service: the base of acknowledgement links in notifications. Unset, it
+    # is this process's own address, which is right only on loopback (see link_base).
+    public_url: str | None = None
+    # Signs acknowledgement links; generated and kept in the database when not given.
+    link_secret: SecretStr | None = None
+    # Encrypts the producer keys' secrets in the database (alerting/producer_keys.py). Unset, a key
+    # the database itself holds is used: fine on one machine, not where the database is shared.
+    key_encryption_key: SecretStr | None = None
+    # Which parts this process runs: the API always; any of consumer, deadlines, delivery. An
+    # intake-only replica (ALERTING_COMPONENTS=api) keeps the HTTP path free of consumer work.
+    components: str = "consumer,deadlines,delivery"
+    # Run those components in a child process (alerting/app/worker.py), so that HTTP requests do not
+    # wait behind a consumed batch or a burst of firing on the same core: one process each.
+    worker_process: bool = True
+    # The worker's CPU priority below the API's (nice increment, 0-19) for when they share a core.
+    worker_nice: int = Field(default=5, ge=0, le=19)
+
+    def link_base(self) -> str:
+        """The base of acknowledgement links: ALERTING_PUBLIC_URL, or where this process listens if
+        that is a loopback address. Listening elsewhere, only the operator knows the address people use
+        (a proxy, a DNS name), so it must be given."""
+        if self.public_url:
+            return self.public_url
+        host = self.http_host
+        if host == "localhost" or host == "::1" or host.startswith("127."):
+            return f"http://{f'[{host}]' if ':' in host else host}:{self.http_port}"
+        raise SettingsError(
+            f"ALERTING_PUBLIC_URL 未设置：服务监听 {host}，签收链接须指向人们访问本服务的地址 / "
+            f"ALERTING_PUBLIC_URL is required when ALERTING_HTTP_HOST ({host}) is not a loopback "
+            "address: acknowledgement links must point where people reach the service, "
+            "e.g. https://alerting.county.example"
+        )
+
+    def topic_replication(self) -> tuple[int, int]:
+        """(replication factor, min.insync.replicas) for the topics the service creates."""
+        if self.kafka_min_insync_replicas > self.kafka_replication_factor:
+            raise SettingsError(
+                f"ALERTING_KAFKA_MIN_INSYNC_REPLICAS ({self.kafka_min_insync_replicas}) 不能大于 / "
+                f"cannot exceed ALERTING_KAFKA_REPLICATION_FACTOR ({self.kafka_replication_factor})"
+            )
+        return self.kafka_replication_factor, self.kafka_min_insync_replicas
+
+    def component_set(self) -> frozenset[str]:
+        parts = frozenset(p.strip() for p in self.components.split(",") if p.strip()) - {"api"}
+        unknown = parts - {"consumer", "deadlines", "delivery"}
+        if unknown:
+            raise SettingsError(f"ALERTING_COMPONENTS: unknown {', '.join(sorted(unknown))}")
+        return parts
+
+    # People's sessions on the web pages: signed out after this long without a request, and after
+    # this long in any case (a new sign-in is needed).
+    session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    session_absolute_hours: int = Field(default=12, ge=1, le=24 * 7)
+
+    def secure_cookies(self) -> bool:
+        """Session cookies are marked Secure when people reach the service over https."""
+        return (self.public_url or "").startswith("https://")
+
+    # Fault-injection tests only (see alerting/failpoints.py); never set in production.
+    failpoints: str = ""

@@ -1,0 +1,1 @@
+"""Kafka in: the message codec, the intake transaction and the consumer loop."""

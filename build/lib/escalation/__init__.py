@@ -1,0 +1,1 @@
+"""Escalation: deadline rules, the wake-up loop, the firing engine and notification delivery."""

@@ -1,0 +1,1 @@
+"""Notification delivery: the outbox worker and one module per integration."""

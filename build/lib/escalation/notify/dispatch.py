@@ -1,0 +1,34 @@
+"""Route one notification to the integration its channel's type names."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+
+from alerting.errors import RetryableDelivery
+from alerting.policy.channels import ChatbotChannel, SmsChannel, WebhookChannel
+from escalation.notify import chatbot, sms, webhook
+
+
+async def send(
+    client: httpx.AsyncClient,
+    channel: WebhookChannel | ChatbotChannel | SmsChannel,
+    payload: dict[str, Any],
+    key: str,
+) -> None:
+    # httpx's timeout bounds each connect, read and write; this bounds the whole attempt, so a
+    # receiver that dribbles its answer cannot hold a send open past the lease.
+    limit = channel.timeout.total_seconds()
+    try:
+        async with asyncio.timeout(limit):
+            match channel:
+                case WebhookChannel():
+                    await webhook.send(client, channel, payload, key)
+                case ChatbotChannel():
+                    await chatbot.send(client, channel, payload, key)
+                case SmsChannel():
+                    await sms.send(client, channel, payload, key)
+    except TimeoutError:
+        raise RetryableDelivery(f"no complete answer within {limit:g} s") from None

@@ -1,0 +1,244 @@
+"""Deliver outbox rows: claim with a lease, send each in its own task, record the outcome.
+
+A row is `pending` (next_attempt_at = when to try), `sending` (next_attempt_at = lease end: if the
+process dies mid-send the row is claimed again after the lease), `sent` or `failed` (terminal,
+next_attempt_at NULL). The outcome is written only after the receiver answered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from alerting.clock import Clock
+from alerting.errors import DeliveryError, PermanentDelivery, RetryableDelivery
+from alerting.failpoints import NONE, Failpoints
+from alerting.metrics import Metrics
+from alerting.policy.model import Policy
+from alerting.storage.engine import reading, write_lock
+from alerting.storage.schema import notifications
+from escalation.notify import dispatch
+
+log = logging.getLogger(__name__)
+
+BACKOFF_BASE = timedelta(seconds=2)
+BACKOFF_CAP = timedelta(minutes=5)
+
+
+def backoff(
+    attempts: int, retry_after: timedelta | None, jitter: Callable[[], float] = random.random
+) -> timedelta:
+    """Exponential backoff with jitter (half to full), never sooner than the receiver asked."""
+    ceiling: timedelta = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** min(max(0, attempts - 1), 16))
+    delay = ceiling * (0.5 + 0.5 * jitter())
+    return max(delay, retry_after) if retry_after else delay
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    id: int
+    escalation_id: int
+    incident_id: str | None
+    channel: str
+    key: str
+    payload: dict[str, Any]
+    attempts: int  # including this one
+
+
+class Outbox:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        policy: Policy,
+        clock: Clock,
+        client: httpx.AsyncClient,
+        metrics: Metrics,
+        lease: timedelta,
+        concurrency: int = 50,
+        failpoints: Failpoints = NONE,
+    ) -> None:
+        self._engine = engine
+        self._policy = policy
+        self._clock = clock
+        self._client = client
+        self._metrics = metrics
+        self._lease = lease
+        self._failpoints = failpoints
+        self._concurrency = concurrency
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.on_settled: Callable[[], None] = lambda: None
+
+    async def tick(self, now: datetime) -> datetime | None:
+        """Claim due rows and start sending them; return when the next row falls due."""
+        free = self._concurrency - len(self._tasks)  # claim no more than can be sent now
+        claimed = await self._claim(now, free) if free else []
+        for row in claimed:
+            task = asyncio.create_task(self._deliver(row))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        async with reading(self._engine) as conn:
+            return (
+                await conn.execute(
+                    select(notifications.c.next_attempt_at)
+                    .where(notifications.c.next_attempt_at.is_not(None))
+                    .order_by(notifications.c.next_attempt_at)
+                    .limit(1)
+                )
+            ).scalar_one_or_none()
+
+    async def _claim(self, now: datetime, limit: int) -> list[Claimed]:
+        async with write_lock(self._engine), self._engine.begin() as conn:
+            query = (
+                select(
+                    notifications.c.id,
+                    notifications.c.escalation_id,
+                    notifications.c.incident_id,
+                    notifications.c.channel,
+                    notifications.c.idempotency_key,
+                    notifications.c.payload,
+                    notifications.c.attempts,
+                )
+                .where(notifications.c.next_attempt_at.is_not(None), notifications.c.next_attempt_at <= now)
+                .order_by(notifications.c.next_attempt_at)
+                .limit(limit)
+            )
+            if conn.dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            rows = (await conn.execute(query)).all()
+            if not rows:
+                return []
+            # One statement for the lot: the rows are ours until commit (locked on PostgreSQL; on
+            # SQLite this transaction holds the only write lock), so none can change in between.
+            await conn.execute(
+                notifications.update()
+                .where(notifications.c.id.in_([row.id for row in rows]))
+                .values(
+                    state="sending",
+                    attempts=notifications.c.attempts + 1,
+                    next_attempt_at=now + self._lease,
+                )
+            )
+            return [
+                Claimed(
+                    row.id,
+                    row.escalation_id,
+                    row.incident_id,
+                    row.channel,
+                    row.idempotency_key,
+                    row.payload,
+                    row.attempts + 1,
+                )
+                for row in rows
+            ]
+
+    async def _deliver(self, row: Claimed) -> None:
+        channel = self._policy.channels.get(row.channel)
+        error: DeliveryError | None = None
+        try:
+            if channel is None:
+                raise PermanentDelivery(f"channel {row.channel!r} is no longer in the policy")
+            sending = dispatch.send(self._client, channel, row.payload, row.key)
+            if self._failpoints.armed("outbox.in_flight"):
+                sending = self._crash_in_flight(sending)
+            await sending
+        except DeliveryError as exc:
+            error = exc
+        except Exception as exc:  # a bug in an integration must not leave the row leased forever
+            log.exception("notification %s: unexpected error", row.id)
+            error = RetryableDelivery(f"internal error: {type(exc).__name__}")
+        await self._record(row, channel.max_attempts if channel else 1, error)
+        self.on_settled()
+
+    async def _crash_in_flight(self, sending: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(sending)
+        await asyncio.sleep(0.2)  # the request reaches the receiver, the answer is still to come
+        self._failpoints.hit("outbox.in_flight")
+        await task
+
+    async def _record(self, row: Claimed, max_attempts: int, error: DeliveryError | None) -> None:
+        now = self._clock.now()
+        if error is None:
+            values: dict[str, Any] = {
+                "state": "sent",
+                "sent_at": now,
+                "next_attempt_at": None,
+                "last_error": None,
+            }
+            outcome = "sent"
+        elif isinstance(error, RetryableDelivery) and row.attempts < max_attempts:
+            values = {
+                "state": "pending",
+                "last_error": str(error),
+                "next_attempt_at": now + backoff(row.attempts, error.retry_after),
+            }
+            outcome = "retry"
+        else:
+            values = {"state": "failed", "last_error": str(error), "next_attempt_at": None}
+            outcome = "failed"
+            log.error(
+                "notification %s to channel %s failed for good after %d attempts: %s",
+                row.id,
+                row.channel,
+                row.attempts,
+                error,
+            )
+        async with write_lock(self._engine), self._engine.begin() as conn:
+            # Only the holder of this attempt may settle it (a lease may have expired meanwhile).
+            settled = await conn.execute(
+                notifications.update()
+                .where(
+                    notifications.c.id == row.id,
+                    notifications.c.attempts == row.attempts,
+                    notifications.c.state == "sending",
+                )
+                .values(**values)
+            )
+            if outcome == "failed" and settled.rowcount == 1:
+                await self._fail_over(conn, row, now)
+        self._metrics.notifications.labels(channel=row.channel, outcome=outcome).inc()
+
+    async def _fail_over(self, conn: AsyncConnection, row: Claimed, now: datetime) -> None:
+        """A notification that could not be delivered is itself an alert, through the fallback channels."""
+        if row.payload.get("event") == "delivery_failed":
+            return  # an alert about an alert that failed goes no further than the log
+        fallbacks = [c for c in self._policy.delivery_failure_channels if c != row.channel]
+        if not fallbacks:
+            return
+        text = (
+            f"【通知发送失败】经渠道 {row.channel} 的提醒未能送达，请人工联系：{row.payload.get('text', '')}"
+        )
+        payload = {**row.payload, "event": "delivery_failed", "failed_channel": row.channel, "text": text}
+        key = f"{row.key}:failover"
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        await conn.execute(
+            dialect.insert(notifications).on_conflict_do_nothing(),
+            [
+                {
+                    "escalation_id": row.escalation_id,
+                    "incident_id": row.incident_id,
+                    "channel": channel,
+                    "idempotency_key": key,
+                    "payload": {**payload, "idempotency_key": key},
+                    "state": "pending",
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "created_at": now,
+                }
+                for channel in fallbacks
+            ],
+        )
+
+    async def drain(self) -> None:
+        """Wait for sends in flight (used at shutdown)."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
