@@ -23,6 +23,12 @@ ACTION_ZH = {
     "password_reset": "重置密码",
     "user_disabled": "停用",
     "sessions_revoked": "注销会话",
+    # 信息审核、问责审核与问责记录 (the information section's and auditors' pages)
+    "item_decided": "日常信息审核",
+    "item_forwarded": "日常信息上报",
+    "entry_reviewed": "问责审核",
+    "entries_exported": "导出问责记录",
+    "chain_verified": "链校验",
 }
 PAGE_SIZE = 50
 
