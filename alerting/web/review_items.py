@@ -19,7 +19,7 @@ from alerting.domain import ADOPTION_LEVEL_ZH, ITEM_STATUS_ZH, ItemDecision, Ite
 from alerting.errors import ConflictError, NotFound
 from alerting.http.context import ServiceContext, get_context
 from alerting.storage.engine import reading
-from alerting.web.listing import link, logged, pager, period_choices, span_of, times, who
+from alerting.web.listing import ALL, link, logged, pager, period_choices, span_of, times, who
 from alerting.web.session import PageRefused, acting, allow, redirect, signed_in
 from alerting.web.templating import render
 
@@ -27,7 +27,6 @@ router = APIRouter(prefix="/review/items", include_in_schema=False)
 ItemId = Path(min_length=1, max_length=64)
 PAGE = 20
 DECISION_ZH = {"adopt": "采用", "return": "退回", "file": "存档"}
-ALL = "all"
 
 
 def _routine_categories(ctx: ServiceContext) -> list[str]:

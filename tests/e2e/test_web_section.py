@@ -265,6 +265,13 @@ async def _auditor(browser: Any, watched: Watched, run: Running) -> None:
         == "center"
     )  # the bulletin's stylesheet applies under the CSP
     await _check(page, "bulletin")
+    await page.emulate_media(media="print")  # A4: the page's header and buttons are not printed
+    assert (
+        await page.locator("header.top").is_hidden() and await page.locator(".bulletin-actions").is_hidden()
+    )
+    pdf = await page.pdf(format="A4", print_background=False)
+    assert pdf.startswith(b"%PDF") and len(pdf) > 1000
+    await page.emulate_media(media="screen")
     await page.locator("table.ranking").get_by_role("link", name="城关镇").click()
     await page.wait_for_load_state()
     assert parse_qs(urlsplit(page.url).query) == {"township": ["城关镇"], "period": ["2026-Q1"]}
