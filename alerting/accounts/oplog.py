@@ -23,6 +23,10 @@ ACTION_ZH = {
     "password_reset": "重置密码",
     "user_disabled": "停用",
     "sessions_revoked": "注销会话",
+    # The township's acts on its pages (alerting/web/township.py, report_form.py, item_form.py).
+    "report_submitted": "报送紧急信息",
+    "item_submitted": "报送日常信息",
+    "notice_read": "签收通报",
 }
 PAGE_SIZE = 50
 

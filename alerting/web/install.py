@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from alerting.web import admin, docs, operations, pages
+from alerting.web import admin, docs, item_form, operations, pages, report_form, submissions, township
 from alerting.web.security import PageHeaders
 from alerting.web.session import PageRedirect, PageRefused, on_redirect, on_refused
 from alerting.web.templating import STATIC
@@ -13,6 +13,9 @@ from alerting.web.templating import STATIC
 
 def install(app: FastAPI) -> None:
     for module in (pages, admin, operations, docs):
+        app.include_router(module.router)
+    # The township clerk's pages (issue 15).
+    for module in (township, report_form, item_form, submissions):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_exception_handler(PageRedirect, on_redirect)
