@@ -24,7 +24,6 @@ from alerting.web.templating import render
 from alerting.web.township import not_ours, township_of
 
 router = APIRouter(include_in_schema=False)
-Id = Path(min_length=1, max_length=64)
 KIND_ZH = {"report": "紧急信息", "item": "日常信息"}
 
 
@@ -72,7 +71,7 @@ async def submissions(
 @router.get("/items/{item_id}", response_class=HTMLResponse)
 async def item_page(
     request: Request,
-    item_id: str = Id,
+    item_id: str = Path(min_length=1, max_length=64),
     session: Session = Depends(signed_in),
     ctx: ServiceContext = Depends(get_context),
 ) -> HTMLResponse:
@@ -98,7 +97,7 @@ async def item_page(
 @router.get("/my/incidents/{incident_id}", response_class=HTMLResponse)
 async def incident_page(
     request: Request,
-    incident_id: str = Id,
+    incident_id: str = Path(min_length=1, max_length=64),
     session: Session = Depends(signed_in),
     ctx: ServiceContext = Depends(get_context),
 ) -> HTMLResponse:

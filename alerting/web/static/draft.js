@@ -62,9 +62,12 @@
       var note = document.getElementById("draft-note");
       if (restored && note) { note.hidden = false; }
       // What depends on the restored values (the limits box) is asked for again, through htmx.
-      form.querySelectorAll("select[hx-get]").forEach(function (el) {
-        el.dispatchEvent(new Event("change", { bubbles: true }));
-      });
+      // Once htmx has processed the page (a task later than its DOMContentLoaded handler).
+      window.setTimeout(function () {
+        form.querySelectorAll("select[hx-get]").forEach(function (el) {
+          if (window.htmx) { window.htmx.trigger(el, "change"); }
+        });
+      }, 0);
     }
     save();
     form.addEventListener("input", save);
