@@ -179,7 +179,7 @@ async def _journey(browser: Any, run: Running, temporary: str) -> None:
         await items.decide(conn, item_id, returned, "信息科 赵六（zl）", tz, run.clock.now())
     await clerk.goto("/todo")
     assert "请补充整改完成率" in await clerk.locator("main").inner_text()
-    await clerk.get_by_role("link", name="城关镇开展冬季消防检查").click()
+    await clerk.get_by_role("link", name="城关镇开展冬季消防检查", exact=True).click()
     await clerk.wait_for_load_state()
     assert "已退回" in await clerk.locator(".item-status").inner_text()
     await _accessible(clerk)
@@ -188,7 +188,7 @@ async def _journey(browser: Any, run: Running, temporary: str) -> None:
     await clerk.wait_for_load_state()
     assert await clerk.get_by_label("标题", exact=True).input_value() == "城关镇开展冬季消防检查"  # prefilled
     assert "隐患清单.xlsx" in await clerk.get_by_label("附件名称", exact=False).input_value()
-    await clerk.get_by_label("正文", exact=True).fill("11 月以来检查企业 42 家，整改隐患 17 处，整改完成率 100%。")
+    await clerk.get_by_label("正文", exact=True).fill("检查企业 42 家，整改隐患 17 处，完成率 100%。")
     await clerk.get_by_role("button", name="报送第 2 版").click()
     await clerk.wait_for_load_state()
 
