@@ -29,6 +29,10 @@ ACTION_ZH = {
     "entry_reviewed": "问责审核",
     "entries_exported": "导出问责记录",
     "chain_verified": "链校验",
+    # The township's acts on its pages (alerting/web/township.py, report_form.py, item_form.py).
+    "report_submitted": "报送紧急信息",
+    "item_submitted": "报送日常信息",
+    "notice_read": "签收通报",
 }
 PAGE_SIZE = 50
 

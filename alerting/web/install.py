@@ -5,7 +5,20 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from alerting.web import admin, bulletins, docs, entries, entry_reviews, operations, pages, review_items
+from alerting.web import (
+    admin,
+    bulletins,
+    docs,
+    entries,
+    entry_reviews,
+    item_form,
+    operations,
+    pages,
+    report_form,
+    review_items,
+    submissions,
+    township,
+)
 from alerting.web.security import PageHeaders
 from alerting.web.session import PageRedirect, PageRefused, on_redirect, on_refused
 from alerting.web.templating import STATIC
@@ -15,6 +28,9 @@ def install(app: FastAPI) -> None:
     for module in (pages, admin, operations, docs):
         app.include_router(module.router)
     for module in (review_items, entry_reviews, entries, bulletins):  # information section, auditors
+        app.include_router(module.router)
+    # The township clerk's pages (issue 15).
+    for module in (township, report_form, item_form, submissions):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_exception_handler(PageRedirect, on_redirect)
