@@ -5,20 +5,23 @@ The GET changes nothing on purpose: chat apps and SMS link scanners fetch links 
 
 from __future__ import annotations
 
+from datetime import datetime
 from html import escape
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Path
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
 from alerting.county import actions
+from alerting.county.timeline import REPORT_ZH
 from alerting.errors import InvalidLink, NotFound
 from alerting.http.context import ServiceContext, get_context
 from alerting.links import AckClaim
 from alerting.policy.roster import ROLES, addressed
 from alerting.storage.engine import reading
-from alerting.storage.schema import incidents
+from alerting.storage.schema import incidents, reports
 
 router = APIRouter(tags=["acknowledgement links"])
 Token = Path(min_length=10, max_length=1000)
@@ -42,6 +45,48 @@ def _claim(ctx: ServiceContext, token: str) -> AckClaim:
     return links.verify(token, ctx.clock.now())
 
 
+def _casualties(row: Any) -> str:
+    counted = [
+        (n, word) for n, word in ((row.deaths, "死亡"), (row.injured, "受伤"), (row.missing_persons, "失踪"))
+    ]
+    if all(n is None for n, _ in counted):
+        return "未报"
+    return "，".join(f"{word} {n} 人" for n, word in counted if n is not None)
+
+
+def _facts(row: Any, latest: Any, tz: ZoneInfo) -> str:
+    """What the officer acknowledges: the incident as the county knows it and its latest report, with
+    the reporter's phone to call back (the link is personal: only its holder sees this page)."""
+
+    def at(value: datetime) -> str:
+        return value.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+
+    lines = [
+        ("乡镇", row.township),
+        ("事件", row.title),
+        ("等级 · 类别", f"{row.level}级 · {row.category}"),
+        ("地点", row.place or "未报"),
+        ("伤亡", _casualties(row)),
+        ("发生时间", at(row.occurred_at)),
+        ("乡镇获悉", at(row.known_at)),
+        ("县委办收到", at(row.opened_at)),
+    ]
+    if row.origin == "county":
+        lines.append(("来源", f"县委办登记（{row.source or '其他渠道'}），乡镇尚未报告"))
+    cells = "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in lines)
+    report = ""
+    if latest is not None:
+        phone = escape(latest.reporter_phone)
+        dial = escape("".join(ch for ch in latest.reporter_phone if ch.isdigit() or ch == "+"))
+        kind = escape(REPORT_ZH.get(latest.type, latest.type))
+        report = (
+            f"<h2>最新报告：{kind}（{at(latest.reported_at)}）</h2>"
+            f'<p class="summary">{escape(latest.summary)}</p>'
+            f'<p>报告人：{escape(latest.reporter_name)} <a href="tel:{dial}">{phone}</a></p>'
+        )
+    return f'<dl class="facts">{cells}</dl>{report}'
+
+
 PAGE_ANSWERS: dict[int | str, dict[str, Any]] = {
     400: {"description": "the link is invalid or expired", "content": {"text/html": {}}},
     404: {"description": "the incident does not exist", "content": {"text/html": {}}},
@@ -61,13 +106,17 @@ async def show(token: str = Token, ctx: ServiceContext = Depends(get_context)) -
         return _page("无法签收", f"<p>{escape(str(exc))}</p>", status=400)
     async with reading(ctx.engine) as conn:
         row = (await conn.execute(select(incidents).where(incidents.c.id == claim.incident_id))).one_or_none()
+        latest = (
+            await conn.execute(
+                select(reports)
+                .where(reports.c.incident_id == claim.incident_id)
+                .order_by(reports.c.reported_at.desc())
+                .limit(1)
+            )
+        ).one_or_none()
     if row is None:
         return _page("无法签收", "<p>事件不存在 / incident not found</p>", status=404)
-    local = row.known_at.astimezone(ctx.policy.tz).strftime("%Y-%m-%d %H:%M")
-    facts = (
-        f"<p><b>{escape(row.township)}</b>「{escape(row.title)}」<br>{escape(row.level)}级 · "
-        f"{escape(row.category)} · 获悉 {local}</p>"
-    )
+    facts = _facts(row, latest, ctx.policy.tz)
     who = addressed(claim.role, claim.name)
     if row.acknowledged_at is not None:
         done = row.acknowledged_at.astimezone(ctx.policy.tz).strftime("%Y-%m-%d %H:%M:%S")

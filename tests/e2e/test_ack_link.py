@@ -9,18 +9,10 @@ from playwright.async_api import async_playwright
 
 from alerting.clock import FakeClock
 from alerting.domain import Role
+from tests.browser import CHROMIUM_ARGS, WIDE, accessible, screenshots
 from tests.support import eventually, example_policy, receiver, report_body, running_service, service_settings
 
 T0 = datetime(2026, 11, 26, 1, 0, tzinfo=UTC)  # 09:00 local, inside the example roster's first shift
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 async def test_duty_officer_acknowledges_from_the_link(
@@ -56,10 +48,17 @@ async def test_duty_officer_acknowledges_from_the_link(
             async with async_playwright() as pw:
                 browser = await pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
                 try:
-                    page = await browser.new_page(locale="zh-CN")
+                    page = await browser.new_page(locale="zh-CN", viewport=WIDE)
                     await page.goto(officer["ack_url"])
                     assert await page.locator("h1").inner_text() == "紧急信息签收"
-                    assert "城关镇" in await page.content()
+                    facts = await page.locator("dl.facts").inner_text()
+                    for shown in ("城关镇", "城关镇某企业火情", "II级 · 安全生产", "2026-11-26 09:00"):
+                        assert shown in facts
+                    assert "现场明火已扑灭" in await page.locator("p.summary").inner_text()
+                    call = page.get_by_role("link", name="0791-88888888")
+                    assert await call.get_attribute("href") == "tel:079188888888"  # tap to call back
+                    await accessible(page)
+                    await screenshots(page, "ack")
                     detail = await run.incident("INC-L", duty)
                     assert detail["acknowledged_at"] is None  # opening the link changes nothing
                     await page.screenshot(path=str(tmp_path / "ack-page.png"))

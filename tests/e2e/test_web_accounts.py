@@ -9,18 +9,17 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import BrowserContext, Page, async_playwright
 
 from alerting.cli.users import create_account
 from alerting.clock import FakeClock
 from alerting.domain import Role
-from tests.e2e.test_ack_link import CHROMIUM_ARGS
-from tests.support import ROOT, Running, example_policy, receiver, running_service, service_settings
+from tests.browser import CHROMIUM_ARGS, WIDE
+from tests.browser import accessible as _accessible
+from tests.browser import screenshots as _screenshots
+from tests.support import Running, example_policy, receiver, running_service, service_settings
 
 T0 = datetime(2026, 11, 26, 1, 0, tzinfo=UTC)
-SHOTS = ROOT / "tests/artifacts/screenshots"
-WIDE, PHONE = {"width": 1280, "height": 900}, {"width": 360, "height": 780}
 ADMIN_PASSWORD = "县委办-admin-2026"
 CLERK_PASSWORD = "城关镇-clerk-2026"
 
@@ -47,22 +46,6 @@ async def _open(browser: Any, watched: Watched) -> tuple[BrowserContext, Page]:
         locale="zh-CN", timezone_id="Asia/Shanghai", viewport=WIDE, base_url=watched.base_url
     )
     return context, watched.watch(await context.new_page())
-
-
-async def _accessible(page: Page) -> None:
-    results = await Axe().run(page)
-    bad = [v for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
-    assert bad == [], [(v["id"], v["impact"], [n["html"] for n in v["nodes"]][:3]) for v in bad]
-
-
-async def _screenshots(page: Page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(SHOTS / f"{name}-1280.png"), full_page=True)
-    await page.set_viewport_size(PHONE)
-    await page.screenshot(path=str(SHOTS / f"{name}-360.png"), full_page=True)
-    width = await page.evaluate("document.documentElement.scrollWidth")
-    assert width <= 360, f"{name} is {width} px wide at 360 px"  # tables scroll inside their region
-    await page.set_viewport_size(WIDE)
 
 
 async def _sign_in(page: Page, username: str, password: str) -> None:
