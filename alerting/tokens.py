@@ -53,6 +53,10 @@ class TokenCache:
         self._size = size
         self._entries: dict[str, tuple[Principal, float]] = {}
 
+    def clear(self) -> None:
+        """Forget every token: one was revoked here, and this replica must stop accepting it now."""
+        self._entries.clear()
+
     def get(self, token: str, now: float) -> Principal | None:
         hit = self._entries.get(digest(token))
         if hit is None or hit[1] < now:

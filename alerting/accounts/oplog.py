@@ -23,6 +23,8 @@ ACTION_ZH = {
     "password_reset": "重置密码",
     "user_disabled": "停用",
     "sessions_revoked": "注销会话",
+    "token_created": "创建接口令牌",
+    "token_revoked": "吊销接口令牌",
     # 信息审核、问责审核与问责记录 (the information section's and auditors' pages)
     "item_decided": "日常信息审核",
     "item_forwarded": "日常信息上报",

@@ -7,6 +7,7 @@ from fastapi.staticfiles import StaticFiles
 
 from alerting.web import (
     admin,
+    admin_tokens,
     bulletins,
     docs,
     entries,
@@ -25,7 +26,7 @@ from alerting.web.templating import STATIC
 
 
 def install(app: FastAPI) -> None:
-    for module in (pages, admin, operations, docs):
+    for module in (pages, admin, admin_tokens, operations, docs):
         app.include_router(module.router)
     for module in (review_items, entry_reviews, entries, bulletins):  # information section, auditors
         app.include_router(module.router)
