@@ -10,8 +10,10 @@ tick's transaction had committed, minus scheduled_for."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -40,9 +42,17 @@ LEAD = timedelta(seconds=4)
 QUICK_LEAD = timedelta(seconds=2)
 
 
-async def lateness(env: Env, backend: str, pending: int, due: int, window: timedelta) -> dict[str, Any]:
+async def lateness(
+    env: Env,
+    backend: str,
+    pending: int,
+    due: int,
+    window: timedelta,
+    during: Callable[[Any], contextlib.AbstractAsyncContextManager[Any]] | None = None,
+) -> dict[str, Any]:
     """`pending` deadlines in the table, of which `due` fall due evenly over `window`; the rest stay
-    pending (due 1-25 h ahead). Returns the lateness figures of the `due` first rounds."""
+    pending (due 1-25 h ahead). Returns the lateness figures of the `due` first rounds. `during`, given
+    the running service, is a load kept up while the deadlines fall due (bench/board.py's boards)."""
     url = await env.database(backend, f"firing_{pending}_{backend}")
     prefix = f"F{uuid.uuid4().hex[:6]}"
     t = time.perf_counter()
@@ -53,11 +63,11 @@ async def lateness(env: Env, backend: str, pending: int, due: int, window: timed
     ticks = TickLog()
     async with service_running(env, url, ticks=ticks) as service:
         await wait_ticks(service, 1)
-        ready_before_s = (start - utcnow()).total_seconds()
-        end = start + window
-        await asyncio.sleep(max(0.0, (end - utcnow()).total_seconds()))
-
-        await until(lambda: _escalations(service) >= due, 120, f"{due} escalations", every=0.1)
+        async with during(service) if during else contextlib.nullcontext():
+            ready_before_s = (start - utcnow()).total_seconds()
+            end = start + window
+            await asyncio.sleep(max(0.0, (end - utcnow()).total_seconds()))
+            await until(lambda: _escalations(service) >= due, 120, f"{due} escalations", every=0.1)
         tick_count = service.deadlines.ticks
     rows = [r for r in await seeded_escalations(url, prefix) if r.round == 0]
     if len(rows) != due:
