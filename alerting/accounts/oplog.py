@@ -23,6 +23,10 @@ ACTION_ZH = {
     "password_reset": "重置密码",
     "user_disabled": "停用",
     "sessions_revoked": "注销会话",
+    # The duty officers' acts on incidents (值班看板, 事件页)
+    "incident_acknowledged": "签收事件",
+    "incident_closed": "办结事件",
+    "incident_forwarded": "上报市委办",
 }
 PAGE_SIZE = 50
 
