@@ -54,3 +54,14 @@ async def shift_acts(conn: AsyncConnection, since: datetime, until: datetime) ->
         .order_by(incident_events.c.at, incident_events.c.id)
     )
     return [{**dict(r._mapping), "act": ACT_ZH[r.kind]} for r in rows]
+
+
+async def last_act(conn: AsyncConnection, incident_id: str, kind: EventKind, mode: str = "") -> Any:
+    """The latest act of `kind` on the incident (of that forward `mode`), or None: who refuses a
+    repeated act says whose act stands."""
+    rows = await conn.execute(
+        select(incident_events.c.at, incident_events.c.actor, incident_events.c.details)
+        .where(incident_events.c.incident_id == incident_id, incident_events.c.kind == kind.value)
+        .order_by(incident_events.c.id.desc())
+    )
+    return next((r for r in rows if not mode or (r.details or {}).get("mode") == mode), None)

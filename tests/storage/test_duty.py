@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from alerting.county import actions, duty, queries
+from alerting.events import EventKind
 from alerting.policy.model import Policy
 from tests.storage.test_rule_reports import KNOWN, MIN, report, store
 
@@ -73,3 +74,15 @@ async def test_the_close_note_and_the_forward_note_are_on_the_timeline(
         "应急响应结束（陈丽（cl）），开始计算终报时限"
     ]
     assert "note" not in next(t for t in c["timeline"] if t["kind"] == "closed")["details"]
+
+
+async def test_the_last_act_of_a_kind_names_who_did_it_and_when(engine: AsyncEngine, policy: Policy) -> None:
+    await _three(engine, policy)
+    async with engine.connect() as conn:
+        phoned = await duty.last_act(conn, "INC-B", EventKind.FORWARDED, "phone")
+        written = await duty.last_act(conn, "INC-B", EventKind.FORWARDED, "written")
+        closed = await duty.last_act(conn, "INC-A", EventKind.CLOSED)
+        not_closed = await duty.last_act(conn, "INC-B", EventKind.CLOSED)
+    assert (phoned.at, phoned.actor) == (KNOWN + 6 * MIN, "王小明（wxm）")
+    assert written is None and not_closed is None
+    assert (closed.at, closed.actor) == (KNOWN + 7 * MIN, "陈丽（cl）")
