@@ -203,6 +203,9 @@ async def _journey(browser: Any, run: Running) -> None:
     refused = await clerk.goto("/board")
     assert refused is not None and refused.status == 403
     assert "无权访问" in await clerk.locator("main").inner_text()
+    for page in ("/incidents/INC-1", "/handover"):
+        refused = await clerk.goto(page)
+        assert refused is not None and refused.status == 403, page
     auditor = await _person(browser, run, watched, "sj", Role.AUDITOR, name="审计员")
     await auditor.goto("/board")
     await _row(auditor, "INC-2").wait_for()
