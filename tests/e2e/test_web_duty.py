@@ -141,6 +141,8 @@ async def _journey(browser: Any, run: Running) -> None:
     await _row(officer, "INC-4").wait_for()
     assert "已超时 05:00" in await _row(officer, "INC-4").locator("td.next").inner_text()
     assert await _row(officer, "INC-1").count() == 0  # the filter is in the URL
+    await officer.goto("/board?page=99&chip=nonsense")  # a stale bookmark: the last page, all chips
+    assert "共 4 起，第 1 / 1 页" in await officer.locator("#board-live").inner_text()
     await officer.goto("/incidents/INC-1")
     ack = officer.locator('tr[data-deadline="ack"]')
     assert "已完成" in await ack.inner_text() and await ack.locator("time[data-countdown]").count() == 0
@@ -171,6 +173,13 @@ async def _journey(browser: Any, run: Running) -> None:
     await officer.wait_for_url("**/incidents/INC-1?done=closed")
     closed = await officer.locator('ol.timeline li[data-kind="closed"]').inner_text()
     assert closed.endswith(f"应急响应结束（{ME}），开始计算终报时限；办结说明：火情已扑灭，现场清理完毕")
+
+    # A page left open on INC-1 closes it again: refused with whose 办结 stands.
+    token = await officer.evaluate("JSON.parse(document.body.getAttribute('hx-headers'))['X-CSRF-Token']")
+    again = await officer.context.request.post(
+        "/incidents/INC-1/close", form={"csrf_token": token, "note": "再次办结"}, max_redirects=0
+    )
+    assert again.status == 409 and f"已由 {ME} 于 09:10 办结，本次未重复办结" in await again.text()
 
     # 上报市委办 by phone; the same again from the page is refused with whose report stands.
     await officer.goto("/incidents/INC-2")
@@ -207,11 +216,34 @@ async def _journey(browser: Any, run: Running) -> None:
         refused = await clerk.goto(page)
         assert refused is not None and refused.status == 403, page
     auditor = await _person(browser, run, watched, "sj", Role.AUDITOR, name="审计员")
+    await auditor.clock.install()  # the browser's timers on a fake clock: the 5 s refresh on demand
     await auditor.goto("/board")
     await _row(auditor, "INC-2").wait_for()
     assert await auditor.locator("#board-live button, #board-live input[type=checkbox]").count() == 0
+    await _refresh_pauses(auditor)
     await auditor.goto("/incidents/INC-3")
     assert await auditor.get_by_role("button", name="办结").count() == 0
 
     assert watched.csp == []
     assert [url for url in watched.requests if not url.startswith(run.base_url)] == []
+
+
+async def _refresh_pauses(page: Page) -> None:
+    """No refresh while the tab is hidden or a dialog is open; one at once when the tab is back."""
+    polls: list[str] = []
+    page.on("request", lambda r: polls.append(r.url) if "/board/live" in r.url else None)
+    async with page.expect_request("**/board/live?**"):
+        await page.clock.run_for(5_000)
+    await page.evaluate(
+        "Object.defineProperty(document, 'visibilityState', {configurable: true, get: () => 'hidden'})"
+    )
+    await page.clock.run_for(20_000)
+    await page.evaluate(
+        "document.body.appendChild(document.createElement('dialog')).setAttribute('open', '')"
+    )
+    await page.evaluate("delete document.visibilityState")  # visible again, but a dialog is open
+    await page.clock.run_for(20_000)
+    await page.evaluate("document.querySelector('dialog').remove()")
+    async with page.expect_request("**/board/live?**"):
+        await page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
+    assert len(polls) == 2, polls  # the first 5 s, then the tab's return: none in the 40 s between
