@@ -23,6 +23,16 @@ ACTION_ZH = {
     "password_reset": "重置密码",
     "user_disabled": "停用",
     "sessions_revoked": "注销会话",
+    # 信息审核、问责审核与问责记录 (the information section's and auditors' pages)
+    "item_decided": "日常信息审核",
+    "item_forwarded": "日常信息上报",
+    "entry_reviewed": "问责审核",
+    "entries_exported": "导出问责记录",
+    "chain_verified": "链校验",
+    # The township's acts on its pages (alerting/web/township.py, report_form.py, item_form.py).
+    "report_submitted": "报送紧急信息",
+    "item_submitted": "报送日常信息",
+    "notice_read": "签收通报",
     # The duty officers' acts on incidents (值班看板, 事件页)
     "incident_acknowledged": "签收事件",
     "incident_closed": "办结事件",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from functools import cache
+from importlib import resources
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -182,20 +183,41 @@ def _environment() -> jinja2.Environment:
     )
 
 
+def _values(content: dict[str, Any], published_at: datetime | None, tz: ZoneInfo) -> dict[str, Any]:
+    return {
+        "title": title_of(content),
+        "span": _span(content, tz),
+        "computed_at": _local(content["computed_at"], tz),
+        "published_at": _local(published_at, tz) if published_at else None,
+        "rows": _rows(content),
+        "criticisms": _criticisms(content, tz),
+        "adopted_items": _adopted_items(content, tz),
+        "network": _network(content),
+        "scoring": _scoring(content),
+    }
+
+
 def bulletin_html(content: dict[str, Any], *, published_at: datetime | None, tz: ZoneInfo) -> str:
     """The bulletin as one self-contained HTML page that prints on A4; a draft says so at the top."""
     template = _environment().get_template("bulletin.html.j2")
-    return template.render(
-        title=title_of(content),
-        span=_span(content, tz),
-        computed_at=_local(content["computed_at"], tz),
-        published_at=_local(published_at, tz) if published_at else None,
-        rows=_rows(content),
-        criticisms=_criticisms(content, tz),
-        adopted_items=_adopted_items(content, tz),
-        network=_network(content),
-        scoring=_scoring(content),
-    )
+    return template.render(**_values(content, published_at, tz), drill=None)
+
+
+def bulletin_fragment(
+    content: dict[str, Any],
+    *,
+    published_at: datetime | None,
+    tz: ZoneInfo,
+    drill: Callable[[str], str] | None = None,
+) -> str:
+    """The bulletin's <article> alone, styled by bulletin_css() served as a file (a page whose
+    Content-Security-Policy admits no inline style); `drill` links each township to its entries."""
+    template = _environment().get_template("bulletin_body.html.j2")
+    return template.render(**_values(content, published_at, tz), drill=drill)
+
+
+def bulletin_css() -> str:
+    return resources.files("alerting.audit").joinpath("templates/bulletin.css").read_text("utf-8")
 
 
 RANKING_COLUMNS: tuple[tuple[str, float], ...] = (

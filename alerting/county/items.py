@@ -117,10 +117,14 @@ async def list_items(
     status: ItemStatus | None = None,
     category: str | None = None,
     before: datetime | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
     limit: int = 50,
+    offset: int = 0,
 ) -> list[dict[str, Any]]:
-    """Newest first; `before` (a submitted_at) pages back."""
-    query = select(items).order_by(items.c.submitted_at.desc(), items.c.id.desc()).limit(limit)
+    """Newest first; `before` (a submitted_at) pages back; since/until bound submitted_at (until
+    exclusive); `offset` for numbered pages."""
+    query = select(items).order_by(items.c.submitted_at.desc(), items.c.id.desc()).limit(limit).offset(offset)
     for column, value in ((items.c.township, township), (items.c.category, category)):
         if value is not None:
             query = query.where(column == value)
@@ -128,6 +132,10 @@ async def list_items(
         query = query.where(items.c.status == status.value)
     if before is not None:
         query = query.where(items.c.submitted_at < before)
+    if since is not None:
+        query = query.where(items.c.submitted_at >= since)
+    if until is not None:
+        query = query.where(items.c.submitted_at < until)
     return [dict(r._mapping) for r in await conn.execute(query)]
 
 

@@ -5,14 +5,37 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from alerting.web import admin, docs, duty, handover, incident_page, operations, pages
+from alerting.web import (
+    admin,
+    bulletins,
+    docs,
+    duty,
+    entries,
+    entry_reviews,
+    handover,
+    incident_page,
+    item_form,
+    operations,
+    pages,
+    report_form,
+    review_items,
+    submissions,
+    township,
+)
 from alerting.web.security import PageHeaders
 from alerting.web.session import PageRedirect, PageRefused, on_redirect, on_refused
 from alerting.web.templating import STATIC
 
 
 def install(app: FastAPI) -> None:
-    for module in (pages, admin, operations, docs, duty, incident_page, handover):
+    for module in (pages, admin, operations, docs):
+        app.include_router(module.router)
+    for module in (duty, incident_page, handover):  # the duty officers' pages
+        app.include_router(module.router)
+    for module in (review_items, entry_reviews, entries, bulletins):  # information section, auditors
+        app.include_router(module.router)
+    # The township clerk's pages (issue 15).
+    for module in (township, report_form, item_form, submissions):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_exception_handler(PageRedirect, on_redirect)
