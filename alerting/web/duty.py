@@ -19,7 +19,8 @@ from alerting.domain import Role
 from alerting.errors import NotFound
 from alerting.http.context import ServiceContext, get_context
 from alerting.storage.engine import reading
-from alerting.web.duty_view import already_text, helpers, who
+from alerting.web.duty_view import already_text, helpers
+from alerting.web.listing import who
 from alerting.web.session import acting, allow, signed_in
 from alerting.web.templating import render
 

@@ -1,5 +1,5 @@
-"""What the duty officers' pages share: who acts (in the county acts' `who`), times as the pages show
-them (countdowns, "3 分钟前"), level and deadline words, and the stale-acknowledgement sentence."""
+"""What the duty officers' pages share: times as the pages show them (countdowns, "3 分钟前"),
+level and deadline words, and the stale-acknowledgement sentence."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from alerting.accounts.sessions import Session
 from alerting.county.board import OWED, OWED_ZH
 from alerting.domain import DeadlineKind
 
@@ -22,11 +21,6 @@ STATE_ZH = {
 }
 # Static files of these pages, with a version so that a new release is not served from a cache.
 ASSETS = "1"
-
-
-def who(session: Session) -> str:
-    """The person as the county acts and the timeline name them: 姓名（用户名）."""
-    return f"{session.account.display_name}（{session.account.username}）"
 
 
 def _clock(seconds: int) -> str:

@@ -17,7 +17,8 @@ from alerting.errors import ConflictError, NotFound
 from alerting.events import EventKind
 from alerting.http.context import ServiceContext, get_context
 from alerting.storage.engine import reading
-from alerting.web.duty_view import already_text, helpers, who
+from alerting.web.duty_view import already_text, helpers
+from alerting.web.listing import who
 from alerting.web.session import PageRefused, acting, allow, redirect, signed_in
 from alerting.web.templating import render
 
