@@ -35,6 +35,10 @@ ACTION_ZH = {
     "report_submitted": "报送紧急信息",
     "item_submitted": "报送日常信息",
     "notice_read": "签收通报",
+    # The duty officers' acts on incidents (值班看板, 事件页)
+    "incident_acknowledged": "签收事件",
+    "incident_closed": "办结事件",
+    "incident_forwarded": "上报市委办",
 }
 PAGE_SIZE = 50
 

@@ -85,8 +85,11 @@ async def acknowledge(conn: AsyncConnection, incident_id: str, who: str, now: da
     return Acknowledged(incident_id, now, who, already=False)
 
 
-async def close(conn: AsyncConnection, incident_id: str, who: str, policy: Policy, now: datetime) -> datetime:
-    """应急响应结束: stop follow-ups and start the final-report deadline; returns its time."""
+async def close(
+    conn: AsyncConnection, incident_id: str, who: str, policy: Policy, now: datetime, *, note: str = ""
+) -> datetime:
+    """应急响应结束 (办结): stop follow-ups and start the final-report deadline; returns its time.
+    A `note` (办结说明) is kept on the timeline."""
     row = await _incident(conn, incident_id)
     if row.status == "closed":
         raise ConflictError(f"incident {incident_id} is already closed")
@@ -112,7 +115,11 @@ async def close(conn: AsyncConnection, incident_id: str, who: str, policy: Polic
         await arming.arm_incident(
             conn, incident_id, row.township, [NewDeadline(DeadlineKind.FINAL_REPORT, due)], now
         )
-    details = {"final_report_due": due.isoformat()} if final is None else {"final_report": final.report_id}
+    details: dict[str, Any] = (
+        {"final_report_due": due.isoformat()} if final is None else {"final_report": final.report_id}
+    )
+    if note.strip():
+        details["note"] = note.strip()
     await events.record(conn, incident_id, EventKind.CLOSED, now, who, details)
     return due
 

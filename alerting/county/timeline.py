@@ -34,10 +34,12 @@ def _event_text(note: dict[str, Any], tz: ZoneInfo) -> str:
         case "acknowledged":
             return f"{note['actor']} 签收"
         case "closed":
-            return f"应急响应结束（{note['actor']}），开始计算终报时限"
+            said = f"；办结说明：{details['note']}" if details.get("note") else ""
+            return f"应急响应结束（{note['actor']}），开始计算终报时限{said}"
         case "forwarded":
             mode = "电话" if details.get("mode") == "phone" else "书面"
-            return f"{note['actor']} 已{mode}上报市委办"
+            said = f"（{details['note']}）" if details.get("note") else ""
+            return f"{note['actor']} 已{mode}上报市委办{said}"
     return str(note["kind"])
 
 

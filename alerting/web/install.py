@@ -10,8 +10,11 @@ from alerting.web import (
     admin_tokens,
     bulletins,
     docs,
+    duty,
     entries,
     entry_reviews,
+    handover,
+    incident_page,
     item_form,
     operations,
     pages,
@@ -27,6 +30,8 @@ from alerting.web.templating import STATIC
 
 def install(app: FastAPI) -> None:
     for module in (pages, admin, admin_tokens, operations, docs):
+        app.include_router(module.router)
+    for module in (duty, incident_page, handover):  # the duty officers' pages
         app.include_router(module.router)
     for module in (review_items, entry_reviews, entries, bulletins):  # information section, auditors
         app.include_router(module.router)
