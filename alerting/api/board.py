@@ -37,8 +37,8 @@ async def board(
 ) -> Response:
     now = ctx.clock.now()
     async with reading(ctx.engine) as conn:
-        found = await boards.board(conn, now, chip=chip, township=township, limit=limit, offset=offset)
-        found["on_duty"] = (await directory.on_duty(conn, ctx.policy, now, None))["holders"]
+        found = await boards.cached_board(conn, now, chip=chip, township=township, limit=limit, offset=offset)
+        found["on_duty"] = (await directory.on_duty(conn, ctx.policy, now, None, present=True))["holders"]
     # Encoded by orjson at once: FastAPI's generic encoder walks a thousand rows field by field, and
     # the board is refreshed by every duty officer every few seconds.
     return Response(orjson.dumps(found), media_type="application/json")

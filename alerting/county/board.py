@@ -6,16 +6,17 @@ only a report, an acknowledgement or a forward settles it."""
 
 from __future__ import annotations
 
+import weakref
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Literal
+from datetime import datetime, timedelta
+from typing import Any, Literal, NamedTuple
 
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from alerting.domain import DeadlineKind, DeadlineState
-from alerting.storage.schema import deadlines, incidents, items, notice_reads
+from alerting.storage.schema import deadlines, incident_events, incidents, items, notice_reads
 
 OWED = [DeadlineState.PENDING.value, DeadlineState.ESCALATING.value, DeadlineState.EXHAUSTED.value]
 # What the one who owes a deadline must do, in Chinese.
@@ -84,6 +85,50 @@ def _chips(acknowledged: bool, owed: list[_Owed], now: datetime) -> set[str]:
     return chips
 
 
+class _Cached(NamedTuple):
+    revision: tuple[Any, ...]
+    at: datetime
+    found: dict[str, Any]
+
+
+# Every duty officer's board polls the same view every few seconds: one computation serves them all
+# while nothing happened to an open incident, for at most this long (deadlines passing by time).
+FRESH_FOR = timedelta(seconds=2)
+_CACHES: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], _Cached]] = weakref.WeakKeyDictionary()
+
+
+async def _revision(conn: AsyncConnection) -> tuple[Any, ...]:
+    """What changes with every report, act and new or closed incident: three index look-ups."""
+    open_ones = select(func.count(), func.max(incidents.c.updated_at)).where(incidents.c.status == "open")
+    counted, latest = (await conn.execute(open_ones)).one()
+    last_event = (await conn.execute(select(func.max(incident_events.c.id)))).scalar_one()
+    return counted, latest, last_event
+
+
+async def cached_board(
+    conn: AsyncConnection,
+    now: datetime,
+    *,
+    chip: Chip | None = None,
+    township: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> dict[str, Any]:
+    """`board`, shared between requests of the same view in this process: recomputed when an open
+    incident changed (one's own act shows at once) or FRESH_FOR has passed."""
+    cache = _CACHES.setdefault(conn.sync_engine, {})
+    key = (chip, township, limit, offset)
+    revision = await _revision(conn)
+    hit = cache.get(key)
+    if hit is not None and hit.revision == revision and hit.at <= now < hit.at + FRESH_FOR:
+        return {**hit.found, "at": now}
+    found = await board(conn, now, chip=chip, township=township, limit=limit, offset=offset)
+    if len(cache) > 100:  # views are few (chips × townships × pages); bound it anyway
+        cache.clear()
+    cache[key] = _Cached(revision, now, found)
+    return found
+
+
 async def board(
     conn: AsyncConnection,
     now: datetime,
@@ -97,20 +142,23 @@ async def board(
 
     Counting and ordering happen in SQL over a per-incident summary of the owed deadlines, so only
     the page's incidents and their deadlines are read into Python, however many are open."""
+    where = [incidents.c.status == "open"]
+    if township is not None:
+        where.append(incidents.c.township == township)
+    # From the open incidents to their deadlines (the (incident_id, kind, seq) key), never a scan of
+    # every deadline the county has ever had.
     per = (
         select(
             deadlines.c.incident_id.label("incident_id"),
             func.min(deadlines.c.due_at).label("next_due"),
             func.max(case((deadlines.c.kind.in_(_FORWARDS), 1), else_=0)).label("forwarding"),
         )
-        .where(deadlines.c.incident_id.is_not(None), deadlines.c.state.in_(OWED))
+        .select_from(incidents.join(deadlines, deadlines.c.incident_id == incidents.c.id))
+        .where(*where, deadlines.c.state.in_(OWED))
         .group_by(deadlines.c.incident_id)
         .subquery()
     )
     joined = incidents.outerjoin(per, per.c.incident_id == incidents.c.id)
-    where = [incidents.c.status == "open"]
-    if township is not None:
-        where.append(incidents.c.township == township)
     overdue = per.c.next_due <= now
     conditions = {
         "unacknowledged": incidents.c.acknowledged_at.is_(None),
@@ -120,15 +168,18 @@ async def board(
     }
     counted = (
         await conn.execute(
-            select(*(func.coalesce(func.sum(case((c, 1), else_=0)), 0) for c in conditions.values()))
+            select(
+                func.count(),
+                *(func.coalesce(func.sum(case((c, 1), else_=0)), 0) for c in conditions.values()),
+            )
             .select_from(joined)
             .where(*where)
         )
     ).one()
-    counts = dict(zip(conditions, counted, strict=True))
+    counts = dict(zip(conditions, counted[1:], strict=True))
+    total = int(counts[chip] if chip is not None else counted[0])
     if chip is not None:
         where.append(conditions[chip])
-    total = (await conn.execute(select(func.count()).select_from(joined).where(*where))).scalar_one()
     page = (
         await conn.execute(
             select(*_SHOWN)

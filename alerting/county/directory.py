@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,7 +26,7 @@ from alerting.policy.model import Policy
 from alerting.policy.roster import ROLES, Person, Shift
 from alerting.storage.schema import directory_changes, posts, shifts
 from escalation import roster_gap
-from escalation.directory import COUNTY_POSTS, TOWNSHIP_POSTS, current_posts, load
+from escalation.directory import COUNTY_POSTS, TOWNSHIP_POSTS, DirectoryWatch, current_posts, load
 
 POSTS = (*COUNTY_POSTS, *TOWNSHIP_POSTS)
 POST_ZH = {**ROLES, "fallback_duty_officer": "总值班电话（无人排班时）"}
@@ -287,14 +288,24 @@ async def changes(conn: AsyncConnection, limit: int = 100, before: int | None = 
     ]
 
 
+# Boards ask who is on duty on every refresh: the directory is kept per database until it changes.
+_WATCHES: weakref.WeakKeyDictionary[Any, DirectoryWatch] = weakref.WeakKeyDictionary()
+
+
 async def on_duty(
-    conn: AsyncConnection, policy: Policy, at: datetime, township: str | None
+    conn: AsyncConnection, policy: Policy, at: datetime, township: str | None, *, present: bool = False
 ) -> dict[str, Any]:
-    """Who an escalation at `at` would reach in each role (a township's roles with `township`)."""
+    """Who an escalation at `at` would reach in each role (a township's roles with `township`).
+    With `present` (`at` is now), the directory is the one kept until the next change."""
     roles = ["duty_officer", "leader_on_duty", "section_chief", "director"]
     if township:
         roles += ["township_leader", "township_officer"]
-    people, unfilled = (await load(conn, policy, at)).resolve(roles, at, township)
+    if present:
+        watch = _WATCHES.setdefault(conn.sync_engine, DirectoryWatch(policy))
+        found = await watch.current(conn, at)
+    else:
+        found = await load(conn, policy, at)
+    people, unfilled = found.resolve(roles, at, township)
     return {
         "at": at.isoformat(),
         "township": township,

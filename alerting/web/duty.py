@@ -50,7 +50,7 @@ async def _values(
 ) -> dict[str, Any]:
     now = ctx.clock.now()
     async with reading(ctx.engine) as conn:
-        found = await boards.board(
+        found = await boards.cached_board(
             conn,
             now,
             chip=cast(boards.Chip, chip) if chip else None,
@@ -61,7 +61,7 @@ async def _values(
         pages = max(1, -(-found["total"] // PAGE_SIZE))
         if page > pages:  # a page that emptied since: show the last one
             page = pages
-            found = await boards.board(
+            found = await boards.cached_board(
                 conn,
                 now,
                 chip=cast(boards.Chip, chip) if chip else None,
@@ -69,7 +69,7 @@ async def _values(
                 limit=PAGE_SIZE,
                 offset=(page - 1) * PAGE_SIZE,
             )
-        on_duty = await directory.on_duty(conn, ctx.policy, now, None)
+        on_duty = await directory.on_duty(conn, ctx.policy, now, None, present=True)
         newest = await duty.newest_open(conn)
     return {
         **helpers(now, ctx.policy.tz),

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from alerting.county import actions, assignments, board, items, notices
 from alerting.domain import ItemDecision, NoticeKind
 from alerting.policy.model import Policy
+from alerting.storage.schema import deadlines
 from tests.storage.test_rule_reports import KNOWN, MIN, report, routine_item, store, utc
 
 NOW = KNOWN + 10 * MIN  # 2026-03-02 09:10 local
@@ -101,3 +102,27 @@ async def test_a_township_owes_its_reports_duties_and_assignments_overdue_first(
         (item.item_id, "请补充数据", 1)
     ]
     assert owed["unread_notices"] == 1
+
+
+async def test_the_shared_board_is_recomputed_after_an_act_or_two_seconds(
+    engine: AsyncEngine, policy: Policy
+) -> None:
+    await _two_incidents(engine, policy)
+    async with engine.connect() as conn:
+        first = await board.cached_board(conn, NOW)
+    async with engine.begin() as conn:  # a change no incident shows (a deadline settled by hand)
+        await conn.execute(
+            deadlines.update()
+            .where(deadlines.c.incident_id == "INC-A", deadlines.c.kind == "ack")
+            .values(state="met")
+        )
+    async with engine.connect() as conn:
+        shared = await board.cached_board(conn, NOW + timedelta(seconds=1))
+        later = await board.cached_board(conn, NOW + board.FRESH_FOR + timedelta(seconds=1))
+    assert _rows(shared) == _rows(first) and shared["at"] == NOW + timedelta(seconds=1)  # the shared one
+    assert _rows(later)[0][3] == "forward_phone"  # recomputed once it is two seconds old
+    async with engine.begin() as conn:  # an act is seen at once
+        await actions.acknowledge(conn, "INC-A", "值班员王小明", NOW + 3 * timedelta(seconds=1))
+    async with engine.connect() as conn:
+        acted = await board.cached_board(conn, NOW + board.FRESH_FOR + timedelta(seconds=2))
+    assert [r[1] for r in _rows(acted)] == ["待报市", "待报市"]
