@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import case, func, select
+from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from alerting.domain import DeadlineKind, DeadlineState
@@ -271,7 +271,11 @@ async def owed_reports(
     """The written, follow-up and final reports owed across townships, overdue first, then by due
     time; one page, ordered in SQL."""
     kinds = [kind.value] if kind is not None else [k.value for k in FOLLOWED]
-    where = [deadlines.c.kind.in_(kinds), deadlines.c.state.in_(OWED), deadlines.c.incident_id.is_not(None)]
+    where: list[ColumnElement[bool]] = [
+        deadlines.c.kind.in_(kinds),
+        deadlines.c.state.in_(OWED),
+        deadlines.c.incident_id.is_not(None),
+    ]
     if township is not None:
         where.append(deadlines.c.township == township)
     query = (
