@@ -218,8 +218,34 @@ async def _roster(page: Page) -> None:
     await page.wait_for_load_state()
     assert "已新增班次" in await page.locator(".notice").inner_text()
     assert "钱替班" in await page.locator('#on-duty dd[data-role="duty_officer"]').inner_text()
+
+    # Withdrawing a shift needs a reason; with one, it is gone from the roster.
+    later = page.locator("tr[data-shift]", has_text="吴值班")
+    await later.get_by_role("button", name="撤销").click()
+    await page.wait_for_load_state()
+    assert "须填写原因" in await page.locator("#withdraw-error").inner_text()
+    await later.get_by_placeholder("撤销原因").fill("吴值班出差")
+    await later.get_by_role("button", name="撤销").click()
+    await page.wait_for_load_state()
+    assert "已撤销班次" in await page.locator(".notice").inner_text()
+    assert await page.locator("tr[data-shift]", has_text="吴值班").count() == 0
+
+    chief = page.locator('tr[data-post="section_chief"]')
+    await chief.get_by_placeholder("姓名").fill("信息科 孙科长")
+    await chief.get_by_placeholder("电话").fill("0791-80000021")
+    await chief.get_by_placeholder("说明").fill("科长轮岗")
+    await chief.get_by_role("button", name="设置").click()
+    await page.wait_for_load_state()
+    assert "孙科长" in await page.locator('tr[data-post="section_chief"]').inner_text()
+    assert "孙科长" in await page.locator('#on-duty dd[data-role="section_chief"]').inner_text()
     history = await page.locator("#changes").inner_text()
-    assert "新增班次 · 调班" in history and "导入值班表 · 三月值班表" in history, history
+    for done in (
+        "新增班次 · 调班",
+        "导入值班表 · 三月值班表",
+        "撤销班次 · 吴值班出差",
+        "设置岗位 · 科长轮岗",
+    ):
+        assert done in history, history
     await _check(page, "roster")
 
 
