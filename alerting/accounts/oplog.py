@@ -39,6 +39,17 @@ ACTION_ZH = {
     "incident_acknowledged": "签收事件",
     "incident_closed": "办结事件",
     "incident_forwarded": "上报市委办",
+    # 信息科日常工作 (alerting/web/register.py, followups.py, assignments.py, officers.py, roster.py,
+    # notices_sent.py)
+    "incident_registered": "登记事件",
+    "assignment_created": "约稿",
+    "officer_registered": "信息员备案",
+    "officer_term_ended": "信息员离任备案",
+    "shift_added": "新增班次（调班）",
+    "shift_withdrawn": "撤销班次",
+    "roster_imported": "导入值班表",
+    "post_set": "设置岗位",
+    "notice_sent": "发送通报",
 }
 PAGE_SIZE = 50
 

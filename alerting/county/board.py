@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal, NamedTuple
 
-from sqlalchemy import case, func, select
+from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from alerting.domain import DeadlineKind, DeadlineState
@@ -304,3 +304,54 @@ async def todo(conn: AsyncConnection, township: str, now: datetime) -> dict[str,
         "returned_items": [dict(r._mapping) for r in returned],
         "unread_notices": unread,
     }
+
+
+# 续报跟踪: the reports townships owe on incidents after their first report.
+FOLLOWED = (DeadlineKind.WRITTEN_REPORT, DeadlineKind.FOLLOWUP, DeadlineKind.FINAL_REPORT)
+
+
+async def owed_reports(
+    conn: AsyncConnection,
+    now: datetime,
+    *,
+    township: str | None = None,
+    kind: DeadlineKind | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
+    """The written, follow-up and final reports owed across townships, overdue first, then by due
+    time; one page, ordered in SQL."""
+    kinds = [kind.value] if kind is not None else [k.value for k in FOLLOWED]
+    where: list[ColumnElement[bool]] = [
+        deadlines.c.kind.in_(kinds),
+        deadlines.c.state.in_(OWED),
+        deadlines.c.incident_id.is_not(None),
+    ]
+    if township is not None:
+        where.append(deadlines.c.township == township)
+    query = (
+        select(
+            deadlines.c.id,
+            deadlines.c.kind,
+            deadlines.c.seq,
+            deadlines.c.due_at,
+            deadlines.c.state,
+            deadlines.c.township,
+            deadlines.c.incident_id,
+            incidents.c.title,
+            incidents.c.level,
+            incidents.c.status,
+        )
+        .join(incidents, incidents.c.id == deadlines.c.incident_id)
+        .where(*where)
+        .order_by(case((deadlines.c.due_at <= now, 0), else_=1), deadlines.c.due_at, deadlines.c.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    found = []
+    for r in await conn.execute(query):
+        what = OWED_ZH[DeadlineKind(r.kind)]
+        if r.kind == DeadlineKind.FOLLOWUP.value:
+            what = f"第{r.seq}次续报"
+        found.append({**r._mapping, "what": what, "overdue": r.due_at <= now})
+    return found

@@ -8,18 +8,24 @@ from fastapi.staticfiles import StaticFiles
 from alerting.web import (
     admin,
     admin_tokens,
+    assignment_pages,
     bulletins,
     docs,
     duty,
     entries,
     entry_reviews,
+    followups,
     handover,
     incident_page,
     item_form,
+    notices_sent,
+    officer_pages,
     operations,
     pages,
+    register,
     report_form,
     review_items,
+    roster,
     submissions,
     township,
 )
@@ -37,6 +43,9 @@ def install(app: FastAPI) -> None:
         app.include_router(module.router)
     # The township clerk's pages (issue 15).
     for module in (township, report_form, item_form, submissions):
+        app.include_router(module.router)
+    # The information section's daily work (issue 15): 登记事件, 续报跟踪, 约稿, 信息员名录, 值班表, 通报.
+    for module in (register, followups, assignment_pages, officer_pages, roster, notices_sent):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_exception_handler(PageRedirect, on_redirect)
