@@ -49,14 +49,31 @@ async def lateness(
     due: int,
     window: timedelta,
     during: Callable[[Any], contextlib.AbstractAsyncContextManager[Any]] | None = None,
+    around: Callable[[str], contextlib.AbstractAsyncContextManager[Any]] | None = None,
 ) -> dict[str, Any]:
     """`pending` deadlines in the table, of which `due` fall due evenly over `window`; the rest stay
     pending (due 1-25 h ahead). Returns the lateness figures of the `due` first rounds. `during`, given
-    the running service, is a load kept up while the deadlines fall due (bench/board.py's boards)."""
+    the running service, is a load kept up while the deadlines fall due; `around`, given the database,
+    one started before the service (bench/board.py's boards, in this process or in another)."""
     url = await env.database(backend, f"firing_{pending}_{backend}")
     prefix = f"F{uuid.uuid4().hex[:6]}"
     t = time.perf_counter()
     await seed(url, far_future(pending - due), f"{prefix}P")
+    async with around(url) if around else contextlib.nullcontext():
+        return await _timed(env, backend, url, prefix, pending, due, window, t, during)
+
+
+async def _timed(
+    env: Env,
+    backend: str,
+    url: str,
+    prefix: str,
+    pending: int,
+    due: int,
+    window: timedelta,
+    t: float,
+    during: Callable[[Any], contextlib.AbstractAsyncContextManager[Any]] | None,
+) -> dict[str, Any]:
     start = utcnow() + (QUICK_LEAD if env.quick else LEAD)
     await seed(url, spread(start, window, due), prefix)
     log(f"firing {backend}: seeded {pending} pending deadlines in {time.perf_counter() - t:.1f} s")
