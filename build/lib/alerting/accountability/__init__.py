@@ -1,1 +1,0 @@
-"""The accountability log itself: entries and their hash chain, appending, verifying."""

@@ -1,1 +1,0 @@
-"""HTTP API (FastAPI): intake, incidents, accountability, health and metrics."""

@@ -1,1 +1,0 @@
-"""The auditors' side: reviews, entry queries, bulletins and rankings, their rendering and exports."""

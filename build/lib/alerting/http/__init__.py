@@ -1,1 +1,0 @@
-"""What the HTTP interfaces (api, web) share: the running service's typed context."""

@@ -1,1 +1,0 @@
-"""The county's rules as data: the policy model and its loader, calendar, roster, channels, durations."""

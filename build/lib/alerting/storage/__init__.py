@@ -1,1 +1,0 @@
-"""Storage: the schema, the engine factory and the queries; the database is the source of truth."""

@@ -1,1 +1,0 @@
-"""Kafka in: the message codec, the intake transaction and the consumer loop."""

@@ -1,1 +1,0 @@
-"""Notification delivery: the outbox worker and one module per integration."""
