@@ -256,7 +256,7 @@ async def _waive_late_entries(conn: AsyncConnection, deadline_id: int, report: R
     ).all()
     reason = f"系统：更早收到的报告 {report.report_id}（{report.reported_at.isoformat()}）已按时报送"
     for entry in late:
-        await append_review(conn, entry, ReviewDecision.WAIVE, reason, "system", now)
+        await append_review(conn, entry, ReviewDecision.WAIVE, reason, "system", now, reviewer_role="system")
 
 
 async def _settle(conn: AsyncConnection, report: Report, now: datetime) -> list[arming.Settled]:

@@ -57,8 +57,11 @@ async def append_review(
     reviewer: str,
     now: datetime,
     to: str | None = None,
+    *,
+    reviewer_role: str,
 ) -> int:
-    """Append a review of `target` (an entry row) by `reviewer`; returns the review entry's id.
+    """Append a review of `target` (an entry row) by `reviewer` (acting as `reviewer_role`); returns
+    the review entry's id.
 
     The caller has checked that the decision is allowed; this records it with the status it changes
     and the review it supersedes."""
@@ -78,6 +81,7 @@ async def append_review(
         "reason": reason,
         "reviewed_kind": target.kind,
         "status_before": before.value,
+        "reviewer_role": reviewer_role,
     }
     if to:
         details["to"] = to

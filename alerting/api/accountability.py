@@ -183,16 +183,16 @@ async def get_entry(
     status_code=201,
     response_model=EntryDetail,
     responses={404: {"model": Problem}, 409: {"model": Problem}},
-    summary="审核 / confirm, waive (免责) or reclassify an entry, with a reason",
+    summary="审核 / confirm, waive (免责) or reclassify an entry, with a reason (auditors, 信息科)",
 )
 async def review_entry(
     body: ReviewBody,
     entry_id: int = Path(ge=1, le=2**63 - 1),
-    principal: Principal = Depends(require(Role.AUDITOR)),
+    principal: Principal = Depends(auditors),
     ctx: ServiceContext = Depends(get_context),
 ) -> EntryDetail:
     decision = reviews.Review(body.decision, body.reason, body.to)
     async with ctx.engine.begin() as conn:
-        await reviews.review(conn, entry_id, decision, principal.name, ctx.clock.now())
+        await reviews.review(conn, entry_id, decision, principal.name, ctx.clock.now(), role=principal.role)
         detail = await queries.entry_detail(conn, entry_id, frozenset(ctx.policy.scoring.auto_confirm))
     return EntryDetail.model_validate(detail)

@@ -1,5 +1,9 @@
-"""Auditors' reviews: what decisions an auditor may make on an entry, and the view derived from them:
-an entry's current status (pending, confirmed, waived) and effective kind come from its latest review."""
+"""Reviews of accountability entries: what decisions a reviewer may make on an entry, and the view
+derived from them: an entry's current status (pending, confirmed, waived) and effective kind come from
+its latest review.
+
+Two roles review: the information section (信息科, the first to know the facts) and the auditors, whose
+later review supersedes the section's like any other; each review records the role it was made in."""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from alerting.accountability.append import append_review
-from alerting.domain import RECLASSIFY_TO, EntryKind, EntryStatus, ReviewDecision, status_after
+from alerting.domain import RECLASSIFY_TO, EntryKind, EntryStatus, ReviewDecision, Role, status_after
 from alerting.errors import ConflictError, NotFound
 from alerting.storage.schema import accountability_entries as entries
 
@@ -40,8 +44,15 @@ def latest_reviews() -> Select[tuple[int, int]]:
     )
 
 
-async def review(conn: AsyncConnection, entry_id: int, decision: Review, reviewer: str, now: datetime) -> int:
-    """Record a review of entry `entry_id`; returns the review entry's id."""
+REVIEWERS = frozenset({Role.AUDITOR, Role.INFO_SECTION, Role.ADMIN})
+
+
+async def review(
+    conn: AsyncConnection, entry_id: int, decision: Review, reviewer: str, now: datetime, *, role: Role
+) -> int:
+    """Record a review of entry `entry_id` by `reviewer` acting as `role`; returns the review entry's id."""
+    if role not in REVIEWERS:
+        raise ConflictError(f"role {role.value} may not review entries")
     target = (await conn.execute(select(entries).where(entries.c.id == entry_id))).one_or_none()
     if target is None:
         raise NotFound(f"entry {entry_id} not found")
@@ -58,5 +69,12 @@ async def review(conn: AsyncConnection, entry_id: int, decision: Review, reviewe
     elif decision.to is not None:
         raise ConflictError("`to` is only for a reclassification")
     return await append_review(
-        conn, target, decision.decision, decision.reason.strip(), reviewer, now, to=decision.to
+        conn,
+        target,
+        decision.decision,
+        decision.reason.strip(),
+        reviewer,
+        now,
+        to=decision.to,
+        reviewer_role=role.value,
     )

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, StreamingResponse
 
 from alerting.accountability.verify import verify_chain
 from alerting.accounts.sessions import Session
-from alerting.audit import exports, queries
+from alerting.audit import exports, queries, reviews
 from alerting.domain import Role
 from alerting.errors import NotFound
 from alerting.http.context import ServiceContext, get_context
@@ -136,7 +136,7 @@ async def entry_response(
         "session": session,
         "entry": entry,
         "evidence": entry["evidence"],
-        "may_review": session.account.role in (Role.AUDITOR, Role.ADMIN),
+        "may_review": session.account.role in reviews.REVIEWERS,
         "notice": notice,
         "error": error,
         **page_values(ctx, shown, ctx.clock.now()),

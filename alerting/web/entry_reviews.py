@@ -1,8 +1,8 @@
 """问责审核: entries awaiting review (by default pending ones of the current quarter), reviewed one at
 a time or several with one reason: confirm, waive (免责) or reclassify, each in the reviewer's name.
 
-Reviewing is the auditors' act (the API's rule, require(AUDITOR)); the information section sees the
-queue. Each form carries the latest review the reviewer saw: if another was written since, nothing is
+The information section and the auditors review (as in the API); each review records the reviewer's
+name and role. Each form carries the latest review the reviewer saw: if another was written since, nothing is
 recorded and the page says who decided what and when."""
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from alerting.web.templating import render
 
 router = APIRouter(prefix="/review/entries", include_in_schema=False)
 PAGE = 50
-REVIEWERS = (Role.AUDITOR,)
+REVIEWERS = (Role.AUDITOR, Role.INFO_SECTION)
 
 
 def _pending_by_default(filters: EntryFilters, explicit: bool) -> EntryFilters:
@@ -67,7 +67,7 @@ async def _queue(
         "following": link("/review/entries", current, cursor=found.next_cursor)
         if found.next_cursor
         else None,
-        "may_review": session.account.role in (*REVIEWERS, Role.ADMIN),
+        "may_review": session.account.role in reviews.REVIEWERS,
         **page_values(ctx, shown, ctx.clock.now()),
     }
     values["filters"]["status"] = shown.status or "all"
@@ -114,7 +114,12 @@ def _targets(picked: list[str]) -> list[tuple[int, int]]:
 
 
 async def _review_one(
-    conn: AsyncConnection, ctx: ServiceContext, entry_id: int, seen: int, choice: reviews.Review, name: str
+    conn: AsyncConnection,
+    ctx: ServiceContext,
+    entry_id: int,
+    seen: int,
+    choice: reviews.Review,
+    session: Session,
 ) -> None:
     auto = frozenset(ctx.policy.scoring.auto_confirm)
     await lock_chain(conn)  # a concurrent review cannot slip between the check and the write
@@ -130,7 +135,7 @@ async def _review_one(
             f"{last['recorded_at'].isoformat()}; nothing was recorded"
         )
     try:
-        await reviews.review(conn, entry_id, choice, name, ctx.clock.now())
+        await reviews.review(conn, entry_id, choice, who(session), ctx.clock.now(), role=session.account.role)
     except ConflictError as exc:
         raise ConflictError(f"问责记录 {entry_id}：{exc}") from None
 
@@ -147,7 +152,7 @@ async def _apply(
     now = ctx.clock.now()
     async with ctx.engine.begin() as conn:
         for entry_id, seen in targets:
-            await _review_one(conn, ctx, entry_id, seen, choice, who(session))
+            await _review_one(conn, ctx, entry_id, seen, choice, session)
             details: dict[str, Any] = {"decision": choice.decision.value, "reason": choice.reason}
             if choice.to:
                 details["to"] = choice.to

@@ -13,7 +13,7 @@ from pathlib import Path
 from alerting.accountability.append import append
 from alerting.accountability.chain import NewEntry
 from alerting.audit import reviews
-from alerting.domain import EntryKind, ReviewDecision
+from alerting.domain import EntryKind, ReviewDecision, Role
 from alerting.storage.engine import create_engine
 from tests.e2e.test_cli import EXAMPLE, alerting, base_env
 
@@ -51,7 +51,12 @@ async def _write_entries(database_url: str) -> list[int]:
                 RECORDED,
             )
             await reviews.review(
-                conn, late, reviews.Review(ReviewDecision.CONFIRM, "核实属实"), "审计 赵", RECORDED
+                conn,
+                late,
+                reviews.Review(ReviewDecision.CONFIRM, "核实属实"),
+                "审计 赵",
+                RECORDED,
+                role=Role.AUDITOR,
             )
         return [late, unacked]
     finally:

@@ -80,12 +80,18 @@ async def test_review_export_verify_adopt_publish(
         waive = await run.client.post(
             f"/api/v1/accountability/{second['id']}/review",
             json={"decision": "waive", "reason": "通信中断，免责"},
-            headers=auth(auditor),
+            headers=auth(section),  # the information section reviews too, in its own role
         )
-        assert (
-            waive.json()["status"] == "waived"
-            and waive.json()["reviews"][0]["details"]["reason"] == "通信中断，免责"
-        )
+        assert waive.status_code == 201 and waive.json()["status"] == "waived"
+        assert [r["details"] for r in waive.json()["reviews"]] == [
+            {
+                "decision": "waive",
+                "reason": "通信中断，免责",
+                "reviewed_kind": "late_report",
+                "status_before": "pending",
+                "reviewer_role": "info_section",
+            }
+        ]
         refused = await run.client.post(
             f"/api/v1/accountability/{first['id']}/review",
             json={"decision": "reclassify", "to": "false_report", "reason": "不适用"},
@@ -98,6 +104,12 @@ async def test_review_export_verify_adopt_publish(
             headers=auth(town),
         )
         assert township_review.status_code == 403
+        duty_review = await run.client.post(
+            f"/api/v1/accountability/{first['id']}/review",
+            json={"decision": "waive", "reason": "值班员免责"},
+            headers=auth(duty),
+        )
+        assert duty_review.status_code == 403
 
         pending = (
             await run.client.get(

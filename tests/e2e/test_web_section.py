@@ -1,9 +1,10 @@
 """The information section's and auditors' pages in a real browser (Debian's chromium) against the
 real service on real Kafka and a database, with entries made by the real flow (late first reports,
 deadlines fired on the FakeClock): an item adopted at city level with a publication and a stale
-decision refused with who decided; entries filtered by township and kind and the XLSX read back to
-exactly those rows; two entries waived with one reason; the chain verified; a bulletin draft and its
-drill-down to a township's entries; a township user refused; axe-core and screenshots on each page."""
+decision refused with who decided; an entry confirmed by the section; entries filtered by township
+and kind and the XLSX read back to exactly those rows; two waived by an auditor with one reason; the
+chain verified; a bulletin draft and its drill-down to a township's entries; a township user refused;
+axe-core and screenshots on each page."""
 
 from __future__ import annotations
 
@@ -173,6 +174,23 @@ async def _section(browser: Any, watched: Watched, item_id: str) -> None:
     await page.get_by_role("button", name="记录上报").click()
     await page.wait_for_load_state()
     assert "报送市委办" in await page.locator("ol.timeline").inner_text()
+
+    # 问责审核 by the section itself: 梅林镇's late report confirmed, in the section's name and role.
+    await page.goto("/review/entries?township=梅林镇&kind=late_report")
+    (late,) = await _entry_ids(page)
+    await page.get_by_label(f"选择问责记录 {late}").check()
+    await page.get_by_label("审核结果").select_option("confirm")
+    await page.get_by_label("理由（必填）").fill("经电话核实，首报确属迟报")
+    await page.get_by_role("button", name="提交审核").click()
+    await page.wait_for_load_state()
+    assert "已审核 1 条问责记录" in await page.locator(".notice").inner_text()
+    assert await _entry_ids(page) == []
+    await page.goto(f"/entries/{late}")
+    assert "已确认" in await page.locator("#entry-status").inner_text()
+    assert (
+        "信息科 · 信息科李四（xxk） 确认（理由：经电话核实，首报确属迟报）"
+        in await page.locator("ol.timeline").inner_text()
+    )
     await context.close()
 
 
@@ -243,9 +261,8 @@ async def _auditor(browser: Any, watched: Watched, run: Running) -> None:
     assert await _entry_ids(page) == expected[:2]
     await page.goto(f"/entries/{expected[0]}")
     assert "已免责" in await page.locator("#entry-status").inner_text()
-    assert (
-        "审计赵六（sj） 免责（理由：通信中断，经核实免责）" in await page.locator("ol.timeline").inner_text()
-    )
+    reviewed = await page.locator("ol.timeline").inner_text()
+    assert "审计 · 审计赵六（sj） 免责（理由：通信中断，经核实免责）" in reviewed
 
     # 链校验.
     await page.goto("/entries/verify")

@@ -21,7 +21,7 @@ from alerting.accountability.chain import NewEntry
 from alerting.audit import reviews
 from alerting.audit.queries import EntryQuery, Sort, entry_detail, list_entries, totals
 from alerting.audit.reviews import Review
-from alerting.domain import DeadlineKind, EntryKind, EntryStatus, Level, ReviewDecision, responsible_for
+from alerting.domain import DeadlineKind, EntryKind, EntryStatus, Level, ReviewDecision, Role, responsible_for
 from alerting.errors import NotFound
 from alerting.policy.model import Policy
 from tests.storage.test_rule_reports import MIN, entries, report, store
@@ -155,7 +155,9 @@ async def ledger(engine: AsyncEngine, policy: Policy) -> Ledger:
         for m, decision in enumerate(decisions):
             async with engine.begin() as conn:
                 at = REVIEWED + m * HOUR
-                book.review_ids.append(await reviews.review(conn, book.ids[n], decision, AUDITOR, at))
+                book.review_ids.append(
+                    await reviews.review(conn, book.ids[n], decision, AUDITOR, at, role=Role.AUDITOR)
+                )
     for n in range(FIRST_HALF, len(LEDGER)):
         book.ids.append(await _append(engine, n))
     assert max(book.review_ids) < book.ids[FIRST_HALF]
@@ -184,7 +186,7 @@ async def test_reviews_themselves_are_never_listed(ledger: Ledger) -> None:
 
 async def test_a_reviewed_entry_leaves_the_queue(ledger: Ledger) -> None:
     async with ledger.engine.begin() as conn:
-        await reviews.review(conn, ledger.ids[24], CONFIRM, AUDITOR, REVIEWED)
+        await reviews.review(conn, ledger.ids[24], CONFIRM, AUDITOR, REVIEWED, role=Role.AUDITOR)
     pending = await ledger.listed_ids(EntryQuery(status=EntryStatus.PENDING))
     assert pending == ledger.of(*UNREVIEWED[:-1])
 
@@ -404,7 +406,11 @@ async def test_entry_detail_has_its_evidence_and_reviews_oldest_first(
     review_ids = []
     for m, decision in enumerate(decisions):
         async with engine.begin() as conn:
-            review_ids.append(await reviews.review(conn, entry.id, decision, AUDITOR, REVIEWED + m * HOUR))
+            review_ids.append(
+                await reviews.review(
+                    conn, entry.id, decision, AUDITOR, REVIEWED + m * HOUR, role=Role.AUDITOR
+                )
+            )
 
     async with engine.connect() as conn:
         shown = await entry_detail(conn, entry.id, frozenset())

@@ -27,7 +27,7 @@ from alerting.audit.reviews import Review
 from alerting.county import actions, assignments, items
 from alerting.county.actions import Registration
 from alerting.county.assignments import NewAssignment
-from alerting.domain import EntryKind, ItemDecision, Level, ReportType, ReviewDecision
+from alerting.domain import EntryKind, ItemDecision, Level, ReportType, ReviewDecision, Role
 from alerting.errors import ConflictError, NotFound
 from alerting.policy.calendar import Period
 from alerting.policy.model import Policy
@@ -54,7 +54,9 @@ def local(at: datetime, policy: Policy) -> str:
 
 async def decide(engine: AsyncEngine, entry_id: int, decision: ReviewDecision, to: str | None = None) -> None:
     async with engine.begin() as conn:
-        await reviews.review(conn, entry_id, Review(decision, "经核查", to), AUDITOR, utc(2026, 3, 20, 2))
+        await reviews.review(
+            conn, entry_id, Review(decision, "经核查", to), AUDITOR, utc(2026, 3, 20, 2), role=Role.AUDITOR
+        )
 
 
 async def adopt(engine: AsyncEngine, report_id: str, level: str, at: datetime) -> None:

@@ -21,7 +21,7 @@ from alerting.accountability.verify import verify_chain
 from alerting.audit import reviews
 from alerting.audit.queries import entry_detail
 from alerting.audit.reviews import Review
-from alerting.domain import FINDINGS_ZH, EntryKind, ReviewDecision
+from alerting.domain import FINDINGS_ZH, EntryKind, ReviewDecision, Role
 from alerting.errors import ConflictError, NotFound
 from alerting.storage.schema import accountability_entries
 from tests.storage.test_chain import _assert_unbroken
@@ -63,7 +63,7 @@ async def add_entry(
 
 async def decide(engine: AsyncEngine, entry_id: int, decision: Review, now: datetime = REVIEWED) -> int:
     async with engine.begin() as conn:
-        return await reviews.review(conn, entry_id, decision, AUDITOR, now)
+        return await reviews.review(conn, entry_id, decision, AUDITOR, now, role=Role.AUDITOR)
 
 
 async def all_rows(engine: AsyncEngine) -> list[Any]:
@@ -122,6 +122,7 @@ async def test_pending_to_confirmed_is_a_new_review_entry(engine: AsyncEngine) -
         "reason": "核实属实",  # stripped
         "reviewed_kind": "late_report",
         "status_before": "pending",
+        "reviewer_role": "auditor",
     }
     assert await status(engine, entry_id) == ("confirmed", "late_report")
     assert (await row(engine, entry_id))._mapping == before._mapping  # not touched
@@ -137,6 +138,7 @@ async def test_pending_to_waived(engine: AsyncEngine) -> None:
         "reason": "系统故障，免责",
         "reviewed_kind": "missing_report",
         "status_before": "pending",
+        "reviewer_role": "auditor",
     }
     assert await status(engine, entry_id) == ("waived", None)
 
@@ -158,6 +160,7 @@ async def test_pending_to_reclassified(engine: AsyncEngine, kind: EntryKind, to:
         "reason": "经核查改定性",
         "reviewed_kind": kind.value,
         "status_before": "pending",
+        "reviewer_role": "auditor",
         "to": to,
     }
     # A reclassified entry is confirmed, with the new finding in place of its kind.
@@ -182,6 +185,7 @@ async def test_a_later_waiver_supersedes_a_confirmation(engine: AsyncEngine) -> 
         "reason": "系统故障，免责",
         "reviewed_kind": "late_report",
         "status_before": "confirmed",
+        "reviewer_role": "auditor",
         "supersedes": first,
     }
     assert await status(engine, entry_id) == ("waived", None)
@@ -220,6 +224,60 @@ async def refused(engine: AsyncEngine, entry_id: int, decision: Review, match: s
     with pytest.raises(ConflictError, match=match):
         await decide(engine, entry_id, decision)
     assert len(await all_rows(engine)) == count
+
+
+async def test_the_section_waives_and_an_auditor_later_confirms(engine: AsyncEngine) -> None:
+    # The information section reviews first; an auditor's later review supersedes it. Each review
+    # entry names who made it and in which role, and nothing else is written.
+    entry_id = await add_entry(engine, EntryKind.MISSING_REPORT)
+    async with engine.begin() as conn:
+        waived = await reviews.review(conn, entry_id, WAIVE, "信息科 李四", REVIEWED, role=Role.INFO_SECTION)
+    confirmed = await decide(engine, entry_id, CONFIRM, REVIEWED + HOUR)
+
+    rows = await all_rows(engine)
+    assert [r.id for r in rows] == [entry_id, waived, confirmed]
+    written = [(r.kind, r.refers_to, r.responsible, r.township, r.occurred_at, r.details) for r in rows[1:]]
+    assert written == [
+        (
+            "review",
+            entry_id,
+            "信息科 李四",
+            "城关镇",
+            REVIEWED,
+            {
+                "decision": "waive",
+                "reason": "系统故障，免责",
+                "reviewed_kind": "missing_report",
+                "status_before": "pending",
+                "reviewer_role": "info_section",
+            },
+        ),
+        (
+            "review",
+            entry_id,
+            AUDITOR,
+            "城关镇",
+            REVIEWED + HOUR,
+            {
+                "decision": "confirm",
+                "reason": "核实属实",
+                "reviewed_kind": "missing_report",
+                "status_before": "waived",
+                "reviewer_role": "auditor",
+                "supersedes": waived,
+            },
+        ),
+    ]
+    assert await status(engine, entry_id) == ("confirmed", "missing_report")
+
+
+@pytest.mark.parametrize("role", [Role.TOWNSHIP, Role.DUTY_OFFICER])
+async def test_other_roles_may_not_review(engine: AsyncEngine, role: Role) -> None:
+    entry_id = await add_entry(engine, EntryKind.LATE_REPORT)
+    async with engine.begin() as conn:
+        with pytest.raises(ConflictError, match=f"role {role.value} may not review entries"):
+            await reviews.review(conn, entry_id, CONFIRM, "某人", REVIEWED, role=role)
+    assert len(await all_rows(engine)) == 1
 
 
 async def test_a_review_is_not_itself_reviewed(engine: AsyncEngine) -> None:
@@ -334,7 +392,7 @@ async def test_a_review_racing_another_records_the_one_it_really_supersedes(engi
     # second one's reclassification starts.
     async with engine.connect() as first:
         await first.begin()
-        waived = await reviews.review(first, entry_id, WAIVE, "审计甲", REVIEWED + HOUR)
+        waived = await reviews.review(first, entry_id, WAIVE, "审计甲", REVIEWED + HOUR, role=Role.AUDITOR)
         second = asyncio.create_task(
             decide(engine, entry_id, reclassify("missing_report"), REVIEWED + 2 * HOUR)
         )
