@@ -1,7 +1,10 @@
 """Server-side sessions: the browser holds a random token, the database its SHA-256 and the state.
 
-A session is valid while both hold: less than `idle` since its last request, and less than
+A session is valid while both hold: less than `idle` since its last recorded request, and less than
 `absolute` since sign-in. At exactly 30:00 idle (the default) it has expired; at 29:59 it has not.
+A request is recorded when the record is TOUCH_EVERY old or more, not on every request: a board
+refreshed every 5 s would otherwise write to the database every 5 s per officer. So a session ends
+between idle − TOUCH_EVERY and idle after its last request: never later.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from alerting.accounts.users import ACCOUNT_COLUMNS, Account
 from alerting.storage.schema import users, web_sessions
+
+TOUCH_EVERY = timedelta(minutes=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,8 +69,8 @@ def expired(created_at: datetime, last_seen_at: datetime, now: datetime, lifetim
 async def resolve(
     conn: AsyncConnection, token: str, now: datetime, lifetime: Lifetime, *, touch: bool = True
 ) -> Session | None:
-    """The live session behind a cookie, its last request moved to `now` (`touch`); None when the
-    token is unknown, revoked, expired, or its account disabled."""
+    """The live session behind a cookie, its last request moved to `now` (`touch`, when the record is
+    TOUCH_EVERY old); None when the token is unknown, revoked, expired, or its account disabled."""
     if not token or len(token) > 200:
         return None
     hashed = digest(token)
@@ -86,7 +91,7 @@ async def resolve(
     created, seen = row.session_created_at, row.last_seen_at
     if expired(created, seen, now, lifetime) or row.disabled_at is not None:
         return None
-    if touch:
+    if touch and now - seen >= TOUCH_EVERY:
         await conn.execute(
             web_sessions.update().where(web_sessions.c.token_hash == hashed).values(last_seen_at=now)
         )

@@ -6,13 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 
 from alerting.api.auth import require
 from alerting.api.schemas import Problem, invalid
 from alerting.county import board as boards
 from alerting.county import directory
 from alerting.domain import Role
+from alerting.http import conditional
 from alerting.http.context import ServiceContext, get_context
 from alerting.storage.engine import reading
 from alerting.tokens import Principal
@@ -23,9 +24,11 @@ router = APIRouter(prefix="/api/v1", tags=["board"])
 @router.get(
     "/board",
     response_class=Response,
+    responses={304: {"description": "未变化 / unchanged since the ETag given in If-None-Match"}},
     summary="值班看板 / open incidents, their stage and next deadline, who is on duty",
 )
 async def board(
+    request: Request,
     chip: boards.Chip | None = Query(
         default=None, description="待签收 unacknowledged | 处置中 handling | ..."
     ),
@@ -39,9 +42,12 @@ async def board(
     async with reading(ctx.engine) as conn:
         found = await boards.cached_board(conn, now, chip=chip, township=township, limit=limit, offset=offset)
         found["on_duty"] = (await directory.on_duty(conn, ctx.policy, now, None, present=True))["holders"]
+    tag = conditional.entity_tag(found.pop("version"), found["on_duty"])
+    if conditional.fresh(request, tag):  # polled every few seconds: most refreshes change nothing
+        return conditional.not_modified(tag)
     # Encoded by orjson at once: FastAPI's generic encoder walks a thousand rows field by field, and
     # the board is refreshed by every duty officer every few seconds.
-    return Response(orjson.dumps(found), media_type="application/json")
+    return conditional.tagged(Response(orjson.dumps(found), media_type="application/json"), tag)
 
 
 @router.get(

@@ -6,12 +6,15 @@ only a report, an acknowledgement or a forward settles it."""
 
 from __future__ import annotations
 
+import hashlib
+import time
 import weakref
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal, NamedTuple
 
+import orjson
 from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -87,13 +90,26 @@ def _chips(acknowledged: bool, owed: list[_Owed], now: datetime) -> set[str]:
 
 class _Cached(NamedTuple):
     revision: tuple[Any, ...]
-    at: datetime
+    at: datetime  # the service's now it was computed for
+    made: float  # time.monotonic() when: sharing is about this process's work, not the county's time
     found: dict[str, Any]
+    version: str
+
+
+def content_version(found: dict[str, Any]) -> str:
+    """A digest of what a board shows, without the time it was read: equal while nothing shown has
+    changed, so a refresh that would show the same can be answered 304 (the times tick in the page)."""
+    shown = {k: v for k, v in found.items() if k not in ("at", "version")}
+    return hashlib.blake2b(orjson.dumps(shown), digest_size=12).hexdigest()
 
 
 # Every duty officer's board polls the same view every few seconds: one computation serves them all
-# while nothing happened to an open incident, for at most this long (deadlines passing by time).
+# while nothing happened to an open incident, for at most FRESH_FOR (deadlines passing by time); and
+# while incidents change by the second (a burst, a firing storm), for at least SHARED_FOR, so fifty
+# boards cost one computation a second, not fifty.
 FRESH_FOR = timedelta(seconds=2)
+SHARED_FOR = timedelta(seconds=1)
+_monotonic = time.monotonic  # the ages above are of this process's work (a test moves it by hand)
 _CACHES: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], _Cached]] = weakref.WeakKeyDictionary()
 
 
@@ -113,20 +129,25 @@ async def cached_board(
     township: str | None = None,
     limit: int = 100,
     offset: int = 0,
+    fresh: bool = False,
 ) -> dict[str, Any]:
-    """`board`, shared between requests of the same view in this process: recomputed when an open
-    incident changed (one's own act shows at once) or FRESH_FOR has passed."""
+    """`board` with its content version (see content_version), shared between requests of the same
+    view in this process: recomputed once SHARED_FOR has passed and an open incident changed, or once
+    FRESH_FOR has passed. `fresh`: recomputed now (the answer to one's own act shows it)."""
     cache = _CACHES.setdefault(conn.sync_engine, {})
     key = (chip, township, limit, offset)
     revision = await _revision(conn)
-    hit = cache.get(key)
-    if hit is not None and hit.revision == revision and hit.at <= now < hit.at + FRESH_FOR:
-        return {**hit.found, "at": now}
+    hit = None if fresh else cache.get(key)
+    if hit is not None and hit.at <= now < hit.at + FRESH_FOR:
+        age = timedelta(seconds=_monotonic() - hit.made)
+        if age < SHARED_FOR or (hit.revision == revision and age < FRESH_FOR):
+            return {**hit.found, "at": now, "version": hit.version}
     found = await board(conn, now, chip=chip, township=township, limit=limit, offset=offset)
     if len(cache) > 100:  # views are few (chips × townships × pages); bound it anyway
         cache.clear()
-    cache[key] = _Cached(revision, now, found)
-    return found
+    version = content_version(found)
+    cache[key] = _Cached(revision, now, _monotonic(), found, version)
+    return {**found, "version": version}
 
 
 async def board(

@@ -9,7 +9,7 @@ from typing import Any, cast
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 
 from alerting.accounts import oplog
 from alerting.accounts.sessions import Session
@@ -17,6 +17,7 @@ from alerting.county import actions, directory, duty
 from alerting.county import board as boards
 from alerting.domain import Role
 from alerting.errors import NotFound
+from alerting.http import conditional
 from alerting.http.context import ServiceContext, get_context
 from alerting.storage.engine import reading
 from alerting.web.duty_view import already_text, helpers
@@ -46,17 +47,20 @@ def _link(chip: str, township: str, page: int = 1) -> str:
 
 
 async def _values(
-    ctx: ServiceContext, session: Session, chip: str, township: str, page: int
+    ctx: ServiceContext, session: Session, chip: str, township: str, page: int, *, fresh: bool = False
 ) -> dict[str, Any]:
+    """`fresh`: the board recomputed, not shared (after one's own act)."""
     now = ctx.clock.now()
     async with reading(ctx.engine) as conn:
+        shown = cast(boards.Chip, chip) if chip else None
         found = await boards.cached_board(
             conn,
             now,
-            chip=cast(boards.Chip, chip) if chip else None,
+            chip=shown,
             township=township or None,
             limit=PAGE_SIZE,
             offset=(page - 1) * PAGE_SIZE,
+            fresh=fresh,
         )
         pages = max(1, -(-found["total"] // PAGE_SIZE))
         if page > pages:  # a page that emptied since: show the last one
@@ -64,10 +68,11 @@ async def _values(
             found = await boards.cached_board(
                 conn,
                 now,
-                chip=cast(boards.Chip, chip) if chip else None,
+                chip=shown,
                 township=township or None,
                 limit=PAGE_SIZE,
                 offset=(page - 1) * PAGE_SIZE,
+                fresh=fresh,
             )
         on_duty = await directory.on_duty(conn, ctx.policy, now, None, present=True)
         newest = await duty.newest_open(conn)
@@ -104,7 +109,23 @@ async def board_page(
 ) -> HTMLResponse:
     allow(session, *WATCHERS)
     chip, township = _filters(chip, township, ctx)
-    return render(request, ctx, "board.html", await _values(ctx, session, chip, township, page))
+    values = await _values(ctx, session, chip, township, page)
+    values["etag"] = _live_tag(values, session)  # so that the first refresh may already be a 304
+    return render(request, ctx, "board.html", values)
+
+
+def _live_tag(values: dict[str, Any], session: Session) -> str:
+    """Everything the live part shows but the ticking times (which the page moves on by itself)."""
+    return conditional.entity_tag(
+        values["found"]["version"],
+        values["on_duty"],
+        values["newest"],
+        values["page"],
+        values["pages"],
+        values["can_act"],
+        values["live_url"],
+        session.csrf_secret,  # the viewer: a tag never matches another session's page
+    )
 
 
 @router.get("/board/live", response_class=HTMLResponse)
@@ -115,10 +136,17 @@ async def board_live(
     page: int = Query(1, ge=1, le=100_000),
     session: Session = Depends(signed_in),
     ctx: ServiceContext = Depends(get_context),
-) -> HTMLResponse:
+) -> Response:
+    """The live part, or 304 when duty-board.js offers the tag of what it shows and nothing changed."""
     allow(session, *WATCHERS)
     chip, township = _filters(chip, township, ctx)
-    return render(request, ctx, "board_live.html", await _values(ctx, session, chip, township, page))
+    values = await _values(ctx, session, chip, township, page)
+    tag = _live_tag(values, session)
+    if conditional.fresh(request, tag):  # the page shows when it last checked, in the county's time
+        checked = values["now"].astimezone(ctx.policy.tz).isoformat(timespec="seconds")
+        return conditional.not_modified(tag, {"X-Board-Checked": checked})
+    values["etag"] = tag
+    return conditional.tagged(render(request, ctx, "board_live.html", values), tag)
 
 
 @router.post("/board/ack", response_class=HTMLResponse)
@@ -160,7 +188,7 @@ async def acknowledge(
             )
             messages.append({"kind": "notice", "text": f"{incident_id} 已签收"})
     chip, township = _filters(chip, township, ctx)
-    values = await _values(ctx, session, chip, township, page)
+    values = await _values(ctx, session, chip, township, page, fresh=True)
     values["messages"] = messages
     name = "board_live.html" if request.headers.get("HX-Request") else "board.html"
     return render(request, ctx, name, values)

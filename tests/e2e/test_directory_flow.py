@@ -89,8 +89,13 @@ async def test_an_imported_roster_and_a_new_section_chief_take_effect_without_a_
         )
         assert posted.status_code == 202, posted.text
         await eventually(lambda: run.incident("INC-D1", duty), what="the report stored")
-        shown = (await run.client.get("/api/v1/board", headers=auth(duty))).json()
+        answer = await run.client.get("/api/v1/board", headers=auth(duty))
+        shown, tag = answer.json(), answer.headers["etag"]
         assert [(i["id"], i["stage"]) for i in shown["incidents"]] == [("INC-D1", "待签收")]
+        # Polled again with nothing changed: 304, no body, the same tag.
+        again = await run.client.get("/api/v1/board", headers={**auth(duty), "If-None-Match": tag})
+        assert (again.status_code, again.content, again.headers["etag"]) == (304, b"", tag)
+        assert again.headers["cache-control"] == "private, no-cache"
         assert [(h["role"], h["name"]) for h in shown["on_duty"]][:2] == [
             ("duty_officer", "孙七"),
             ("leader_on_duty", "周八"),
@@ -106,6 +111,10 @@ async def test_an_imported_roster_and_a_new_section_chief_take_effect_without_a_
             await eventually(
                 lambda n=rounds: len(told(hook.received, "INC-D1")) >= n, what=f"{rounds} rounds"
             )
+        # The acknowledgement is overdue now: the same tag offered gets the changed board.
+        changed = await run.client.get("/api/v1/board", headers={**auth(duty), "If-None-Match": tag})
+        assert changed.status_code == 200 and changed.headers["etag"] != tag
+        assert changed.json()["incidents"][0]["overdue"] is True
         assert told(hook.received, "INC-D1")[:2] == [
             [("duty_officer", "孙七"), ("leader_on_duty", "周八")],
             [("section_chief", "信息科 周科长")],

@@ -112,13 +112,28 @@ async def _journey(browser: Any, run: Running) -> None:
     await officer.locator("#pick-INC-2").check()
     await _row(officer, "INC-3").wait_for(timeout=WAIT)
     await officer.locator("#pick-INC-3").check()
+    # Nothing changed since: the refresh is answered 304 and the page keeps what it shows.
+    unchanged = (await officer.locator("#board-live").get_attribute("data-etag")) or ""
+    assert unchanged.startswith('W/"')
+    async with officer.expect_response(lambda r: "/board/live" in r.url) as polled:
+        pass
+    answer = await polled.value
+    assert answer.status == 304 and (await answer.request.all_headers())["if-none-match"] == unchanged
+    assert (
+        await officer.locator("#board-checked").get_attribute("datetime") == answer.headers["x-board-checked"]
+    )
+    # Forget the tag: the next refresh renders the live part again, and the ticks survive the swap.
+    await officer.evaluate("document.getElementById('board-live').removeAttribute('data-etag')")
     refreshes = "Number(document.body.dataset.boardRefreshes || '0')"
     before = await officer.evaluate(refreshes)
 
     async def refreshed() -> bool:
         return bool(await officer.evaluate(refreshes) > before)
 
-    await eventually(refreshed, what="the board's next refresh")
+    async with officer.expect_response(lambda r: "/board/live" in r.url) as polled:
+        await eventually(refreshed, what="the board's next refresh")
+    assert (await polled.value).status == 200
+    assert await officer.locator("#board-live").get_attribute("data-etag") == unchanged  # same content
     assert (
         await officer.locator("#pick-INC-2").is_checked()
         and await officer.locator("#pick-INC-3").is_checked()

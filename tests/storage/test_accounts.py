@@ -3,7 +3,7 @@ a fake clock at its exact boundaries, and the operations log as written."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -138,6 +138,34 @@ async def test_session_idle_and_absolute_expiry(engine: AsyncEngine, policy: Pol
     assert await alive()  # 11:59:59 after sign-in
     await clock.set(started + timedelta(hours=12))
     assert not await alive()  # 12:00:00
+
+
+async def test_requests_within_a_minute_are_not_written(engine: AsyncEngine, policy: Policy) -> None:
+    temporary = await _user(engine, policy)
+    attempt = await signin.sign_in(engine, policy, "zhang", temporary, T0)
+    assert attempt.token is not None
+    token = attempt.token
+
+    async def seen(at: datetime) -> datetime | None:
+        async with engine.begin() as conn:
+            session = await sessions.resolve(conn, token, at, LIFETIME)
+            stored = (await conn.execute(select(web_sessions.c.last_seen_at))).scalar_one()
+        assert session is not None and session.last_seen_at == stored
+        return stored
+
+    # A board refreshed every 5 s: one write a minute, not twelve.
+    assert [await seen(T0 + timedelta(seconds=s)) for s in (5, 30, 59, 60, 65)] == [
+        T0,
+        T0,
+        T0,
+        T0 + timedelta(seconds=60),
+        T0 + timedelta(seconds=60),
+    ]
+    # Idle is counted from the record: 30:00 after it the session has ended, though a request came at
+    # 1:05 (so never later than 30 minutes after the last request).
+    async with engine.begin() as conn:
+        alive = await sessions.resolve(conn, token, T0 + timedelta(minutes=31), LIFETIME)
+    assert alive is None
 
 
 async def test_revoked_and_disabled_sessions_end(engine: AsyncEngine, policy: Policy) -> None:

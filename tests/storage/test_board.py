@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from alerting.county import actions, assignments, board, items, notices
@@ -104,9 +105,11 @@ async def test_a_township_owes_its_reports_duties_and_assignments_overdue_first(
     assert owed["unread_notices"] == 1
 
 
-async def test_the_shared_board_is_recomputed_after_an_act_or_two_seconds(
-    engine: AsyncEngine, policy: Policy
+async def test_the_shared_board_is_recomputed_after_a_change_or_two_seconds(
+    engine: AsyncEngine, policy: Policy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    ticks = [1000.0]  # this process's monotonic clock, moved by hand
+    monkeypatch.setattr(board, "_monotonic", lambda: ticks[0])
     await _two_incidents(engine, policy)
     async with engine.connect() as conn:
         first = await board.cached_board(conn, NOW)
@@ -116,13 +119,23 @@ async def test_the_shared_board_is_recomputed_after_an_act_or_two_seconds(
             .where(deadlines.c.incident_id == "INC-A", deadlines.c.kind == "ack")
             .values(state="met")
         )
+    ticks[0] += 1.5
     async with engine.connect() as conn:
         shared = await board.cached_board(conn, NOW + timedelta(seconds=1))
         later = await board.cached_board(conn, NOW + board.FRESH_FOR + timedelta(seconds=1))
     assert _rows(shared) == _rows(first) and shared["at"] == NOW + timedelta(seconds=1)  # the shared one
+    assert shared["version"] == first["version"]
     assert _rows(later)[0][3] == "forward_phone"  # recomputed once it is two seconds old
-    async with engine.begin() as conn:  # an act is seen at once
+    assert later["version"] != first["version"]  # what it shows has changed
+
+    async with engine.begin() as conn:  # an act: seen once the shared board is a second old
         await actions.acknowledge(conn, "INC-A", "值班员王小明", NOW + 3 * timedelta(seconds=1))
+    at = NOW + board.FRESH_FOR + timedelta(seconds=2)
     async with engine.connect() as conn:
-        acted = await board.cached_board(conn, NOW + board.FRESH_FOR + timedelta(seconds=2))
-    assert [r[1] for r in _rows(acted)] == ["待报市", "待报市"]
+        still = await board.cached_board(conn, at)
+        mine = await board.cached_board(conn, at, fresh=True)  # the answer to one's own act
+        ticks[0] += board.SHARED_FOR.total_seconds()
+        acted = await board.cached_board(conn, at)
+    assert [r[1] for r in _rows(still)] == [r[1] for r in _rows(later)] and "待签收" in _rows(still)[0][1]
+    assert [r[1] for r in _rows(mine)] == ["待报市", "待报市"]
+    assert [r[1] for r in _rows(acted)] == ["待报市", "待报市"] and acted["version"] == mine["version"]

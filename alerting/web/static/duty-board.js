@@ -1,5 +1,5 @@
 // 值班看板: re-reads the live part every 5 s (not while a dialog is open, the tab is hidden, a
-// request is under way or the officer is in a field), keeps the ticked rows and the focus across
+// request is under way or the officer is in a field; answered 304 when nothing changed), keeps the ticked rows and the focus across
 // a refresh, and after "开始值班" shows a banner and plays a sound for an incident this browser has
 // not seen before. The sound (static/duty-alert.wav) is generated, not recorded: 2 x 880 Hz beeps.
 (function () {
@@ -8,7 +8,12 @@
   var live = function () { return document.getElementById("board-live"); };
   var keep = { ticked: [], focus: null }, refreshes = 0;
   // The CSP admits no style attribute, so htmx must not carry one over when it settles a swap.
-  if (window.htmx) { window.htmx.config.attributesToSettle = ["class", "width", "height"]; }
+  if (window.htmx) {
+    window.htmx.config.attributesToSettle = ["class", "width", "height"];
+    // A refresh offers the tag of what is shown; 304 means unchanged: keep it, swap nothing.
+    window.htmx.config.responseHandling = [{ code: "304", swap: false }]
+      .concat(window.htmx.config.responseHandling);
+  }
 
   function store(kind) { try { return window[kind]; } catch (e) { return null; } }
   function read(kind, key) { var s = store(kind); return s ? s.getItem(key) : null; }
@@ -27,6 +32,11 @@
     var el = document.activeElement;
     return !!el && (el.tagName === "TEXTAREA" || el.tagName === "SELECT" ||
       (el.tagName === "INPUT" && el.type !== "checkbox" && el.type !== "hidden"));
+  }
+
+  function counted() {  // seen by the browser test, which waits for a refresh rather than sleeping
+    refreshes += 1;
+    document.body.setAttribute("data-board-refreshes", String(refreshes));
   }
 
   function refresh() {
@@ -103,6 +113,23 @@
     if (document.visibilityState === "visible") { refresh(); }
   });
 
+  document.addEventListener("htmx:configRequest", function (event) {
+    var el = event.detail.elt;
+    if (!el || el.id !== "board-live" || event.detail.verb !== "get") { return; }
+    var tag = el.getAttribute("data-etag");
+    if (tag) { event.detail.headers["If-None-Match"] = tag; }
+  });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var xhr = event.detail.xhr;
+    if (!event.detail.elt || event.detail.elt.id !== "board-live" || !xhr || xhr.status !== 304) { return; }
+    var checked = xhr.getResponseHeader("X-Board-Checked"), shown = document.getElementById("board-checked");
+    if (checked && shown) {  // "更新于" is when the board last asked, even if nothing changed
+      shown.setAttribute("datetime", checked);
+      shown.textContent = checked.slice(11, 19);
+    }
+    counted();
+  });
+
   document.addEventListener("htmx:beforeSwap", function (event) {
     if (!event.detail.target || event.detail.target.id !== "board-live") { return; }
     var polled = event.detail.requestConfig && event.detail.requestConfig.verb === "get";
@@ -113,8 +140,7 @@
   });
   document.addEventListener("htmx:afterSettle", function () {
     if (!live()) { return; }
-    refreshes += 1;  // seen by the browser test, which waits for a refresh rather than sleeping
-    document.body.setAttribute("data-board-refreshes", String(refreshes));
+    counted();
     keep.ticked.forEach(function (value) {
       var box = document.querySelector("#board-live input[name=ids][value='" + CSS.escape(value) + "']");
       if (box) { box.checked = true; }
