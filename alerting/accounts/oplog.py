@@ -25,6 +25,7 @@ ACTION_ZH = {
     "sessions_revoked": "注销会话",
     "token_created": "创建接口令牌",
     "token_revoked": "吊销接口令牌",
+    "channel_tested": "发送测试消息",
     # 信息审核、问责审核与问责记录 (the information section's and auditors' pages)
     "item_decided": "日常信息审核",
     "item_forwarded": "日常信息上报",

@@ -16,6 +16,7 @@ from alerting.cli import (
     admin,
     assignments,
     audit,
+    channels,
     inspections,
     items,
     notices,
@@ -79,6 +80,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
     inspections.register(sub)
     roster.register(sub)
     users.register(sub)
+    channels.register(sub)
     commands: dict[str, Command] = {
         "run": _run,
         "_worker": _run,
@@ -94,6 +96,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
         inspections.NAME: inspections.run,
         roster.NAME: roster.run,
         users.NAME: users.run,
+        channels.NAME: channels.run,
     }
     return parser, commands
 

@@ -131,6 +131,7 @@ class Service:
             on_armed=on_armed,
             tokens=TokenCache(),
             worker=worker,
+            http=self.http,
             intake_ok=(lambda: self.consumer.healthy) if "consumer" in settings.component_set() else None,
             web=WebConfig(
                 Lifetime(

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+import httpx
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -52,6 +53,7 @@ class ServiceContext:
     worker: WorkerLink | None = None  # consumer, deadlines and delivery run in this child process
     intake_ok: Callable[[], bool] | None = None  # set where the consumer runs: its batches go through
     web: WebConfig = field(default_factory=WebConfig)
+    http: httpx.AsyncClient | None = None  # the notifications' client, for a channel's test message
 
 
 async def get_context(request: Request) -> ServiceContext:

@@ -7,6 +7,7 @@ from fastapi.staticfiles import StaticFiles
 
 from alerting.web import (
     admin,
+    admin_channels,
     admin_tokens,
     assignment_pages,
     bulletins,
@@ -35,7 +36,7 @@ from alerting.web.templating import STATIC
 
 
 def install(app: FastAPI) -> None:
-    for module in (pages, admin, admin_tokens, operations, docs):
+    for module in (pages, admin, admin_tokens, admin_channels, operations, docs):
         app.include_router(module.router)
     for module in (duty, incident_page, handover):  # the duty officers' pages
         app.include_router(module.router)

@@ -1,0 +1,118 @@
+"""发送测试消息: one test message through one channel, sent by the integration that sends
+notifications, once (not queued, not retried, on no incident's timeline), and its outcome put in
+plain words for the person who pressed the button or ran `alerting channel test`.
+
+Nothing here names the channel's URL or key: the integrations' messages never carry them."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from alerting.errors import DeliveryError, RetryableDelivery
+from alerting.policy.channels import ChatbotChannel, SmsChannel, WebhookChannel
+from escalation.notify import dispatch
+
+# The robots' own error codes worth naming (the others are shown by number).
+ROBOT_ERRCODES = {
+    45009: "发送过于频繁（每个机器人每分钟最多 20 条），稍后再试 / too many messages a minute",
+    45033: "同时发送的请求过多，稍后再试 / too many concurrent requests",
+    -1: "接收方系统繁忙，稍后再试 / the provider is busy",
+    93000: "机器人地址无效（key 错误或机器人已被移出群聊）/ the robot's webhook address is not valid",
+    40008: "消息类型无效 / the message type is not valid",
+    44004: "消息内容为空 / the message is empty",
+    45002: "消息过长 / the message is too long",
+}
+TYPE_ZH = {"webhook": "Webhook", "chatbot": "群机器人", "sms": "短信网关"}
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """What a test message came to."""
+
+    delivered: bool
+    retryable: bool  # a notification failing so would be tried again later
+    detail: str  # the integration's own words, e.g. "HTTP 404", "robot errcode 93000"
+    explained: str  # 中文 / English, for a person
+    took_ms: float
+
+    def logged(self, phones: int) -> dict[str, Any]:
+        """For the operations log: how many numbers, never which."""
+        return {
+            "delivered": self.delivered,
+            "detail": self.detail,
+            "took_ms": round(self.took_ms),
+            "phones": phones,
+        }
+
+
+def probe_payload(name: str, by: str, at: datetime, phones: list[str]) -> dict[str, Any]:
+    """A notification-shaped payload that says what it is; `phones` receive it (SMS, mentions)."""
+    when = at.strftime("%Y-%m-%d %H:%M")
+    text = f"【测试消息】这是县委办紧急信息报送系统经通道「{name}」发送的测试消息（{by}，{when}），无需处理。"
+    return {
+        "test": True,
+        "channel": name,
+        "text": text,
+        "sent_by": by,
+        "sent_at": at.isoformat(),
+        "recipients": [{"role": "test", "name": by, "phone": phone} for phone in phones],
+    }
+
+
+async def probe(
+    client: httpx.AsyncClient,
+    channel: WebhookChannel | ChatbotChannel | SmsChannel,
+    payload: dict[str, Any],
+) -> Probe:
+    """Send `payload` once through `channel`; never raises for a delivery failure."""
+    key = f"test/{uuid.uuid4()}"  # a fresh key: a receiver must not drop a second test as a repeat
+    started = time.perf_counter()
+    try:
+        await dispatch.send(client, channel, payload, key)
+    except DeliveryError as exc:
+        took = (time.perf_counter() - started) * 1000
+        retryable = isinstance(exc, RetryableDelivery)
+        return Probe(False, retryable, str(exc), explain(str(exc), retryable), took)
+    took = (time.perf_counter() - started) * 1000
+    done = "发送成功，接收方已确认收到 / delivered: the receiver accepted it"
+    return Probe(True, False, "ok", done, took)
+
+
+def explain(detail: str, retryable: bool) -> str:
+    """The integrations' failure messages (escalation/notify/*.py) in words for an office."""
+    later = "；正式通知遇到此情况会自动重试" if retryable else "；正式通知遇到此情况不会重试，请先修正"
+    if match := re.fullmatch(r"robot errcode (-?\d+)", detail):
+        code = int(match.group(1))
+        known = ROBOT_ERRCODES.get(code, "接收方拒绝了消息 / the robot refused the message")
+        return f"机器人返回错误码 {code}：{known}{later}"
+    if match := re.fullmatch(r"HTTP (\d{3})( without a robot errcode)?", detail):
+        status = int(match.group(1))
+        if match.group(2):
+            what = "接收方的回答不是机器人的格式（地址可能指向了代理或其他服务）/ not a robot's answer"
+        elif status == 429:
+            what = "接收方限流 / the receiver is rate limiting"
+        elif status >= 500:
+            what = "接收方服务器出错 / the receiver failed"
+        elif status in (401, 403):
+            what = "接收方拒绝授权：请检查密钥或签名 / not authorised: check the key or signature"
+        elif status == 404:
+            what = "地址不存在：请检查通道地址 / no such address: check the channel's URL"
+        else:
+            what = "接收方拒绝了请求 / the receiver refused the request"
+        return f"HTTP {status}：{what}{later}"
+    if detail.startswith("transport error: "):
+        kind = detail.removeprefix("transport error: ")
+        return f"无法连接接收方（{kind}）：请检查地址、网络与防火墙 / could not reach the receiver{later}"
+    if detail.startswith("no complete answer within"):
+        limit = detail.removeprefix("no complete answer within ")
+        return f"接收方未在 {limit} 内回答 / no answer in time{later}"
+    if detail == "no recipient phone numbers":
+        return "短信通道需要至少一个手机号码 / an SMS channel needs a phone number to send to"
+    return f"{detail}{later}"

@@ -1,0 +1,73 @@
+"""`alerting channel list|test`: the channels with their hosts and uses, and a test message through
+the webhook against a real receiver on 127.0.0.1, delivered (exit 0) and refused (exit 1), each in
+the operations log; an unknown channel and an SMS without a number refused before anything is sent."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from alerting.storage.engine import create_engine
+from alerting.storage.schema import operations
+from tests.e2e.test_cli import EXAMPLE, alerting, base_env
+from tests.support import receiver
+
+SMS = '\n[channels.sms]\ntype = "sms"\nurl = "http://127.0.0.1:9/sms"\n'
+
+
+async def channel_tests(database_url: str) -> list[tuple[str, str, dict[str, Any]]]:
+    """(actor, channel, details) of every test message in the operations log, oldest first."""
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            query = (
+                select(operations.c.actor, operations.c.target, operations.c.details)
+                .where(operations.c.action == "channel_tested")
+                .order_by(operations.c.id)
+            )
+            return [(r.actor, r.target, r.details) for r in await conn.execute(query)]
+    finally:
+        await engine.dispose()
+
+
+async def test_list_and_test_a_channel(tmp_path: Path) -> None:
+    async with receiver([200, 500]) as hook:
+        env = {**base_env(tmp_path, EXAMPLE + SMS), "ALERTING_COUNTY_WEBHOOK_URL": hook.url}
+        listed = await asyncio.to_thread(alerting, "channel", "list", "--format", "json", env=env)
+        sent = await asyncio.to_thread(alerting, "channel", "test", "county_webhook", "--by", "张工", env=env)
+        refused = await asyncio.to_thread(
+            alerting, "channel", "test", "county_webhook", "--by", "张工", env=env
+        )
+        unknown = await asyncio.to_thread(alerting, "channel", "test", "nope", env=env)
+        no_phone = await asyncio.to_thread(alerting, "channel", "test", "sms", env=env)
+    channels = {c["name"]: c for c in json.loads(listed.stdout)}
+    assert channels["county_webhook"]["host"] == hook.url.removesuffix("/county-hook")
+    assert channels["county_webhook"]["used_by"][0] == "default（第 1、2、3 步）"
+    assert (channels["sms"]["type"], channels["sms"]["used_by"]) == ("sms", [])
+
+    assert sent.returncode == 0, sent.stderr
+    assert sent.stdout.splitlines() == [
+        f"通道 county_webhook（Webhook，{channels['county_webhook']['host']}）",
+        "测试消息成功 / delivered：发送成功，接收方已确认收到 / delivered: the receiver accepted it",
+        sent.stdout.splitlines()[2],
+    ]
+    assert sent.stdout.splitlines()[2].startswith("接收方的答复 / answer: ok；用时 ")
+    assert refused.returncode == 1
+    assert "测试消息失败 / not delivered：HTTP 500：接收方服务器出错" in refused.stdout
+    assert "接收方的答复 / answer: HTTP 500" in refused.stdout
+    assert [r.body["sent_by"] for r in hook.received] == ["张工", "张工"]
+    assert all(r.body["test"] is True and "【测试消息】" in r.body["text"] for r in hook.received)
+
+    assert (
+        unknown.returncode == 2 and "no channel nope; the channels are: county_webhook、sms" in unknown.stderr
+    )
+    assert no_phone.returncode == 2 and "an SMS channel needs --phone" in no_phone.stderr
+    logged = await channel_tests(env["ALERTING_DATABASE_URL"])
+    assert [(a, t, d["delivered"], d["detail"]) for a, t, d in logged] == [
+        ("张工", "county_webhook", True, "ok"),
+        ("张工", "county_webhook", False, "HTTP 500"),
+    ]
