@@ -64,17 +64,7 @@ async def register_incident(
     ctx: ServiceContext = Depends(get_context),
 ) -> Registered:
     now = ctx.clock.now()
-    registration = actions.Registration(
-        incident_id=body.incident_id or f"C-{uuid.uuid4().hex[:12]}",
-        township=body.township,
-        level=body.level,
-        category=body.category,
-        title=body.title,
-        summary=body.summary,
-        source=body.source,
-        occurred_at=body.occurred_at,
-        learned_at=min(body.learned_at or now, now),
-    )
+    registration = body.registration(f"C-{uuid.uuid4().hex[:12]}", now)
     async with ctx.engine.begin() as conn:
         due = await actions.register(conn, registration, principal.name, ctx.policy, now)
     ctx.on_armed(due)

@@ -8,8 +8,8 @@ from typing import Any, Literal
 from fastapi import HTTPException
 from pydantic import BaseModel, ConfigDict, Field
 
+from alerting.county.registration import Registering
 from alerting.domain import Level
-from consumers.codec import IsoTime
 
 
 class ReportAccepted(BaseModel):
@@ -21,26 +21,8 @@ class ReportAccepted(BaseModel):
     reported_at: datetime
 
 
-class RegisterBody(BaseModel):
+class RegisterBody(Registering):
     """An incident the county learned of from another channel (热线、媒体、上级通报)."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    incident_id: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=64,
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$",
-        description="generated if absent; give it to the township so that its reports refer to it",
-    )
-    township: str = Field(min_length=1, max_length=64)
-    level: Level
-    category: str = Field(min_length=1, max_length=64)
-    title: str = Field(min_length=1, max_length=200)
-    summary: str = Field(default="", max_length=20000)
-    source: Literal["hotline", "media", "higher_notice", "inspection", "other"]
-    occurred_at: IsoTime | None = None
-    learned_at: IsoTime | None = Field(default=None, description="获悉时间; now if absent")
 
 
 class Registered(BaseModel):

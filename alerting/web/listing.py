@@ -16,6 +16,7 @@ from alerting.accounts import oplog
 from alerting.accounts.sessions import Session
 from alerting.audit.bulletins import parse_period
 from alerting.policy.calendar import quarter_of
+from alerting.web.clock_text import ago, countdown
 
 ALL = "all"  # the period filter's "every period"
 
@@ -82,25 +83,6 @@ async def logged(
     )
 
 
-def _clock(seconds: int) -> str:
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
-
-
 def times(now: datetime) -> dict[str, Any]:
-    """What _times.html needs: the server's now and the relative texts ticking.js keeps up to date."""
-
-    def ago(at: datetime) -> str:
-        seconds = max(0, int((now - at).total_seconds()))
-        if seconds < 60:
-            return "刚刚"
-        if seconds < 3600:
-            return f"{seconds // 60} 分钟前"
-        return f"{seconds // 3600} 小时前" if seconds < 86400 else f"{seconds // 86400} 天前"
-
-    def countdown(at: datetime) -> str:
-        seconds = int((at - now).total_seconds())
-        return f"剩余 {_clock(seconds)}" if seconds > 0 else f"已超时 {_clock(-seconds)}"
-
-    return {"now": now, "ago": ago, "countdown": countdown}
+    """What _times.html needs: the server's now and the relative texts times.js keeps up to date."""
+    return {"now": now, "ago": lambda at: ago(at, now), "countdown": lambda at: countdown(at, now)}

@@ -1,20 +1,22 @@
 """登记事件: the information section registers an incident the county learned of elsewhere (热线、
-媒体、上级通报). The form checks what POST /api/v1/incidents checks (the same fields and limits; the
-web may not import the API, so the model is restated here) and calls the same county act; errors are
-shown beside their fields. The township then owes its report within the first-report limit."""
+媒体、上级通报). The form is checked by the rule POST /api/v1/incidents uses (county.registration),
+then as a person filling it needs (the category's stream, times not later than now) and calls the
+same county act; errors are shown beside their fields. The township then owes its report within the
+first-report limit."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
 from alerting.accounts.sessions import Session
 from alerting.county import actions
-from alerting.domain import Level, Role
+from alerting.county.registration import SOURCE_ZH, Registering
+from alerting.domain import Role
 from alerting.errors import ConflictError, UnknownTownship
 from alerting.http.context import ServiceContext, get_context
 from alerting.web.forms import Errors, field_errors, for_input, local_time
@@ -24,31 +26,8 @@ from alerting.web.session import acting, allow, redirect, signed_in
 from alerting.web.templating import render
 
 router = APIRouter(include_in_schema=False)
-SOURCE_ZH = {
-    "hotline": "热线电话",
-    "media": "媒体报道",
-    "higher_notice": "上级通报",
-    "inspection": "督查检查",
-    "other": "其他渠道",
-}
 FIELDS = ("incident_id", "township", "level", "category", "title", "summary", "source")
 TIMES = ("occurred_at", "learned_at")
-
-
-class Registering(BaseModel):
-    """RegisterBody of the API, as the form fills it."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    incident_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
-    township: str = Field(min_length=1, max_length=64)
-    level: Level
-    category: str = Field(min_length=1, max_length=64)
-    title: str = Field(min_length=1, max_length=200)
-    summary: str = Field(default="", max_length=20000)
-    source: Literal["hotline", "media", "higher_notice", "inspection", "other"]
-    occurred_at: AwareDatetime | None = None
-    learned_at: AwareDatetime
 
 
 def _page(
@@ -110,9 +89,10 @@ def check(form: dict[str, str], ctx: ServiceContext, now: datetime) -> Registeri
         return field_errors(exc)
     if (refusal := ctx.policy.category_refusal(checked.category, "urgent")) is not None:
         return {"category": refusal}
-    if checked.learned_at > now:
+    learned = checked.learned_at or now  # the form always sends one; the rule lets the API leave it out
+    if learned > now:
         return {"learned_at": "获悉时间晚于当前时间 / the county cannot have learned of it later than now"}
-    if checked.occurred_at is not None and checked.occurred_at > checked.learned_at:
+    if checked.occurred_at is not None and checked.occurred_at > learned:
         return {"occurred_at": "发生时间晚于获悉时间 / it occurred after the county learned of it"}
     return checked
 
@@ -129,27 +109,17 @@ async def register(
     checked = check(form, ctx, now)
     if not isinstance(checked, Registering):
         return _page(request, ctx, session, form, checked, status=422)
-    registration = actions.Registration(
-        incident_id=checked.incident_id,
-        township=checked.township,
-        level=checked.level,
-        category=checked.category,
-        title=checked.title,
-        summary=checked.summary,
-        source=checked.source,
-        occurred_at=checked.occurred_at,
-        learned_at=checked.learned_at,
-    )
+    registration = checked.registration(new_id("C"), now)
     try:
         async with ctx.engine.begin() as conn:
             due = await actions.register(conn, registration, who(session), ctx.policy, now)
             details = {"township": checked.township, "level": checked.level.value}
-            await logged(conn, session, now, "incident_registered", checked.incident_id, **details)
+            await logged(conn, session, now, "incident_registered", registration.incident_id, **details)
     except UnknownTownship as exc:
         return _page(request, ctx, session, form, {"township": str(exc)}, status=422)
     except ConflictError as exc:  # the id is taken: a new one for the next attempt
         errors = {"incident_id": f"事件编号已存在，已换一个新编号 / {exc}"}
         return _page(request, ctx, session, form | {"incident_id": new_id("C")}, errors, status=409)
     ctx.on_armed(due)
-    done = {"registered": checked.incident_id, "township": checked.township, "due": due.isoformat()}
+    done = {"registered": registration.incident_id, "township": checked.township, "due": due.isoformat()}
     return redirect(link("/register-incident", done))

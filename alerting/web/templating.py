@@ -18,6 +18,8 @@ from alerting.http.context import ServiceContext
 HERE = Path(__file__).resolve().parent
 STATIC = HERE / "static"
 templates = Jinja2Templates(directory=HERE / "templates")  # autoescape on for .html
+# The static files' version in their URLs (?v=), raised when they change so no cache serves old ones.
+ASSETS = "2"
 
 
 def _local(at: datetime | None, tz: ZoneInfo, fmt: str = "%Y-%m-%d %H:%M") -> str:
@@ -32,6 +34,7 @@ def render(
         "local": lambda at, fmt="%Y-%m-%d %H:%M": _local(at, tz, fmt),
         "role_zh": {role.value: zh for role, zh in ROLE_ZH.items()},
         "action_zh": ACTION_ZH,
+        "assets": ASSETS,
         **values,
     }
     response = templates.TemplateResponse(request, name, page, status_code=status)

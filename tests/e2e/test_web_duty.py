@@ -151,7 +151,12 @@ async def _journey(browser: Any, run: Running) -> None:
     assert "待签收 1" in chips and "处置中 3" in chips, chips
 
     # Ten minutes on the service's clock: INC-4 is overdue for 签收, INC-1's countdown of 签收 stopped.
+    # The open board counts from the server's time its refresh brings (the second refresh: the first
+    # may have been asked before the clock moved).
     await run.clock.advance(timedelta(minutes=10))
+    before = await officer.evaluate(refreshes) + 1
+    await eventually(refreshed, what="the board's second refresh")
+    assert "已超时 05:0" in await _row(officer, "INC-4").locator("td.next").inner_text()
     await officer.goto("/board?chip=overdue")
     await _row(officer, "INC-4").wait_for()
     assert "已超时 05:00" in await _row(officer, "INC-4").locator("td.next").inner_text()
@@ -219,6 +224,9 @@ async def _journey(browser: Any, run: Running) -> None:
     done = await officer.locator("#acts tbody").inner_text()
     assert done.count("签收") == 4 and "办结" in done and "上报市委办（电话）" in done, done
     assert await officer.locator("#open tbody tr").count() == 3  # INC-1 is closed
+    await officer.evaluate("window.print = () => { document.body.dataset.printed = '1'; }")
+    await officer.get_by_role("button", name="打印").click()
+    assert await officer.evaluate("document.body.dataset.printed") == "1"
     await _accessible(officer)
     await _screenshots(officer, "handover")
 

@@ -4,6 +4,7 @@ stopped for real under a running service process, then started again."""
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 import time
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import ROOT, LocalBroker
+from tests.conftest import PG_PORT, ROOT, LocalBroker
 from tests.faults.harness import (
     ServiceProcess,
     counts,
@@ -124,6 +125,7 @@ async def test_postgres_stopped_and_restarted_under_load(
         service = ServiceProcess(env, tmp_path / "service.log")
         service.start()
         pg = [str(ROOT / "deploy/local/postgres.sh")]
+        pg_env = {**os.environ, "PG_PORT": str(PG_PORT)}  # the tests' server, not the default one
         try:
             await produce_reports(kafka_bootstrap, env, total // 3, "P1")
 
@@ -131,7 +133,7 @@ async def test_postgres_stopped_and_restarted_under_load(
                 return (await counts(pg_url))["reports"] > 0
 
             await wait_for(some, "consumption under way")
-            await asyncio.to_thread(subprocess.run, [*pg, "stop"], check=True)
+            await asyncio.to_thread(subprocess.run, [*pg, "stop"], check=True, env=pg_env)
             try:
                 # Reports keep coming while the database is away; the consumer must hold them.
                 await produce_reports(kafka_bootstrap, env, total // 3, "P2")
@@ -145,7 +147,7 @@ async def test_postgres_stopped_and_restarted_under_load(
                 await asyncio.sleep(5)
                 assert service.running()
             finally:
-                await asyncio.to_thread(subprocess.run, [*pg, "start"], check=True)
+                await asyncio.to_thread(subprocess.run, [*pg, "start"], check=True, env=pg_env)
             await produce_reports(kafka_bootstrap, env, total - 2 * (total // 3), "P3")
 
             async def everything() -> bool:
