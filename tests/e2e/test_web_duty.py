@@ -1,9 +1,10 @@
 """The duty officer's pages in a real browser (Debian's chromium) against the real service on real
-Kafka and SQLite: townships report through the API and the board shows each within seconds by its
-own polling; after 开始值班 a new incident brings the banner; 签收 of one row and of two ticked rows
-in one request; the countdown of an acknowledged incident stops while the clock runs on (FakeClock);
-an incident another officer acknowledged meanwhile says so; 办结 needs its note; 上报市委办 by phone,
-and once only; 交接班; a township user and an auditor; axe-core and screenshots on every page."""
+Kafka and each database (SQLite, PostgreSQL): townships report through the API and the board shows
+each within seconds by its own polling; after 开始值班 a new incident brings the banner; 签收 of one
+row and of two ticked rows in one request; an unchanged board answered 304; the countdown of an
+acknowledged incident stops while the clock runs on (FakeClock); an incident another officer
+acknowledged meanwhile says so; 办结 needs its note; 上报市委办 by phone, and once only; 交接班; a
+township user and an auditor; axe-core and screenshots on every page."""
 
 from __future__ import annotations
 
@@ -54,11 +55,11 @@ def _row(page: Page, incident_id: str) -> Any:
     return page.locator(f'#board-live tr[data-incident="{incident_id}"]')
 
 
-async def test_the_duty_officers_pages(sqlite_url: str, kafka_bootstrap: str) -> None:
+async def test_the_duty_officers_pages(database_url: str, kafka_bootstrap: str) -> None:
     clock = FakeClock(T0)
     async with receiver() as hook:
         policy = example_policy(hook.url)
-        async with running_service(service_settings(sqlite_url, kafka_bootstrap), policy, clock) as run:
+        async with running_service(service_settings(database_url, kafka_bootstrap), policy, clock) as run:
             async with async_playwright() as pw:
                 browser = await pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
                 try:

@@ -110,11 +110,11 @@ async def _check(page: Page, name: str) -> None:
     await _screenshots(page, name)
 
 
-async def test_section_and_auditor_pages(sqlite_url: str, kafka_bootstrap: str) -> None:
+async def test_section_and_auditor_pages(database_url: str, kafka_bootstrap: str) -> None:
     clock = FakeClock(T0)
     async with receiver() as hook:
         policy = example_policy(hook.url)
-        async with running_service(service_settings(sqlite_url, kafka_bootstrap), policy, clock) as run:
+        async with running_service(service_settings(database_url, kafka_bootstrap), policy, clock) as run:
             item_id = await _seed(run)
             await _person(run, "xxk", Role.INFO_SECTION, "信息科李四")
             await _person(run, "sj", Role.AUDITOR, "审计赵六")

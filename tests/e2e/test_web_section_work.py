@@ -1,5 +1,6 @@
 """The information section's daily work in a real browser (Debian's chromium) against the real
-service on real Kafka and SQLite: an incident registered (a missing field shown beside it first);
+service on real Kafka and each database: an incident registered (a missing field shown beside it
+first);
 续报跟踪 lists a township's owed follow-up with its countdown, overdue once the FakeClock passes it;
 an assignment for two townships with both parts owed (a past due date refused first); an officer's
 term registered (an overlap refused with the county's message) and ended, both changes shown; a
@@ -57,11 +58,11 @@ async def _seed(run: Running) -> None:
     await eventually(lambda: run.incident("R-1", duty), what="R-1 stored")
 
 
-async def test_the_section_s_daily_work(sqlite_url: str, kafka_bootstrap: str) -> None:
+async def test_the_section_s_daily_work(database_url: str, kafka_bootstrap: str) -> None:
     clock = FakeClock(T0)
     async with receiver() as hook:
         policy = example_policy(hook.url)
-        async with running_service(service_settings(sqlite_url, kafka_bootstrap), policy, clock) as run:
+        async with running_service(service_settings(database_url, kafka_bootstrap), policy, clock) as run:
             await _seed(run)
             await _person(run, "xxk2", Role.INFO_SECTION, "信息科钱七")
             await _person(run, "cgz2", Role.TOWNSHIP, "城关镇信息员", "城关镇")

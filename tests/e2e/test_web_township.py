@@ -26,11 +26,11 @@ T0 = datetime(2026, 11, 26, 1, 0, tzinfo=UTC)  # 09:00 in the county
 PASSWORD = "城关镇-clerk-2026"
 
 
-async def test_township_pages_in_the_browser(sqlite_url: str, kafka_bootstrap: str) -> None:
+async def test_township_pages_in_the_browser(database_url: str, kafka_bootstrap: str) -> None:
     clock = FakeClock(T0)
     async with receiver() as hook:
         policy = example_policy(hook.url)
-        async with running_service(service_settings(sqlite_url, kafka_bootstrap), policy, clock) as run:
+        async with running_service(service_settings(database_url, kafka_bootstrap), policy, clock) as run:
             temporary = await create_account(
                 run.service.settings,
                 policy,
