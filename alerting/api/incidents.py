@@ -22,6 +22,7 @@ from alerting.api.schemas import (
     RegradeBody,
     RegradeOut,
     invalid,
+    invalid_all,
 )
 from alerting.county import actions, queries
 from alerting.domain import Role
@@ -64,6 +65,8 @@ async def register_incident(
     ctx: ServiceContext = Depends(get_context),
 ) -> Registered:
     now = ctx.clock.now()
+    if refused := body.refusals(ctx.policy, now):
+        raise invalid_all("body", refused)
     registration = body.registration(f"C-{uuid.uuid4().hex[:12]}", now)
     async with ctx.engine.begin() as conn:
         due = await actions.register(conn, registration, principal.name, ctx.policy, now)

@@ -189,4 +189,12 @@ class Problem(BaseModel):
 
 def invalid(where: Literal["query", "path", "body"], field: str, message: str) -> HTTPException:
     """A 422 in the same shape as FastAPI's own validation errors, so clients parse one format."""
-    return HTTPException(422, detail=[{"loc": [where, field], "msg": message, "type": "value_error"}])
+    return invalid_all(where, {field: message})
+
+
+def invalid_all(where: Literal["query", "path", "body"], problems: dict[str, str]) -> HTTPException:
+    """One 422 naming every refused field."""
+    detail = [
+        {"loc": [where, field], "msg": message, "type": "value_error"} for field, message in problems.items()
+    ]
+    return HTTPException(422, detail=detail)

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from alerting.county.actions import Registration
 from alerting.domain import Level
+from alerting.policy.model import Policy
 from consumers.codec import IsoTime
 
 Source = Literal["hotline", "media", "higher_notice", "inspection", "other"]
@@ -43,6 +44,17 @@ class Registering(BaseModel):
     source: Source
     occurred_at: IsoTime | None = None
     learned_at: IsoTime | None = Field(default=None, description="获悉时间; now if absent")
+
+    def refusals(self, policy: Policy, now: datetime) -> dict[str, str]:
+        """What the county's rules refuse, by field (Chinese, then English): a category that is not
+        urgent (a routine one would arm a concealment check, and then a wrong entry), or an incident
+        that occurred after the county learned of it."""
+        found: dict[str, str] = {}
+        if (refusal := policy.category_refusal(self.category, "urgent")) is not None:
+            found["category"] = refusal
+        if self.occurred_at is not None and self.occurred_at > min(self.learned_at or now, now):
+            found["occurred_at"] = "发生时间晚于获悉时间 / it occurred after the county learned of it"
+        return found
 
     def registration(self, new_id: str, now: datetime) -> Registration:
         """The act's input: `new_id` if no id was given; now if 获悉时间 is absent or later than now."""

@@ -7,9 +7,12 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from sqlalchemy import func, select
 
 from alerting.clock import FakeClock
 from alerting.domain import Role
+from alerting.storage.engine import reading
+from alerting.storage.schema import accountability_entries, deadlines, incidents
 from consumers.signing import sign
 from tests.support import (
     Running,
@@ -328,3 +331,55 @@ async def test_registering_an_unknown_township_is_refused_with_the_known_ones(
         assert (
             await run.client.get("/api/v1/incidents", headers={"Authorization": f"Bearer {section}"})
         ).json() == []
+
+
+async def test_registering_routine_information_or_an_impossible_time_is_refused(
+    sqlite_url: str, kafka_bootstrap: str
+) -> None:
+    """A routine category would arm a concealment check (and then a concealment_suspected entry) for
+    information that has no urgent clocks; an incident cannot occur after the county learned of it.
+    Both are refused with every reason, and nothing is written."""
+    async with (
+        receiver() as hook,
+        running_service(
+            service_settings(sqlite_url, kafka_bootstrap), example_policy(hook.url), FakeClock(T0)
+        ) as run,
+    ):
+        section = await run.token(Role.INFO_SECTION)
+        response = await run.client.post(
+            "/api/v1/incidents",
+            json={
+                "township": "城关镇",
+                "level": "III",
+                "category": "社情民意",
+                "title": "群众反映某小区供水问题",
+                "source": "hotline",
+                "occurred_at": (T0 + timedelta(hours=1)).isoformat(),
+                "learned_at": T0.isoformat(),
+            },
+            headers={"Authorization": f"Bearer {section}"},
+        )
+        assert response.status_code == 422
+        problems = {tuple(p["loc"]): p["msg"] for p in response.json()["detail"]}
+        assert set(problems) == {("body", "category"), ("body", "occurred_at")}
+        assert (
+            "社情民意" in problems[("body", "category")]
+            and "POST /api/v1/items" in problems[("body", "category")]
+        )
+        assert (
+            problems[("body", "occurred_at")]
+            == "发生时间晚于获悉时间 / it occurred after the county learned of it"
+        )
+        async with reading(run.service.engine) as conn:
+            written = [
+                (await conn.execute(select(func.count()).select_from(incidents))).scalar_one(),
+                (  # the townships' own clocks (silence, periodic duties) are there from the start
+                    await conn.execute(
+                        select(func.count())
+                        .select_from(deadlines)
+                        .where(deadlines.c.incident_id.is_not(None))
+                    )
+                ).scalar_one(),
+                (await conn.execute(select(func.count()).select_from(accountability_entries))).scalar_one(),
+            ]
+    assert written == [0, 0, 0]
