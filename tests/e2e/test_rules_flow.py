@@ -127,7 +127,7 @@ async def test_a_quarter_of_county_rules(sqlite_url: str, kafka_bootstrap: str) 
                 "incident_id": "INC-2",
                 "township": "梅林镇",
                 "level": "III",
-                "category": "社会稳定",
+                "category": "群体性事件",
                 "title": "群众聚集",
                 "source": "hotline",
             },
