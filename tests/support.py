@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import uvicorn
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from alerting import producer_keys, tokens
 from alerting.app.service import Service
@@ -90,6 +91,27 @@ async def serve(app: Any, port: int) -> AsyncIterator[str]:
         await task
 
 
+async def read_body(receive: Any) -> bytes:
+    """The whole body of an ASGI HTTP request, as the bytes that arrived."""
+    chunks = []
+    while True:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+@asynccontextmanager
+async def migrated_engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    """An engine on the database at `database_url`, migrated to the latest schema first."""
+    await asyncio.to_thread(upgrade, database_url)
+    engine = create_engine(database_url)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
 @dataclass
 class Received:
     path: str
@@ -108,14 +130,9 @@ class Receiver:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
-        chunks = []
-        while True:
-            message = await receive()
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
-        self.received.append(Received(scope["path"], headers, json.loads(b"".join(chunks) or b"{}")))
+        self.received.append(Received(scope["path"], headers, json.loads(body or b"{}")))
         status = self.script.pop(0) if self.script else 200
         await send(
             {

@@ -31,13 +31,12 @@ from alerting.clock import FakeClock
 from alerting.domain import DeadlineKind, DeadlineState
 from alerting.metrics import Metrics
 from alerting.policy.channels import WebhookChannel
-from alerting.storage.engine import create_engine, upgrade
 from alerting.storage.schema import deadlines, escalations, notifications
 from escalation.messages import Subject, escalation_payload
 from escalation.notify.outbox import Outbox
 from escalation.wakeup import WakeupLoop
 from tests.faults.harness import summary
-from tests.support import Received, eventually, example_policy, free_port, serve
+from tests.support import Received, eventually, example_policy, free_port, migrated_engine, read_body, serve
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 LEASE = timedelta(minutes=2)  # fake time; the clock never moves while a send is in flight
@@ -47,12 +46,8 @@ SECRET = "s3cret-robot-key"  # carried in the URLs: must never reach a log line 
 @pytest.fixture
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     """A freshly migrated database on each backend (as tests/storage/conftest.py does)."""
-    await asyncio.to_thread(upgrade, database_url)
-    engine = create_engine(database_url)
-    try:
+    async with migrated_engine(database_url) as engine:
         yield engine
-    finally:
-        await engine.dispose()
 
 
 # --- receivers --------------------------------------------------------------------------------
@@ -83,12 +78,7 @@ class Hook:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
         self.received.append(Received(scope["path"], headers, json.loads(body or b"{}")))
         answer = self.script.pop(0) if self.script else Answer()

@@ -2,25 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from alerting.policy.model import Policy
-from alerting.storage.engine import create_engine, upgrade
-from tests.support import example_policy
+from tests.support import example_policy, migrated_engine
 
 
 @pytest.fixture
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    await asyncio.to_thread(upgrade, database_url)
-    engine = create_engine(database_url)
-    try:
+    async with migrated_engine(database_url) as engine:
         yield engine
-    finally:
-        await engine.dispose()
 
 
 @pytest.fixture(scope="session")

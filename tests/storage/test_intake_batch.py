@@ -3,7 +3,6 @@ and accountability entries that storing its reports one by one, in order, leaves
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import timedelta
@@ -17,7 +16,6 @@ from alerting.accountability.verify import verify_chain
 from alerting.domain import DeadlineKind, DeadlineState, Report, ReportType, RoutineItem
 from alerting.errors import InvalidReport
 from alerting.policy.model import Policy
-from alerting.storage.engine import create_engine, upgrade
 from alerting.storage.schema import deadlines, metadata
 from consumers.batch import Result, needs_full_path, store_batch, store_records
 from consumers.intake import store_report
@@ -26,7 +24,7 @@ from escalation.duties import ensure_duties
 from escalation.engine import fire_due
 from tests.conftest import fresh_pg_database
 from tests.storage.test_rule_reports import KNOWN, MIN, report, routine_item
-from tests.support import firing_for
+from tests.support import firing_for, migrated_engine
 
 DAY = timedelta(days=1)
 # Surrogate keys and what hashes them differ with insert order; everything else must match.
@@ -42,12 +40,8 @@ async def twin(
         url = f"sqlite+aiosqlite:///{tmp_path / 'reference.db'}"
     else:
         url = await fresh_pg_database(request.getfixturevalue("postgres_admin_dsn"))
-    await asyncio.to_thread(upgrade, url)
-    engine = create_engine(url)
-    try:
+    async with migrated_engine(url) as engine:
         yield engine
-    finally:
-        await engine.dispose()
 
 
 async def prepare(engine: AsyncEngine, policy: Policy) -> None:
