@@ -2,12 +2,35 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from datetime import timedelta
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from alerting.policy.durations import Duration
+
+SECRET_PREFIX = "whsec_"
+# Standard Webhooks: a symmetric signing secret is random, 24 to 64 bytes (192 to 512 bits).
+SECRET_BYTES = range(24, 65)
+
+
+def decode_secret(secret: str) -> bytes:
+    """The HMAC key of a Standard Webhooks secret `whsec_<base64>`; ValueError (never naming the
+    secret) when it is not one."""
+    encoded = secret.removeprefix(SECRET_PREFIX)
+    if encoded == secret:
+        raise ValueError(f"must start with {SECRET_PREFIX} (a Standard Webhooks signing secret)")
+    try:
+        key = base64.b64decode(encoded, validate=True)
+    except binascii.Error:
+        raise ValueError(f"must be {SECRET_PREFIX} followed by standard base64") from None
+    if len(key) not in SECRET_BYTES:
+        raise ValueError(
+            f"must encode a key of {SECRET_BYTES.start} to {SECRET_BYTES.stop - 1} bytes, not {len(key)}"
+        )
+    return key
 
 
 class _Strict(BaseModel):
@@ -15,13 +38,27 @@ class _Strict(BaseModel):
 
 
 class WebhookChannel(_Strict):
-    """A JSON POST of the whole notification with an Idempotency-Key header."""
+    """A JSON POST of the whole notification with an Idempotency-Key header; signed with the
+    Standard Webhooks headers when `secret` is set (escalation/notify/webhook.py)."""
 
     type: Literal["webhook"]
     url: str = Field(pattern=r"^https?://")
     timeout: Duration = timedelta(seconds=5)
     max_attempts: int = Field(default=6, ge=1, le=50)
     headers: dict[str, str] = {}
+    # A SecretStr: the policy's repr and dumps show it as ********.
+    secret: SecretStr | None = None
+
+    @field_validator("secret")
+    @classmethod
+    def _standard_webhooks_secret(cls, secret: SecretStr | None) -> SecretStr | None:
+        if secret is not None:
+            decode_secret(secret.get_secret_value())
+        return secret
+
+    def signing_key(self) -> bytes | None:
+        """The HMAC key of `secret`, None when the channel does not sign."""
+        return None if self.secret is None else decode_secret(self.secret.get_secret_value())
 
 
 class ChatbotChannel(_Strict):

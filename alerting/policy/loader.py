@@ -115,6 +115,23 @@ def _reference_errors(policy: Policy) -> tuple[str, str] | None:
     return None
 
 
+def _in_file(raw: Any, loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
+    """`loc` as written in the file: without the tag pydantic puts in the path of a discriminated
+    union (`channels.hook.webhook.secret` is `secret` in `[channels.hook]`)."""
+    node, kept = raw, []
+    for part in loc:
+        if isinstance(node, dict) and part not in node and node.get("type") == part:
+            continue
+        kept.append(part)
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            node = None
+    return tuple(kept)
+
+
 def _path(key: str | None) -> tuple[int | str, ...]:
     return tuple(int(p) if p.isdigit() else p for p in key.split(".")) if key else ()
 
@@ -122,9 +139,9 @@ def _path(key: str | None) -> tuple[int | str, ...]:
 def parse_policy(text: str, env: Mapping[str, str] | None = None, source: str = "policy") -> Policy:
     """Validate policy TOML `text`; every failure is a PolicyError naming the key."""
 
-    def located(message: str, loc: tuple[int | str, ...]) -> PolicyError:
+    def located(message: str, loc: tuple[int | str, ...], where: tuple[int | str, ...] = ()) -> PolicyError:
         key = ".".join(str(p) for p in loc) or None
-        return PolicyError(message, key=key, line=_line_of(text, loc))
+        return PolicyError(message, key=key, line=_line_of(text, where or loc))
 
     try:
         raw = tomllib.loads(text)
@@ -140,7 +157,8 @@ def parse_policy(text: str, env: Mapping[str, str] | None = None, source: str = 
         raise located(exc.reason, _path(exc.key)) from None
     except ValidationError as exc:
         first = exc.errors()[0]
-        raise located(first["msg"], tuple(p for p in first["loc"] if p != "[key]")) from None
+        loc = tuple(p for p in first["loc"] if p != "[key]")
+        raise located(first["msg"], loc, _in_file(raw, loc)) from None
     problem = _reference_errors(policy)
     if problem:
         key, message = problem

@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 
+from alerting.clock import Clock
 from alerting.errors import RetryableDelivery
 from alerting.policy.channels import ChatbotChannel, SmsChannel, WebhookChannel
 from escalation.notify import chatbot, sms, webhook
@@ -17,7 +18,9 @@ async def send(
     channel: WebhookChannel | ChatbotChannel | SmsChannel,
     payload: dict[str, Any],
     key: str,
+    clock: Clock | None = None,
 ) -> None:
+    """One attempt through `channel`; `clock` times a signed webhook (the system clock if None)."""
     # httpx's timeout bounds each connect, read and write; this bounds the whole attempt, so a
     # receiver that dribbles its answer cannot hold a send open past the lease.
     limit = channel.timeout.total_seconds()
@@ -25,7 +28,7 @@ async def send(
         async with asyncio.timeout(limit):
             match channel:
                 case WebhookChannel():
-                    await webhook.send(client, channel, payload, key)
+                    await webhook.send(client, channel, payload, key, clock)
                 case ChatbotChannel():
                     await chatbot.send(client, channel, payload, key)
                 case SmsChannel():

@@ -147,7 +147,7 @@ class Outbox:
         try:
             if channel is None:
                 raise PermanentDelivery(f"channel {row.channel!r} is no longer in the policy")
-            sending = dispatch.send(self._client, channel, row.payload, row.key)
+            sending = dispatch.send(self._client, channel, row.payload, row.key, self._clock)
             if self._failpoints.armed("outbox.in_flight"):
                 sending = self._crash_in_flight(sending)
             await sending

@@ -101,7 +101,10 @@ def explain(detail: str, retryable: bool) -> str:
         elif status >= 500:
             what = "接收方服务器出错 / the receiver failed"
         elif status in (401, 403):
-            what = "接收方拒绝授权：请检查密钥或签名 / not authorised: check the key or signature"
+            what = (
+                "接收方拒绝授权：请检查密钥或签名（签名的 Webhook 还要求两端时钟相差不超过 5 分钟）"
+                " / not authorised: check the key or signature (and, when signed, the clocks within 5 min)"
+            )
         elif status == 404:
             what = "地址不存在：请检查通道地址 / no such address: check the channel's URL"
         else:

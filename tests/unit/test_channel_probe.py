@@ -81,6 +81,11 @@ async def test_a_robots_error_code_is_named(
     [
         (404, False, "HTTP 404：地址不存在：请检查通道地址"),
         (403, False, "HTTP 403：接收方拒绝授权：请检查密钥或签名"),
+        (
+            401,
+            False,
+            "HTTP 401：接收方拒绝授权：请检查密钥或签名（签名的 Webhook 还要求两端时钟相差不超过 5 分钟）",
+        ),
         (503, True, "HTTP 503：接收方服务器出错"),
         (429, True, "HTTP 429：接收方限流"),
     ],

@@ -440,8 +440,10 @@ def test_chatbot_and_sms_channels_parse() -> None:
 
 def test_channel_fields_belong_to_their_type() -> None:
     # `sign` is an SMS setting: a chatbot channel does not take it
-    err = error(EXAMPLE + CHANNELS.replace('key=abc"', 'key=abc"\nsign = "x"'))
+    text = EXAMPLE + CHANNELS.replace('key=abc"', 'key=abc"\nsign = "x"')
+    err = error(text)
     assert err.key == "channels.duty_robot.chatbot.sign"
+    assert err.line == text.splitlines().index('sign = "x"') + 1  # its own line, not the table's
 
 
 def test_unknown_channel_type_names_the_channel() -> None:
