@@ -90,6 +90,17 @@ async def serve(app: Any, port: int) -> AsyncIterator[str]:
         await task
 
 
+async def read_request(scope: dict[str, Any], receive: Any) -> tuple[bytes, dict[str, str]]:
+    """An ASGI HTTP request's whole body and its headers (names lower-cased)."""
+    chunks = []
+    while True:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            break
+    return b"".join(chunks), {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+
+
 @dataclass
 class Received:
     path: str
@@ -108,14 +119,8 @@ class Receiver:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
-        chunks = []
-        while True:
-            message = await receive()
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body"):
-                break
-        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
-        self.received.append(Received(scope["path"], headers, json.loads(b"".join(chunks) or b"{}")))
+        raw, headers = await read_request(scope, receive)
+        self.received.append(Received(scope["path"], headers, json.loads(raw or b"{}")))
         status = self.script.pop(0) if self.script else 200
         await send(
             {

@@ -8,13 +8,13 @@ from typing import Any
 import httpx
 
 from alerting.errors import RetryableDelivery
-from alerting.policy.channels import ChatbotChannel, SmsChannel, WebhookChannel
-from escalation.notify import chatbot, sms, webhook
+from alerting.policy.channels import AnyChannel, ChatbotChannel, DingtalkChannel, SmsChannel, WebhookChannel
+from escalation.notify import chatbot, dingtalk, sms, webhook
 
 
 async def send(
     client: httpx.AsyncClient,
-    channel: WebhookChannel | ChatbotChannel | SmsChannel,
+    channel: AnyChannel,
     payload: dict[str, Any],
     key: str,
 ) -> None:
@@ -28,6 +28,8 @@ async def send(
                     await webhook.send(client, channel, payload, key)
                 case ChatbotChannel():
                     await chatbot.send(client, channel, payload, key)
+                case DingtalkChannel():
+                    await dingtalk.send(client, channel, payload, key)
                 case SmsChannel():
                     await sms.send(client, channel, payload, key)
     except TimeoutError:

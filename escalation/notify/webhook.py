@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -29,12 +30,32 @@ def retry_after(response: httpx.Response) -> timedelta | None:
 
 
 async def post_json(
-    client: httpx.AsyncClient, url: str, body: dict[str, Any], headers: dict[str, str], limit: timedelta
+    client: httpx.AsyncClient,
+    url: str,
+    body: dict[str, Any] | bytes,
+    headers: dict[str, str],
+    limit: timedelta,
+    *,
+    params: Mapping[str, str] | None = None,
 ) -> httpx.Response:
     """POST for every integration; a transport failure is RetryableDelivery naming the error type only
-    (httpx messages may contain the URL, which can carry a key)."""
+    (httpx messages may contain the URL, which can carry a key). `body` is given as bytes when the
+    integration has encoded it to measure it; `params` (raw values) are merged with the URL's own query
+    and percent-encoded once, by httpx (which would otherwise replace the URL's query with them)."""
+    target: httpx.URL | str = url
+    query: httpx.QueryParams | None = None
+    if params is not None:
+        own = httpx.URL(url)
+        target, query = own.copy_with(query=None), own.params.merge(params)
     try:
-        return await client.post(url, json=body, headers=headers, timeout=limit.total_seconds())
+        if isinstance(body, bytes):
+            headers = {"Content-Type": "application/json", **headers}
+            return await client.post(
+                target, content=body, params=query, headers=headers, timeout=limit.total_seconds()
+            )
+        return await client.post(
+            target, json=body, params=query, headers=headers, timeout=limit.total_seconds()
+        )
     except httpx.HTTPError as exc:
         raise RetryableDelivery(f"transport error: {type(exc).__name__}") from None
 
