@@ -101,6 +101,11 @@ async def read_body(receive: Any) -> bytes:
             return b"".join(chunks)
 
 
+async def read_request(scope: dict[str, Any], receive: Any) -> tuple[bytes, dict[str, str]]:
+    """An ASGI HTTP request's whole body and its headers (names lower-cased)."""
+    return await read_body(receive), {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+
+
 @asynccontextmanager
 async def migrated_engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     """An engine on the database at `database_url`, migrated to the latest schema first."""
@@ -130,9 +135,8 @@ class Receiver:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
-        body = await read_body(receive)
-        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
-        self.received.append(Received(scope["path"], headers, json.loads(body or b"{}")))
+        raw, headers = await read_request(scope, receive)
+        self.received.append(Received(scope["path"], headers, json.loads(raw or b"{}")))
         status = self.script.pop(0) if self.script else 200
         await send(
             {

@@ -71,6 +71,20 @@ class ChatbotChannel(_Strict):
     mention_recipients: bool = True
 
 
+class DingtalkChannel(_Strict):
+    """A DingTalk (钉钉) custom group robot: the URL carries its access_token; `secret` is its 加签
+    secret ("SEC…", written in a policy as ${ENV_VAR}); `keywords` are its 自定义关键词, of which
+    every message must contain one."""
+
+    type: Literal["dingtalk"]
+    url: str = Field(pattern=r"^https?://[^?#\s]+\?(?:[^#\s]*&)?access_token=[^&#\s]+")
+    secret: str | None = Field(default=None, pattern=r"^SEC\S+$", repr=False)
+    timeout: Duration = timedelta(seconds=5)
+    max_attempts: int = Field(default=6, ge=1, le=50)
+    mention_recipients: bool = True
+    keywords: tuple[Annotated[str, Field(min_length=1)], ...] = ()
+
+
 class SmsChannel(_Strict):
     """A generic HTTP SMS gateway."""
 
@@ -82,4 +96,5 @@ class SmsChannel(_Strict):
     template: str | None = None
 
 
-Channel = Annotated[WebhookChannel | ChatbotChannel | SmsChannel, Field(discriminator="type")]
+AnyChannel = WebhookChannel | ChatbotChannel | DingtalkChannel | SmsChannel
+Channel = Annotated[AnyChannel, Field(discriminator="type")]

@@ -9,13 +9,13 @@ import httpx
 
 from alerting.clock import Clock
 from alerting.errors import RetryableDelivery
-from alerting.policy.channels import ChatbotChannel, SmsChannel, WebhookChannel
-from escalation.notify import chatbot, sms, webhook
+from alerting.policy.channels import AnyChannel, ChatbotChannel, DingtalkChannel, SmsChannel, WebhookChannel
+from escalation.notify import chatbot, dingtalk, sms, webhook
 
 
 async def send(
     client: httpx.AsyncClient,
-    channel: WebhookChannel | ChatbotChannel | SmsChannel,
+    channel: AnyChannel,
     payload: dict[str, Any],
     key: str,
     clock: Clock | None = None,
@@ -31,6 +31,8 @@ async def send(
                     await webhook.send(client, channel, payload, key, clock)
                 case ChatbotChannel():
                     await chatbot.send(client, channel, payload, key)
+                case DingtalkChannel():
+                    await dingtalk.send(client, channel, payload, key)
                 case SmsChannel():
                     await sms.send(client, channel, payload, key)
     except TimeoutError:

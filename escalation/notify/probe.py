@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 
 from alerting.errors import DeliveryError, RetryableDelivery
-from alerting.policy.channels import ChatbotChannel, SmsChannel, WebhookChannel
-from escalation.notify import dispatch
+from alerting.policy.channels import AnyChannel
+from escalation.notify import dingtalk, dispatch
 
 # The robots' own error codes worth naming (the others are shown by number).
 ROBOT_ERRCODES = {
@@ -29,7 +29,7 @@ ROBOT_ERRCODES = {
     44004: "消息内容为空 / the message is empty",
     45002: "消息过长 / the message is too long",
 }
-TYPE_ZH = {"webhook": "Webhook", "chatbot": "群机器人", "sms": "短信网关"}
+TYPE_ZH = {"webhook": "Webhook", "chatbot": "群机器人", "dingtalk": "钉钉机器人", "sms": "短信网关"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +68,7 @@ def probe_payload(name: str, by: str, at: datetime, phones: list[str]) -> dict[s
 
 async def probe(
     client: httpx.AsyncClient,
-    channel: WebhookChannel | ChatbotChannel | SmsChannel,
+    channel: AnyChannel,
     payload: dict[str, Any],
 ) -> Probe:
     """Send `payload` once through `channel`; never raises for a delivery failure."""
@@ -92,6 +92,14 @@ def explain(detail: str, retryable: bool) -> str:
         code = int(match.group(1))
         known = ROBOT_ERRCODES.get(code, "接收方拒绝了消息 / the robot refused the message")
         return f"机器人返回错误码 {code}：{known}{later}"
+    if match := re.fullmatch(
+        r"dingtalk errcode (-?\d+)(?: \((keyword|signature|clock skew|ip)( \S+)?\))?", detail
+    ):
+        code, reason, address = int(match.group(1)), match.group(2), match.group(3)
+        known = dingtalk.ERRCODES_ZH.get(code, "钉钉拒绝了消息 / DingTalk refused the message")
+        if reason:
+            known = dingtalk.REASONS_ZH[reason] + (f"（钉钉所见地址：{address.strip()}）" if address else "")
+        return f"钉钉机器人返回错误码 {code}：{known}{later}"
     if match := re.fullmatch(r"HTTP (\d{3})( without a robot errcode)?", detail):
         status = int(match.group(1))
         if match.group(2):

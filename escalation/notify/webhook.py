@@ -55,15 +55,26 @@ async def post_json(
     body: dict[str, Any] | bytes,
     headers: Mapping[str, str],
     limit: timedelta,
+    *,
+    params: Mapping[str, str] | None = None,
 ) -> httpx.Response:
-    """POST for every integration (`body` as a dict, or already serialised by json_bytes); a
-    transport failure is RetryableDelivery naming the error type only (httpx messages may contain
-    the URL, which can carry a key)."""
+    """POST for every integration (`body` as a dict, or already serialised by json_bytes, e.g. to
+    measure or sign it); a transport failure is RetryableDelivery naming the error type only (httpx
+    messages may contain the URL, which can carry a key). `params` (raw values) are merged with the
+    URL's own query and percent-encoded once, by httpx (which would otherwise replace the URL's query
+    with them)."""
     content = body if isinstance(body, bytes) else json_bytes(body)
     sent = httpx.Headers(headers)
     sent.setdefault("Content-Type", "application/json")
+    target: httpx.URL | str = url
+    query: httpx.QueryParams | None = None
+    if params is not None:
+        own = httpx.URL(url)
+        target, query = own.copy_with(query=None), own.params.merge(params)
     try:
-        return await client.post(url, content=content, headers=sent, timeout=limit.total_seconds())
+        return await client.post(
+            target, content=content, params=query, headers=sent, timeout=limit.total_seconds()
+        )
     except httpx.HTTPError as exc:
         raise RetryableDelivery(f"transport error: {type(exc).__name__}") from None
 

@@ -3,6 +3,7 @@ and its outcome in plain words."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -12,7 +13,10 @@ import pytest
 
 from alerting.policy.channels import WebhookChannel
 from escalation.notify import probe
+from tests.dingtalk_robot import robot as dingtalk_robot
 from tests.support import free_port, receiver
+from tests.unit.test_dingtalk import LEAKY, SECRET, TOKEN
+from tests.unit.test_dingtalk import channel as dingtalk_channel
 from tests.unit.test_integrations import ROBOT_KEY, robot, robot_channel, sms_channel
 
 AT = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
@@ -116,3 +120,56 @@ async def test_an_unreachable_receiver_and_an_sms_without_numbers(client: httpx.
     assert (result.delivered, result.detail) == (False, "no recipient phone numbers")
     assert result.explained == "短信通道需要至少一个手机号码 / an SMS channel needs a phone number to send to"
     assert sent.delivered and [r.body["phones"] for r in hook.received] == [["13800000001"]]
+
+
+# --- DingTalk robot ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("answer", "retryable", "words"),
+    [
+        ("sign not match", False, "钉钉机器人返回错误码 310000：加签校验失败：请检查通道的 secret"),
+        (
+            "invalid timestamp",
+            False,
+            "钉钉机器人返回错误码 310000：时间戳无效：本服务器时钟与钉钉相差超过 1 小时",
+        ),
+        (
+            "keywords not in content",
+            False,
+            "钉钉机器人返回错误码 310000：消息不含机器人安全设置中的自定义关键词",
+        ),
+        ("ip 203.0.113.7 not in whitelist", False, "钉钉机器人返回错误码 310000：本服务器的出口 IP 不在"),
+        (130101, True, "钉钉机器人返回错误码 130101：发送过于频繁（每个机器人每分钟最多 20 条"),
+        (400102, False, "钉钉机器人返回错误码 400102：机器人已停用"),
+        (99999, False, "钉钉机器人返回错误码 99999：钉钉拒绝了消息"),
+    ],
+)
+async def test_the_test_message_explains_dingtalks_answer(
+    client: httpx.AsyncClient, answer: str | int, retryable: bool, words: str
+) -> None:
+    said = (
+        {"errcode": 310000, "errmsg": answer}
+        if isinstance(answer, str)
+        else {"errcode": answer, "errmsg": LEAKY}
+    )
+    test = probe.probe_payload("duty_dingtalk", "管理员甲（admin）", AT, ["13800000001"])
+    async with dingtalk_robot(TOKEN, SECRET, AT, script=[said]) as hook:
+        result = await probe.probe(client, dingtalk_channel(hook.url), test)
+    assert (result.delivered, result.retryable) == (False, retryable)
+    assert result.explained.startswith(words), result.explained
+    assert result.explained.endswith("会自动重试" if retryable else "不会重试，请先修正")
+    if "203.0.113.7" in str(answer):
+        assert "（钉钉所见地址：203.0.113.7）" in result.explained
+    for secret in (TOKEN, SECRET, "13800000001"):
+        assert secret not in result.explained + result.detail
+    assert json.loads(hook.received[0].raw)["msgUuid"].startswith("test/")
+    assert probe.TYPE_ZH["dingtalk"] == "钉钉机器人"
+
+
+async def test_the_test_message_is_delivered(client: httpx.AsyncClient) -> None:
+    test = probe.probe_payload("duty_dingtalk", "管理员甲（admin）", datetime.now(UTC), ["13800000001"])
+    async with dingtalk_robot(TOKEN, SECRET, datetime.now(UTC)) as hook:
+        result = await probe.probe(client, dingtalk_channel(hook.url), test)  # the wall clock signs it
+    assert (result.delivered, result.detail) == (True, "ok")
+    assert hook.shown[0]["text"]["content"].endswith("无需处理。\n@13800000001")
