@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -16,40 +15,22 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs
 
-from tests.support import free_port, read_request, serve
+from tests.support import RobotRequest, ScriptedRobot, free_port, serve
 
 MINUTE, BLOCK = timedelta(minutes=1), timedelta(minutes=10)
 
 
 @dataclass
-class Request:
-    path: str
-    query: str  # as it came, still percent-encoded
-    headers: dict[str, str]
-    raw: bytes
-
-    @property
-    def body(self) -> dict[str, Any]:
-        parsed: dict[str, Any] = json.loads(self.raw)
-        return parsed
-
-
-@dataclass
-class Robot:
-    """Answers `script` first (one JSON answer each, before any check), then checks and answers."""
-
+class Robot(ScriptedRobot):
     token: str
     secret: str | None
     now: datetime  # the robot's own clock; tests move it
     keywords: tuple[str, ...] = ()
-    script: list[dict[str, Any]] = field(default_factory=list)
-    received: list[Request] = field(default_factory=list)
     shown: list[dict[str, Any]] = field(default_factory=list)  # what the group sees, once per msgUuid
     accepted_at: list[datetime] = field(default_factory=list)
     blocked_until: datetime | None = None
-    url: str = ""
 
-    def check(self, request: Request) -> tuple[int, str]:
+    def check(self, request: RobotRequest) -> tuple[int, str]:
         query = {k: v[0] for k, v in parse_qs(request.query).items()}  # decoded once, as a server does
         if request.path != "/robot/send" or query.get("access_token") != self.token:
             return 300005, "token is not exist"
@@ -89,25 +70,6 @@ class Robot:
         if body.get("msgUuid") not in {m.get("msgUuid") for m in self.shown}:
             self.shown.append(body)
         return 0, "ok"
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            return
-        raw, headers = await read_request(scope, receive)
-        request = Request(scope["path"], scope["query_string"].decode(), headers, raw)
-        self.received.append(request)
-        if self.script:
-            answer = self.script.pop(0)
-        else:
-            errcode, errmsg = self.check(request)
-            answer = {"errcode": errcode, "errmsg": errmsg}
-        start = {
-            "type": "http.response.start",
-            "status": 200,
-            "headers": [(b"content-type", b"application/json")],
-        }
-        await send(start)
-        await send({"type": "http.response.body", "body": json.dumps(answer, ensure_ascii=False).encode()})
 
 
 @asynccontextmanager

@@ -151,6 +151,68 @@ class Receiver:
         return [r.headers.get("idempotency-key", "") for r in self.received]
 
 
+@dataclass
+class RobotRequest:
+    """One request to a chat robot, as it came."""
+
+    path: str
+    query: str  # still percent-encoded
+    headers: dict[str, str]
+    raw: bytes
+
+    @property
+    def body(self) -> dict[str, Any]:
+        parsed: dict[str, Any] = json.loads(self.raw)
+        return parsed
+
+
+@dataclass(kw_only=True)
+class ScriptedRobot:
+    """A chat robot's endpoint (tests/dingtalk_robot.py, tests/wecom_robot.py): answers `script`
+    first (one JSON answer each, before any check), then what `check` says; always HTTP 200 with a
+    JSON errcode and errmsg, as the robots answer."""
+
+    script: list[dict[str, Any]] = field(default_factory=list)
+    received: list[RobotRequest] = field(default_factory=list)
+    url: str = ""
+
+    def check(self, request: RobotRequest) -> tuple[int, str]:
+        raise NotImplementedError
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        raw, headers = await read_request(scope, receive)
+        request = RobotRequest(scope["path"], scope["query_string"].decode(), headers, raw)
+        self.received.append(request)
+        if self.script:
+            answer = self.script.pop(0)
+        else:
+            errcode, errmsg = self.check(request)
+            answer = {"errcode": errcode, "errmsg": errmsg}
+        start = {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"application/json")],
+        }
+        await send(start)
+        await send({"type": "http.response.body", "body": json.dumps(answer, ensure_ascii=False).encode()})
+
+
+def answering(answers: list[tuple[int, bytes]], headers: list[tuple[bytes, bytes]]) -> Any:
+    """An ASGI app giving each request in turn the next (status, body) of `answers`, with `headers`."""
+    queue = iter(answers)
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        status, body = next(queue)
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    return app
+
+
 @asynccontextmanager
 async def receiver(script: list[int] | None = None) -> AsyncIterator[Receiver]:
     hook = Receiver(script=list(script or []))

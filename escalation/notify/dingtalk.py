@@ -13,7 +13,6 @@ import base64
 import hashlib
 import hmac
 import ipaddress
-import json
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -23,9 +22,8 @@ import httpx
 
 from alerting.errors import PermanentDelivery, RetryableDelivery
 from alerting.policy.channels import DingtalkChannel
-from alerting.policy.roster import addressed
-from escalation.notify.chatbot import personal_links, recipient_phones
-from escalation.notify.webhook import post_json, raise_for_status, retry_after
+from escalation.notify.recipients import mobiles, personal_links, who
+from escalation.notify.webhook import json_bytes, post_json, retry_after, robot_answer
 
 MAX_BODY = 20_000  # bytes of the JSON body; DingTalk refuses 20,000 or more with 460101
 SECURITY_REFUSED = 310000
@@ -81,17 +79,6 @@ def signed_params(channel: DingtalkChannel, now: datetime) -> dict[str, str]:
     return {"timestamp": str(timestamp_ms), "sign": sign(channel.secret, timestamp_ms)}
 
 
-def mobiles(payload: dict[str, Any]) -> list[str]:
-    """The recipients' mainland mobile numbers (DingTalk mentions by mobile only: a landline such as
-    0791-80000001 is left out), without a +86 prefix, in order."""
-    found = []
-    for phone in recipient_phones(payload):
-        mobile = re.fullmatch(r"(?:\+?86[- ]?)?(1\d{10})", phone)
-        if mobile and mobile.group(1) not in found:
-            found.append(mobile.group(1))
-    return found
-
-
 def _title(text: str) -> str:
     """What the conversation list shows: the text's leading 【…】, or a plain 紧急信息提醒."""
     lead = re.match(r"【[^】]{1,30}】", text)
@@ -116,13 +103,7 @@ def _build(channel: DingtalkChannel, payload: dict[str, Any], key: str, text: st
             card |= {"singleTitle": "签收", "singleURL": links[0][1]}
         else:
             # A group reads the card: one button per person, each acknowledging in that person's name.
-            buttons = [
-                {
-                    "title": f"{addressed(str(r.get('role') or ''), str(r.get('name') or ''))} 签收",
-                    "actionURL": link,
-                }
-                for r, link in links
-            ]
+            buttons = [{"title": f"{who(r)} 签收", "actionURL": link} for r, link in links]
             card |= {"btnOrientation": "0", "btns": buttons}
         body = {"msgtype": "actionCard", "actionCard": card}
     if channel.mention_recipients:
@@ -131,26 +112,22 @@ def _build(channel: DingtalkChannel, payload: dict[str, Any], key: str, text: st
     return body
 
 
-def _encoded(body: dict[str, Any]) -> bytes:
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
-
-
 def encode(channel: DingtalkChannel, payload: dict[str, Any], key: str) -> bytes:
     """The JSON body, under MAX_BODY bytes: the text is cut at its end (marked …) if need be; the
     keyword, the mentions and the links are never cut. PermanentDelivery if even an empty text does
     not fit (hundreds of buttons)."""
     text = str(payload.get("text") or "")
-    whole = _encoded(_build(channel, payload, key, text))
+    whole = json_bytes(_build(channel, payload, key, text))
     if len(whole) < MAX_BODY:
         return whole
     fits, over = 0, len(text)  # the longest prefix that fits lies in [fits, over)
-    shortest = _encoded(_build(channel, payload, key, CUT))
+    shortest = json_bytes(_build(channel, payload, key, CUT))
     if len(shortest) >= MAX_BODY:
         raise PermanentDelivery(f"dingtalk message over {MAX_BODY} bytes without its text")
     best = shortest
     while over - fits > 1:
         middle = (fits + over) // 2
-        candidate = _encoded(_build(channel, payload, key, text[:middle] + CUT))
+        candidate = json_bytes(_build(channel, payload, key, text[:middle] + CUT))
         if len(candidate) < MAX_BODY:
             fits, best = middle, candidate
         else:
@@ -201,16 +178,7 @@ async def send(
     body = encode(channel, payload, key)
     params = signed_params(channel, now())
     response = await post_json(client, channel.url, body, {}, channel.timeout, params=params)
-    raise_for_status(response)
-    try:
-        answer = response.json()
-    except ValueError:
-        answer = None
-    errcode = answer.get("errcode") if isinstance(answer, dict) else None
-    errmsg = str(answer.get("errmsg") or "") if isinstance(answer, dict) else ""
-    if not isinstance(errcode, int) or isinstance(errcode, bool):
-        # Delivery is not confirmed (a proxy page, a wrong endpoint): try again, up to max_attempts.
-        raise RetryableDelivery(f"HTTP {response.status_code} without a robot errcode")
+    errcode, errmsg = robot_answer(response)
     if errcode == 0:
         return
     if errcode in RETRYABLE_ERRCODES:

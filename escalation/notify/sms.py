@@ -12,7 +12,7 @@ import httpx
 
 from alerting.errors import PermanentDelivery
 from alerting.policy.channels import SmsChannel
-from escalation.notify.chatbot import personal_links, recipient_phones
+from escalation.notify.recipients import personal_links, recipient_phones
 from escalation.notify.webhook import post_json, raise_for_status
 
 MAX_MESSAGE = 500

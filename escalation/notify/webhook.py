@@ -88,6 +88,22 @@ def raise_for_status(response: httpx.Response) -> None:
         raise PermanentDelivery(f"HTTP {status}")
 
 
+def robot_answer(response: httpx.Response) -> tuple[int, str]:
+    """The errcode and errmsg of a group robot's answer (WeCom, DingTalk: HTTP 200 with a JSON body
+    whose errcode ≠ 0 is a refusal), after raise_for_status. RetryableDelivery when the answer has
+    no integer errcode: delivery is not confirmed (a proxy page, a wrong endpoint). The errmsg is for
+    reading only, never to raise: it may echo parts of the request."""
+    raise_for_status(response)
+    try:
+        answer = response.json()
+    except ValueError:
+        answer = None
+    errcode = answer.get("errcode") if isinstance(answer, dict) else None
+    if not isinstance(errcode, int) or isinstance(errcode, bool):
+        raise RetryableDelivery(f"HTTP {response.status_code} without a robot errcode")
+    return errcode, str(answer.get("errmsg") or "")
+
+
 def webhook_id(key: str) -> str:
     """`key` as a webhook-id: the spec wants no "." in it (an incident id may have one), so "%" and
     "." are percent-encoded; distinct keys stay distinct and a key keeps its id across retries."""

@@ -18,7 +18,7 @@ from alerting.policy.channels import DingtalkChannel
 from alerting.policy.loader import parse_policy
 from escalation.notify import dingtalk, dispatch
 from tests.dingtalk_robot import robot
-from tests.support import free_port, serve
+from tests.support import answering, free_port, serve
 from tests.unit.test_integrations import ACK_LI, ACK_WANG, KEY, TEXT, payload
 from tests.unit.test_policy import ENV, EXAMPLE, error
 
@@ -305,14 +305,8 @@ async def test_310000_names_the_check(client: httpx.AsyncClient, errmsg: str, re
 
 
 async def test_http_status_and_answers_without_errcode(client: httpx.AsyncClient) -> None:
-    answers = iter([(503, b"{}"), (429, b""), (400, b""), (200, b"<html>proxy</html>"), (200, b'{"ok":1}')])
-
-    async def app(scope: dict[str, Any], receive: Any, send_: Any) -> None:
-        if scope["type"] != "http":
-            return
-        status, body = next(answers)
-        await send_({"type": "http.response.start", "status": status, "headers": [(b"retry-after", b"42")]})
-        await send_({"type": "http.response.body", "body": body})
+    answers = [(503, b"{}"), (429, b""), (400, b""), (200, b"<html>proxy</html>"), (200, b'{"ok":1}')]
+    app = answering(answers, [(b"retry-after", b"42")])
 
     async with serve(app, free_port()) as base:
         ch = channel(f"{base}/robot/send?access_token={TOKEN}")
