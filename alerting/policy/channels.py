@@ -62,13 +62,26 @@ class WebhookChannel(_Strict):
 
 
 class ChatbotChannel(_Strict):
-    """A group-chat robot (enterprise IM style); the URL carries the robot's key."""
+    """The older generic group-chat robot (WeCom-shaped text, no size limit kept); the URL carries
+    the robot's key. New policies use `wecom`."""
 
     type: Literal["chatbot"]
     url: str = Field(pattern=r"^https?://")
     timeout: Duration = timedelta(seconds=5)
     max_attempts: int = Field(default=6, ge=1, le=50)
     mention_recipients: bool = True
+
+
+class WecomChannel(_Strict):
+    """A WeCom (企业微信) group robot: the URL carries its key (the credential, so written in a
+    policy as ${ENV_VAR}); `format` text (which can @ by mobile) or markdown (which cannot)."""
+
+    type: Literal["wecom"]
+    url: str = Field(pattern=r"^https?://[^?#\s]+\?(?:[^#\s]*&)?key=[^&#\s]+")
+    timeout: Duration = timedelta(seconds=5)
+    max_attempts: int = Field(default=6, ge=1, le=50)
+    mention_recipients: bool = True
+    format: Literal["text", "markdown"] = "text"
 
 
 class DingtalkChannel(_Strict):
@@ -96,5 +109,5 @@ class SmsChannel(_Strict):
     template: str | None = None
 
 
-AnyChannel = WebhookChannel | ChatbotChannel | DingtalkChannel | SmsChannel
+AnyChannel = WebhookChannel | ChatbotChannel | WecomChannel | DingtalkChannel | SmsChannel
 Channel = Annotated[AnyChannel, Field(discriminator="type")]

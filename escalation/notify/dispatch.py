@@ -9,8 +9,15 @@ import httpx
 
 from alerting.clock import Clock
 from alerting.errors import RetryableDelivery
-from alerting.policy.channels import AnyChannel, ChatbotChannel, DingtalkChannel, SmsChannel, WebhookChannel
-from escalation.notify import chatbot, dingtalk, sms, webhook
+from alerting.policy.channels import (
+    AnyChannel,
+    ChatbotChannel,
+    DingtalkChannel,
+    SmsChannel,
+    WebhookChannel,
+    WecomChannel,
+)
+from escalation.notify import chatbot, dingtalk, sms, webhook, wecom
 
 
 async def send(
@@ -31,6 +38,8 @@ async def send(
                     await webhook.send(client, channel, payload, key, clock)
                 case ChatbotChannel():
                     await chatbot.send(client, channel, payload, key)
+                case WecomChannel():
+                    await wecom.send(client, channel, payload)
                 case DingtalkChannel():
                     await dingtalk.send(client, channel, payload, key)
                 case SmsChannel():

@@ -17,19 +17,17 @@ import httpx
 
 from alerting.errors import DeliveryError, RetryableDelivery
 from alerting.policy.channels import AnyChannel
-from escalation.notify import dingtalk, dispatch
+from escalation.notify import dingtalk, dispatch, wecom
 
-# The robots' own error codes worth naming (the others are shown by number).
-ROBOT_ERRCODES = {
-    45009: "发送过于频繁（每个机器人每分钟最多 20 条），稍后再试 / too many messages a minute",
-    45033: "同时发送的请求过多，稍后再试 / too many concurrent requests",
-    -1: "接收方系统繁忙，稍后再试 / the provider is busy",
-    93000: "机器人地址无效（key 错误或机器人已被移出群聊）/ the robot's webhook address is not valid",
-    40008: "消息类型无效 / the message type is not valid",
-    44004: "消息内容为空 / the message is empty",
-    45002: "消息过长 / the message is too long",
+# The older generic robot (`chatbot`) is WeCom-shaped: WeCom's words, but not naming WeCom.
+ROBOT_ERRCODES = {**wecom.ERRCODES_ZH, -1: "接收方系统繁忙，稍后再试 / the provider is busy"}
+TYPE_ZH = {
+    "webhook": "Webhook",
+    "chatbot": "群机器人",
+    "wecom": "企业微信机器人",
+    "dingtalk": "钉钉机器人",
+    "sms": "短信网关",
 }
-TYPE_ZH = {"webhook": "Webhook", "chatbot": "群机器人", "dingtalk": "钉钉机器人", "sms": "短信网关"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +90,10 @@ def explain(detail: str, retryable: bool) -> str:
         code = int(match.group(1))
         known = ROBOT_ERRCODES.get(code, "接收方拒绝了消息 / the robot refused the message")
         return f"机器人返回错误码 {code}：{known}{later}"
+    if match := re.fullmatch(r"wecom errcode (-?\d+)", detail):
+        code = int(match.group(1))
+        known = wecom.ERRCODES_ZH.get(code, "企业微信拒绝了消息 / WeCom refused the message")
+        return f"企业微信机器人返回错误码 {code}：{known}{later}"
     if match := re.fullmatch(
         r"dingtalk errcode (-?\d+)(?: \((keyword|signature|clock skew|ip)( \S+)?\))?", detail
     ):
@@ -124,6 +126,11 @@ def explain(detail: str, retryable: bool) -> str:
     if detail.startswith("no complete answer within"):
         limit = detail.removeprefix("no complete answer within ")
         return f"接收方未在 {limit} 内回答 / no answer in time{later}"
+    if match := re.fullmatch(r"wecom message over (\d+) bytes without its text", detail):
+        return (
+            f"各人的签收链接合计已超过企业微信的 {match.group(1)} 字节上限 / the links alone are over"
+            f" WeCom's size limit{later}"
+        )
     if detail == "no recipient phone numbers":
         return "短信通道需要至少一个手机号码 / an SMS channel needs a phone number to send to"
     return f"{detail}{later}"
