@@ -45,6 +45,8 @@ async def test_times_script_counts_from_the_server_s_clock() -> None:
         try:
             page = await browser.new_page()
             await page.clock.install(time=BROWSER)
+            # Paused before the script reads the clock: a loaded machine cannot move it on a second.
+            await page.clock.pause_at(BROWSER + timedelta(seconds=1))
             await page.set_content(PAGE)
             await page.add_script_tag(path=STATIC / "times.js")
 
