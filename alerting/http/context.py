@@ -50,10 +50,10 @@ class ServiceContext:
     policy: Policy
     on_armed: Callable[[datetime], None]  # wake the deadline loop for a newly armed deadline
     tokens: TokenCache
+    http: httpx.AsyncClient  # the notifications' client, for a channel's test message
     worker: WorkerLink | None = None  # consumer, deadlines and delivery run in this child process
     intake_ok: Callable[[], bool] | None = None  # set where the consumer runs: its batches go through
     web: WebConfig = field(default_factory=WebConfig)
-    http: httpx.AsyncClient | None = None  # the notifications' client, for a channel's test message
 
 
 async def get_context(request: Request) -> ServiceContext:
