@@ -14,6 +14,7 @@ AlertingError
 ├── UnknownTownship        a township not in the policy's directory (HTTP 422)
 └── DeliveryError          one notification attempt failed
     ├── RetryableDelivery      transport error, 5xx, 429: try again later
+    │   └── Throttled              the channel's rate was exceeded: nothing goes before retry_after
     └── PermanentDelivery      other 4xx or bad configuration: do not retry
 """
 
@@ -96,6 +97,11 @@ class RetryableDelivery(DeliveryError):
     def __init__(self, message: str, *, retry_after: timedelta | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class Throttled(RetryableDelivery):
+    """The receiver refused for the channel's rate, not this message's: nothing more goes through
+    the channel before `retry_after` (e.g. a DingTalk robot blocked for 10 minutes)."""
 
 
 class PermanentDelivery(DeliveryError):

@@ -35,6 +35,12 @@ class Metrics:
             ["channel", "outcome"],
             registry=r,
         )
+        self.notifications_deferred = Counter(
+            "alerting_notifications_deferred_total",
+            "Notifications made to wait for a slot of their channel's rate budget, by channel.",
+            ["channel"],
+            registry=r,
+        )
         self.deadlines_pending = Gauge(
             "alerting_deadlines_pending", "Deadlines not yet met or exhausted.", registry=r
         )

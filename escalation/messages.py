@@ -100,6 +100,8 @@ def escalation_payload(
         "event": "deadline_missed",
         "idempotency_key": idempotency_key,
         "text": text,
+        # A digest's line for it: what and when, without the greeting.
+        "summary": f"{subject.describe_zh()}{DEADLINE_ZH[kind]}，时限 {local_due}",
         "text_en": f"{subject.describe_en()}: {DEADLINE_EN[kind]}, due {local_due}.",
         "township": subject.township,
         "incident": None

@@ -51,11 +51,9 @@ class Robot(ScriptedRobot):
             if sign != expected.decode():
                 return 310000, "sign not match, more: [https://ding-doc.dingtalk.com/doc#/serverapi2/qf2nxq]"
         kind = body.get("msgtype")
-        if kind not in ("text", "actionCard"):
+        if kind not in ("text", "actionCard", "markdown"):
             return 400105, "不支持的消息类型"
-        shown = (
-            body["text"]["content"] if kind == "text" else body["actionCard"]["title"] + body[kind]["text"]
-        )
+        shown = body["text"]["content"] if kind == "text" else body[kind]["title"] + body[kind]["text"]
         if self.keywords and not any(k in shown for k in self.keywords):
             return (
                 310000,

@@ -17,18 +17,19 @@ from typing import Any
 
 import httpx
 import uvicorn
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from alerting import producer_keys, tokens
 from alerting.app.service import Service
 from alerting.clock import FakeClock
-from alerting.domain import Role
+from alerting.domain import DeadlineKind, DeadlineState, Role
 from alerting.policy.loader import load_policy
 from alerting.policy.model import Policy
 from alerting.policy.roster import Directory
 from alerting.producer_keys import ProducerKey
 from alerting.settings import Settings
 from alerting.storage.engine import create_engine, upgrade
+from alerting.storage.schema import deadlines, escalations
 from escalation.engine import Firing
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -115,6 +116,43 @@ async def migrated_engine(database_url: str) -> AsyncIterator[AsyncEngine]:
         yield engine
     finally:
         await engine.dispose()
+
+
+async def fired_escalation(
+    conn: AsyncConnection, kind: DeadlineKind, period: str, now: datetime, roles: list[str]
+) -> int:
+    """An exhausted deadline of 城关镇 and its fired escalation (no incident), as
+    escalation/engine.py writes them; the escalation's id, for notification rows to refer to."""
+    [deadline_id] = (
+        await conn.execute(
+            deadlines.insert().values(
+                township="城关镇",
+                kind=kind.value,
+                period=period,
+                due_at=now,
+                state=DeadlineState.EXHAUSTED.value,
+                fire_at=None,
+                next_round=1,
+                created_at=now,
+            )
+        )
+    ).inserted_primary_key
+    [escalation_id] = (
+        await conn.execute(
+            escalations.insert().values(
+                deadline_id=deadline_id,
+                incident_id=None,
+                township="城关镇",
+                round=0,
+                step=0,
+                roles=roles,
+                recipients=[],
+                fired_at=now,
+                scheduled_for=now,
+            )
+        )
+    ).inserted_primary_key
+    return int(escalation_id)
 
 
 @dataclass

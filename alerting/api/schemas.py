@@ -116,6 +116,9 @@ class NotificationOut(BaseModel):
     attempts: int
     last_error: str | None
     sent_at: datetime | None
+    in_digest: bool = Field(
+        False, description="是否随汇总消息发出 / went out in a digest with other notifications"
+    )
 
 
 class EscalationOut(BaseModel):

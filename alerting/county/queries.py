@@ -49,6 +49,7 @@ async def incident_detail(conn: AsyncConnection, incident_id: str, tz: ZoneInfo)
                 notifications.c.attempts,
                 notifications.c.last_error,
                 notifications.c.sent_at,
+                notifications.c.digest_key.is_not(None).label("in_digest"),
             ).where(notifications.c.incident_id == incident_id)
         )
     )

@@ -19,6 +19,11 @@ REPORT_ZH = {
 SENT_ZH = {"sent": "已送达", "pending": "待发送", "sending": "发送中", "failed": "发送失败"}
 
 
+def _notification_text(note: dict[str, Any]) -> str:
+    digest = "（汇总发送）" if note.get("in_digest") else ""
+    return f"{note['channel']} {SENT_ZH.get(note['state'], note['state'])}{digest}"
+
+
 def _event_text(note: dict[str, Any], tz: ZoneInfo) -> str:
     details = note["details"]
     match note["kind"]:
@@ -79,7 +84,7 @@ def timeline(detail: dict[str, Any], notes: list[dict[str, Any]], tz: ZoneInfo) 
     for e in detail["escalations"]:
         kind = DeadlineKind(kinds[e["deadline_id"]])
         who = "、".join(addressed(p["role"], p["name"]) for p in e["recipients"]) or "（无人）"
-        sent = "；".join(f"{n['channel']} {SENT_ZH.get(n['state'], n['state'])}" for n in e["notifications"])
+        sent = "；".join(_notification_text(n) for n in e["notifications"])
         items.append(
             {
                 "at": e["fired_at"],

@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from alerting.policy.durations import Duration
+from alerting.policy.rates import RateLimit, RateLimits
 
 SECRET_PREFIX = "whsec_"
 # Standard Webhooks: a symmetric signing secret is random, 24 to 64 bytes (192 to 512 bits).
@@ -37,6 +38,10 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# A group robot takes 20 messages a minute (WeCom, DingTalk; DingTalk then blocks for 10 minutes).
+ROBOT_RATE = (RateLimit(20, timedelta(minutes=1)),)
+
+
 class WebhookChannel(_Strict):
     """A JSON POST of the whole notification with an Idempotency-Key header; signed with the
     Standard Webhooks headers when `secret` is set (escalation/notify/webhook.py)."""
@@ -46,6 +51,7 @@ class WebhookChannel(_Strict):
     timeout: Duration = timedelta(seconds=5)
     max_attempts: int = Field(default=6, ge=1, le=50)
     headers: dict[str, str] = {}
+    rate_limits: RateLimits = ()
     # A SecretStr: the policy's repr and dumps show it as ********.
     secret: SecretStr | None = None
 
@@ -70,6 +76,7 @@ class ChatbotChannel(_Strict):
     timeout: Duration = timedelta(seconds=5)
     max_attempts: int = Field(default=6, ge=1, le=50)
     mention_recipients: bool = True
+    rate_limits: RateLimits = ()
 
 
 class WecomChannel(_Strict):
@@ -82,6 +89,9 @@ class WecomChannel(_Strict):
     max_attempts: int = Field(default=6, ge=1, le=50)
     mention_recipients: bool = True
     format: Literal["text", "markdown"] = "text"
+    rate_limits: RateLimits = ROBOT_RATE
+    # Notifications due together (or kept waiting by the rate) go as one message listing each.
+    digest: bool = True
 
 
 class DingtalkChannel(_Strict):
@@ -96,6 +106,8 @@ class DingtalkChannel(_Strict):
     max_attempts: int = Field(default=6, ge=1, le=50)
     mention_recipients: bool = True
     keywords: tuple[Annotated[str, Field(min_length=1)], ...] = ()
+    rate_limits: RateLimits = ROBOT_RATE
+    digest: bool = True
 
 
 class SmsChannel(_Strict):
@@ -107,6 +119,7 @@ class SmsChannel(_Strict):
     max_attempts: int = Field(default=6, ge=1, le=50)
     sign: str = "【县委办】"
     template: str | None = None
+    rate_limits: RateLimits = ()
 
 
 AnyChannel = WebhookChannel | ChatbotChannel | WecomChannel | DingtalkChannel | SmsChannel

@@ -233,11 +233,25 @@ notifications = Table(
     Column("last_error", String(500)),
     Column("created_at", UTCDateTime, nullable=False),
     Column("sent_at", UTCDateTime),
+    # Set when the row went out in a digest: the digest's own key, so a retry resends the same digest.
+    Column("digest_key", String(80)),
     UniqueConstraint("idempotency_key", "channel"),
     bulk_reference("escalation_id", "escalations.id"),
     bulk_reference("incident_id", "incidents.id"),
 )
 ONE_BACKEND_ONLY.update({str(c.name): "sqlite" for c in _BULK_REFERENCES})
+
+# A channel's rate budget, shared by every replica: one row per message a window allows. A send
+# takes a slot free for the window (used_at NULL or older than it); used_at is the reservation's end
+# while the send is out, then the time its answer came, which is after the provider counted it.
+channel_slots = Table(
+    "channel_slots",
+    metadata,
+    Column("channel", String(64), primary_key=True),
+    Column("rule", String(24), primary_key=True),  # RateLimit.rule, e.g. "20/60s"
+    Column("slot", Integer, primary_key=True),
+    Column("used_at", UTCDateTime),
+)
 
 accountability_entries = Table(
     "accountability_entries",

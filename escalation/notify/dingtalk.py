@@ -20,9 +20,10 @@ from typing import Any
 
 import httpx
 
-from alerting.errors import PermanentDelivery, RetryableDelivery
+from alerting.errors import PermanentDelivery, RetryableDelivery, Throttled
 from alerting.policy.channels import DingtalkChannel
-from escalation.notify.recipients import mobiles, personal_links, who
+from escalation.notify.digest import is_digest, members, summary
+from escalation.notify.recipients import mobiles, personal_links, plain, who
 from escalation.notify.webhook import json_bytes, post_json, retry_after, robot_answer
 
 MAX_BODY = 20_000  # bytes of the JSON body; DingTalk refuses 20,000 or more with 460101
@@ -85,8 +86,31 @@ def _title(text: str) -> str:
     return lead.group(0) if lead else "【紧急信息提醒】"
 
 
+def _digest(channel: DingtalkChannel, payload: dict[str, Any], key: str, text: str) -> dict[str, Any]:
+    """A digest as markdown: the header (`text`, perhaps cut), then each member's summary with a
+    link per person; every member's people mentioned."""
+    phones: list[str] = []
+    lines = [text]
+    for n, member in enumerate(members(payload), start=1):
+        links = " ".join(f"[{plain(who(r))} 签收]({link})" for r, link in personal_links(member))
+        lines.append(f"{n}. {plain(summary(member))} {links}".rstrip())
+        phones += [p for p in mobiles(member) if p not in phones] if channel.mention_recipients else []
+    if phones:
+        lines.append(" ".join(f"@{phone}" for phone in phones))
+    title = _title(text)
+    if channel.keywords and not any(k in title or k in "".join(lines) for k in channel.keywords):
+        title, lines[0] = f"【{channel.keywords[0]}】{title}", f"【{channel.keywords[0]}】{lines[0]}"
+    body: dict[str, Any] = {"msgtype": "markdown", "markdown": {"title": title, "text": "\n\n".join(lines)}}
+    if channel.mention_recipients:
+        body["at"] = {"atMobiles": phones, "isAtAll": False}
+    body["msgUuid"] = key
+    return body
+
+
 def _build(channel: DingtalkChannel, payload: dict[str, Any], key: str, text: str) -> dict[str, Any]:
     """The body carrying `text` (the payload's text, perhaps cut) with the keyword, mentions, links."""
+    if is_digest(payload):
+        return _digest(channel, payload, key, text)
     phones = mobiles(payload) if channel.mention_recipients else []
     mentions = " ".join(f"@{phone}" for phone in phones)
     links = personal_links(payload)
@@ -133,6 +157,12 @@ def encode(channel: DingtalkChannel, payload: dict[str, Any], key: str) -> bytes
         else:
             over = middle
     return best
+
+
+def fits(channel: DingtalkChannel, payload: dict[str, Any]) -> bool:
+    """Whether `payload` (a digest) goes in one message with nothing cut."""
+    key = str(payload.get("idempotency_key") or "")
+    return len(json_bytes(_build(channel, payload, key, str(payload.get("text") or "")))) < MAX_BODY
 
 
 def security_reason(errmsg: str) -> str | None:
@@ -183,7 +213,8 @@ async def send(
         return
     if errcode in RETRYABLE_ERRCODES:
         waits = [w for w in (retry_after(response), RETRYABLE_ERRCODES[errcode]) if w is not None]
-        raise RetryableDelivery(f"dingtalk errcode {errcode}", retry_after=max(waits, default=None))
+        refusal = RetryableDelivery if errcode == -1 else Throttled  # 130101, 410100: the robot is blocked
+        raise refusal(f"dingtalk errcode {errcode}", retry_after=max(waits, default=None))
     if errcode == SECURITY_REFUSED:
         reason = security_reason(errmsg)
         raise PermanentDelivery(f"dingtalk errcode {errcode}" + (f" ({reason})" if reason else ""))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -18,6 +19,17 @@ from alerting.policy.channels import (
     WecomChannel,
 )
 from escalation.notify import chatbot, dingtalk, sms, webhook, wecom
+
+
+def digest_fits(channel: AnyChannel) -> Callable[[dict[str, Any]], bool] | None:
+    """How to tell whether a digest fits one message of `channel`; None when the channel sends each
+    notification on its own (webhooks, SMS, email, robots with digest = false)."""
+    match channel:
+        case WecomChannel(digest=True):
+            return lambda payload: wecom.fits(channel, payload)
+        case DingtalkChannel(digest=True):
+            return lambda payload: dingtalk.fits(channel, payload)
+    return None
 
 
 async def send(

@@ -1,4 +1,7 @@
-"""Deliver outbox rows: claim with a lease, send each in its own task, record the outcome.
+"""Deliver outbox rows: claim with a lease, send each message in its own task, record the outcome.
+
+A message is one notification or a digest of several (escalation/notify/claims.py), within its
+channel's rate budget (escalation/notify/budget.py).
 
 A row is `pending` (next_attempt_at = when to try), `sending` (next_attempt_at = lease end: if the
 process dies mid-send the row is claimed again after the lease), `sent` or `failed` (terminal,
@@ -11,7 +14,6 @@ import asyncio
 import logging
 import random
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,18 +23,29 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from alerting.clock import Clock
-from alerting.errors import DeliveryError, PermanentDelivery, RetryableDelivery
+from alerting.errors import DeliveryError, PermanentDelivery, RetryableDelivery, Throttled
 from alerting.failpoints import NONE, Failpoints
 from alerting.metrics import Metrics
+from alerting.policy.channels import AnyChannel
 from alerting.policy.model import Policy
 from alerting.storage.engine import reading, write_lock
 from alerting.storage.schema import notifications
-from escalation.notify import dispatch
+from escalation.notify import budget, dispatch
+from escalation.notify.claims import Batch, Claims, Member
 
 log = logging.getLogger(__name__)
 
 BACKOFF_BASE = timedelta(seconds=2)
 BACKOFF_CAP = timedelta(minutes=5)
+# A rate refusal without a Retry-After holds the channel this long (WeCom counts by the minute).
+THROTTLE_HOLD = timedelta(minutes=1)
+
+
+def _by_attempts(members: list[Member]) -> dict[int, list[int]]:
+    grouped: dict[int, list[int]] = {}
+    for member in members:
+        grouped.setdefault(member.attempts, []).append(member.id)
+    return grouped
 
 
 def backoff(
@@ -42,17 +55,6 @@ def backoff(
     ceiling: timedelta = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** min(max(0, attempts - 1), 16))
     delay = ceiling * (0.5 + 0.5 * jitter())
     return max(delay, retry_after) if retry_after else delay
-
-
-@dataclass(frozen=True, slots=True)
-class Claimed:
-    id: int
-    escalation_id: int
-    incident_id: str | None
-    channel: str
-    key: str
-    payload: dict[str, Any]
-    attempts: int  # including this one
 
 
 class Outbox:
@@ -75,6 +77,10 @@ class Outbox:
         self._lease = lease
         self._failpoints = failpoints
         self._concurrency = concurrency
+        self._claims = Claims(policy, lease)
+        self._claims.deferred = lambda channel, rows: metrics.notifications_deferred.labels(
+            channel=channel
+        ).inc(rows)
         self._tasks: set[asyncio.Task[None]] = set()
         self.on_settled: Callable[[], None] = lambda: None
 
@@ -82,8 +88,8 @@ class Outbox:
         """Claim due rows and start sending them; return when the next row falls due."""
         free = self._concurrency - len(self._tasks)  # claim no more than can be sent now
         claimed = await self._claim(now, free) if free else []
-        for row in claimed:
-            task = asyncio.create_task(self._deliver(row))
+        for batch in claimed:
+            task = asyncio.create_task(self._deliver(batch))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         async with reading(self._engine) as conn:
@@ -96,67 +102,26 @@ class Outbox:
                 )
             ).scalar_one_or_none()
 
-    async def _claim(self, now: datetime, limit: int) -> list[Claimed]:
+    async def _claim(self, now: datetime, limit: int) -> list[Batch]:
         async with write_lock(self._engine), self._engine.begin() as conn:
-            query = (
-                select(
-                    notifications.c.id,
-                    notifications.c.escalation_id,
-                    notifications.c.incident_id,
-                    notifications.c.channel,
-                    notifications.c.idempotency_key,
-                    notifications.c.payload,
-                    notifications.c.attempts,
-                )
-                .where(notifications.c.next_attempt_at.is_not(None), notifications.c.next_attempt_at <= now)
-                .order_by(notifications.c.next_attempt_at)
-                .limit(limit)
-            )
-            if conn.dialect.name == "postgresql":
-                query = query.with_for_update(skip_locked=True)
-            rows = (await conn.execute(query)).all()
-            if not rows:
-                return []
-            # One statement for the lot: the rows are ours until commit (locked on PostgreSQL; on
-            # SQLite this transaction holds the only write lock), so none can change in between.
-            await conn.execute(
-                notifications.update()
-                .where(notifications.c.id.in_([row.id for row in rows]))
-                .values(
-                    state="sending",
-                    attempts=notifications.c.attempts + 1,
-                    next_attempt_at=now + self._lease,
-                )
-            )
-            return [
-                Claimed(
-                    row.id,
-                    row.escalation_id,
-                    row.incident_id,
-                    row.channel,
-                    row.idempotency_key,
-                    row.payload,
-                    row.attempts + 1,
-                )
-                for row in rows
-            ]
+            return await self._claims.claim(conn, now, limit)
 
-    async def _deliver(self, row: Claimed) -> None:
-        channel = self._policy.channels.get(row.channel)
+    async def _deliver(self, batch: Batch) -> None:
+        channel = self._policy.channels.get(batch.channel)
         error: DeliveryError | None = None
         try:
             if channel is None:
-                raise PermanentDelivery(f"channel {row.channel!r} is no longer in the policy")
-            sending = dispatch.send(self._client, channel, row.payload, row.key, self._clock)
+                raise PermanentDelivery(f"channel {batch.channel!r} is no longer in the policy")
+            sending = dispatch.send(self._client, channel, batch.payload, batch.key, self._clock)
             if self._failpoints.armed("outbox.in_flight"):
                 sending = self._crash_in_flight(sending)
             await sending
         except DeliveryError as exc:
             error = exc
-        except Exception as exc:  # a bug in an integration must not leave the row leased forever
-            log.exception("notification %s: unexpected error", row.id)
+        except Exception as exc:  # a bug in an integration must not leave the rows leased forever
+            log.exception("notification %s: unexpected error", batch.key)
             error = RetryableDelivery(f"internal error: {type(exc).__name__}")
-        await self._record(row, channel.max_attempts if channel else 1, error)
+        await self._record(batch, channel, error)
         self.on_settled()
 
     async def _crash_in_flight(self, sending: Coroutine[Any, Any, None]) -> None:
@@ -165,59 +130,76 @@ class Outbox:
         self._failpoints.hit("outbox.in_flight")
         await task
 
-    async def _record(self, row: Claimed, max_attempts: int, error: DeliveryError | None) -> None:
+    async def _record(self, batch: Batch, channel: AnyChannel | None, error: DeliveryError | None) -> None:
         now = self._clock.now()
-        if error is None:
-            values: dict[str, Any] = {
-                "state": "sent",
-                "sent_at": now,
-                "next_attempt_at": None,
-                "last_error": None,
-            }
-            outcome = "sent"
-        elif isinstance(error, RetryableDelivery) and row.attempts < max_attempts:
-            values = {
-                "state": "pending",
-                "last_error": str(error),
-                "next_attempt_at": now + backoff(row.attempts, error.retry_after),
-            }
-            outcome = "retry"
-        else:
-            values = {"state": "failed", "last_error": str(error), "next_attempt_at": None}
-            outcome = "failed"
+        max_attempts = channel.max_attempts if channel else 1
+        outcomes: dict[str, list[Member]] = {"sent": [], "retry": [], "failed": []}
+        for member in batch.members:
+            if error is None:
+                outcomes["sent"].append(member)
+            elif isinstance(error, RetryableDelivery) and member.attempts < max_attempts:
+                outcomes["retry"].append(member)
+            else:
+                outcomes["failed"].append(member)
+        for member in outcomes["failed"]:
             log.error(
                 "notification %s to channel %s failed for good after %d attempts: %s",
-                row.id,
-                row.channel,
-                row.attempts,
+                member.id,
+                batch.channel,
+                member.attempts,
                 error,
             )
-        async with write_lock(self._engine), self._engine.begin() as conn:
-            # Only the holder of this attempt may settle it (a lease may have expired meanwhile).
-            settled = await conn.execute(
-                notifications.update()
-                .where(
-                    notifications.c.id == row.id,
-                    notifications.c.attempts == row.attempts,
-                    notifications.c.state == "sending",
-                )
-                .values(**values)
+        retry_at = None
+        if error is not None:
+            retry_at = now + backoff(
+                max(m.attempts for m in batch.members), getattr(error, "retry_after", None)
             )
-            if outcome == "failed" and settled.rowcount == 1:
-                await self._fail_over(conn, row, now)
-        self._metrics.notifications.labels(channel=row.channel, outcome=outcome).inc()
+        async with write_lock(self._engine), self._engine.begin() as conn:
+            for outcome, members in outcomes.items():
+                if not members:
+                    continue
+                values = self._settled_values(outcome, now, error, retry_at)
+                for attempts, ids in _by_attempts(members).items():
+                    # Only the holder of this attempt may settle it (a lease may have expired meanwhile).
+                    settled = await conn.execute(
+                        notifications.update()
+                        .where(
+                            notifications.c.id.in_(ids),
+                            notifications.c.attempts == attempts,
+                            notifications.c.state == "sending",
+                        )
+                        .values(**values)
+                    )
+                    if outcome == "failed" and settled.rowcount:
+                        for member in members:
+                            if member.id in ids:
+                                await self._fail_over(conn, batch.channel, member, now)
+                self._metrics.notifications.labels(channel=batch.channel, outcome=outcome).inc(len(members))
+            await budget.settle(conn, batch.channel, batch.grant, now)
+            if isinstance(error, Throttled) and channel is not None:
+                await budget.hold(
+                    conn, batch.channel, channel.rate_limits, now + (error.retry_after or THROTTLE_HOLD)
+                )
 
-    async def _fail_over(self, conn: AsyncConnection, row: Claimed, now: datetime) -> None:
+    @staticmethod
+    def _settled_values(
+        outcome: str, now: datetime, error: DeliveryError | None, retry_at: datetime | None
+    ) -> dict[str, Any]:
+        if outcome == "sent":
+            return {"state": "sent", "sent_at": now, "next_attempt_at": None, "last_error": None}
+        if outcome == "retry":
+            return {"state": "pending", "last_error": str(error), "next_attempt_at": retry_at}
+        return {"state": "failed", "last_error": str(error), "next_attempt_at": None}
+
+    async def _fail_over(self, conn: AsyncConnection, channel: str, row: Member, now: datetime) -> None:
         """A notification that could not be delivered is itself an alert, through the fallback channels."""
         if row.payload.get("event") == "delivery_failed":
             return  # an alert about an alert that failed goes no further than the log
-        fallbacks = [c for c in self._policy.delivery_failure_channels if c != row.channel]
+        fallbacks = [c for c in self._policy.delivery_failure_channels if c != channel]
         if not fallbacks:
             return
-        text = (
-            f"【通知发送失败】经渠道 {row.channel} 的提醒未能送达，请人工联系：{row.payload.get('text', '')}"
-        )
-        payload = {**row.payload, "event": "delivery_failed", "failed_channel": row.channel, "text": text}
+        text = f"【通知发送失败】经渠道 {channel} 的提醒未能送达，请人工联系：{row.payload.get('text', '')}"
+        payload = {**row.payload, "event": "delivery_failed", "failed_channel": channel, "text": text}
         key = f"{row.key}:failover"
         dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
         await conn.execute(
@@ -226,7 +208,7 @@ class Outbox:
                 {
                     "escalation_id": row.escalation_id,
                     "incident_id": row.incident_id,
-                    "channel": channel,
+                    "channel": fallback,
                     "idempotency_key": key,
                     "payload": {**payload, "idempotency_key": key},
                     "state": "pending",
@@ -234,7 +216,7 @@ class Outbox:
                     "next_attempt_at": now,
                     "created_at": now,
                 }
-                for channel in fallbacks
+                for fallback in fallbacks
             ],
         )
 

@@ -44,3 +44,26 @@ def personal_links(payload: dict[str, Any]) -> list[tuple[dict[str, Any], str]]:
 def who(recipient: dict[str, Any]) -> str:
     """How a group message names the person a link acknowledges for, e.g. 值班员李四."""
     return addressed(str(recipient.get("role") or ""), str(recipient.get("name") or ""))
+
+
+# Text from townships (titles, names) must not become markdown: a title "[..](http://…)" would
+# show as a link. Markdown's marks are shown as their full-width look-alikes instead.
+_MARKS = str.maketrans(
+    {
+        "[": "［",
+        "]": "］",
+        "(": "（",
+        ")": "）",
+        "*": "＊",
+        "_": "＿",
+        "`": "｀",
+        "<": "＜",
+        ">": "＞",
+        "#": "＃",
+    }
+)
+
+
+def plain(text: str) -> str:
+    """`text` shown as written in a markdown message."""
+    return text.translate(_MARKS)

@@ -18,9 +18,10 @@ from typing import Any
 
 import httpx
 
-from alerting.errors import PermanentDelivery, RetryableDelivery
+from alerting.errors import PermanentDelivery, RetryableDelivery, Throttled
 from alerting.policy.channels import WecomChannel
-from escalation.notify.recipients import mobiles, personal_links, who
+from escalation.notify.digest import is_digest, members, summary
+from escalation.notify.recipients import mobiles, personal_links, plain, who
 from escalation.notify.webhook import post_json, retry_after, robot_answer
 
 MAX_TEXT = 2048  # bytes of a text message's content, UTF-8
@@ -51,7 +52,7 @@ def text_line(recipient: dict[str, Any], link: str) -> str:
 
 def markdown_line(recipient: dict[str, Any], link: str) -> str:
     """A person's acknowledgement link in a markdown message: [值班员李四 签收](URL)."""
-    return f"[{who(recipient)} 签收]({link})"
+    return f"[{plain(who(recipient))} 签收]({link})"
 
 
 def content(text: str, lines: list[str]) -> str:
@@ -72,16 +73,38 @@ def fit(text: str, lines: list[str], limit: int) -> str:
     return content(text.encode()[:room].decode("utf-8", "ignore") + CUT, lines)
 
 
+def _parts(payload: dict[str, Any], markdown: bool) -> tuple[str, list[str], list[str]]:
+    """The text (cut first if need be), the lines kept whole, the mobiles to mention. A digest lists
+    each member's summary with its people's links under it."""
+    line, shown = (markdown_line, plain) if markdown else (text_line, str)
+    text = shown(str(payload.get("text") or ""))
+    if not is_digest(payload):
+        return text, [line(r, link) for r, link in personal_links(payload)], mobiles(payload)
+    lines: list[str] = []
+    phones: list[str] = []
+    for n, member in enumerate(members(payload), start=1):
+        lines += [f"{n}. {shown(summary(member))}", *(line(r, link) for r, link in personal_links(member))]
+        phones += [p for p in mobiles(member) if p not in phones]
+    return text, lines, phones
+
+
 def robot_body(channel: WecomChannel, payload: dict[str, Any]) -> dict[str, Any]:
     """The JSON body WeCom takes, within its size limits."""
-    text, links = str(payload.get("text") or ""), personal_links(payload)
     if channel.format == "markdown":
-        markdown = fit(text, [markdown_line(r, link) for r, link in links], MAX_MARKDOWN)
-        return {"msgtype": "markdown", "markdown": {"content": markdown}}
-    fields: dict[str, Any] = {"content": fit(text, [text_line(r, link) for r, link in links], MAX_TEXT)}
-    if channel.mention_recipients and (phones := mobiles(payload)):
+        text, lines, _phones = _parts(payload, markdown=True)
+        return {"msgtype": "markdown", "markdown": {"content": fit(text, lines, MAX_MARKDOWN)}}
+    text, lines, phones = _parts(payload, markdown=False)
+    fields: dict[str, Any] = {"content": fit(text, lines, MAX_TEXT)}
+    if channel.mention_recipients and phones:
         fields["mentioned_mobile_list"] = phones
     return {"msgtype": "text", "text": fields}
+
+
+def fits(channel: WecomChannel, payload: dict[str, Any]) -> bool:
+    """Whether `payload` (a digest) goes in one message with nothing cut."""
+    markdown = channel.format == "markdown"
+    text, lines, _phones = _parts(payload, markdown)
+    return len(content(text, lines).encode()) <= (MAX_MARKDOWN if markdown else MAX_TEXT)
 
 
 async def send(client: httpx.AsyncClient, channel: WecomChannel, payload: dict[str, Any]) -> None:
@@ -93,5 +116,6 @@ async def send(client: httpx.AsyncClient, channel: WecomChannel, payload: dict[s
         return
     if errcode in RETRYABLE_ERRCODES:
         waits = [w for w in (retry_after(response), RETRYABLE_ERRCODES[errcode]) if w is not None]
-        raise RetryableDelivery(f"wecom errcode {errcode}", retry_after=max(waits, default=None))
+        refusal = Throttled if errcode == RATE_LIMITED else RetryableDelivery
+        raise refusal(f"wecom errcode {errcode}", retry_after=max(waits, default=None))
     raise PermanentDelivery(f"wecom errcode {errcode}")

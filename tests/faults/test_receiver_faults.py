@@ -28,15 +28,24 @@ from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from alerting.clock import FakeClock
-from alerting.domain import DeadlineKind, DeadlineState
+from alerting.domain import DeadlineKind
 from alerting.metrics import Metrics
 from alerting.policy.channels import WebhookChannel
-from alerting.storage.schema import deadlines, escalations, notifications
+from alerting.storage.schema import notifications
 from escalation.messages import Subject, escalation_payload
 from escalation.notify.outbox import Outbox
 from escalation.wakeup import WakeupLoop
 from tests.faults.harness import summary
-from tests.support import Received, eventually, example_policy, free_port, migrated_engine, read_body, serve
+from tests.support import (
+    Received,
+    eventually,
+    example_policy,
+    fired_escalation,
+    free_port,
+    migrated_engine,
+    read_body,
+    serve,
+)
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 LEASE = timedelta(minutes=2)  # fake time; the clock never moves while a send is in flight
@@ -178,36 +187,10 @@ class Rig:
         escalation/engine.py writes them (a township duty: no incident)."""
         now = self.clock.now()
         async with self.engine.begin() as conn:
-            [deadline_id] = (
-                await conn.execute(
-                    deadlines.insert().values(
-                        township="城关镇",
-                        kind=DeadlineKind.SILENCE.value,
-                        period=f"fault:{channel}",
-                        due_at=now,
-                        state=DeadlineState.EXHAUSTED.value,
-                        fire_at=None,
-                        next_round=1,
-                        created_at=now,
-                    )
-                )
-            ).inserted_primary_key
-            [escalation_id] = (
-                await conn.execute(
-                    escalations.insert().values(
-                        deadline_id=deadline_id,
-                        incident_id=None,
-                        township="城关镇",
-                        round=0,
-                        step=0,
-                        roles=["township_leader"],
-                        recipients=[],
-                        fired_at=now,
-                        scheduled_for=now,
-                    )
-                )
-            ).inserted_primary_key
-            key = f"duty:{deadline_id}:0"
+            escalation_id = await fired_escalation(
+                conn, DeadlineKind.SILENCE, f"fault:{channel}", now, ["township_leader"]
+            )
+            key = f"duty:{escalation_id}:0"
             payload = escalation_payload(
                 subject=Subject("城关镇", duty=channel),
                 kind=DeadlineKind.SILENCE,
