@@ -365,3 +365,11 @@ def test_plain_is_refused_for_any_host_but_this_machine() -> None:
             channel(25, host=host, security="none")
     for host in ("127.0.0.1", "localhost", "::1", "127.0.0.2"):
         assert channel(25, host=host, security="none").security == "none"
+
+
+def test_the_example_policys_email_channel_loads_when_uncommented() -> None:
+    start = EXAMPLE.index("# [channels.duty_mail]")
+    block = EXAMPLE[start : EXAMPLE.index("# ca_file", start)]
+    uncommented = "\n".join(line.removeprefix("# ") for line in block.splitlines())
+    ch = parse_policy(EXAMPLE + "\n" + uncommented + "\n", env=EMAIL_ENV).channels["duty_mail"]
+    assert isinstance(ch, EmailChannel) and ch.mailbox() == ("县委办应急值班", "duty@example.gov.cn")
