@@ -64,7 +64,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     asyncio.run(with_db(settings, record, write=True))
     state = "成功 / delivered" if result.delivered else "失败 / not delivered"
     kind = probe.TYPE_ZH.get(channel.type, channel.type)
-    print(f"通道 {args.name}（{kind}，{channels.host_of(channel.url)}）")
+    print(f"通道 {args.name}（{kind}，{channels.receiver_of(channel)}）")
     print(f"测试消息{state}：{result.explained}")
     print(f"接收方的答复 / answer: {result.detail}；用时 {result.took_ms:.0f} ms")
     return 0 if result.delivered else 1
@@ -80,7 +80,7 @@ def _list(policy: Policy, form: str) -> str:
         {
             "name": name,
             "type": channel.type,
-            "host": channels.host_of(channel.url),
+            "host": channels.receiver_of(channel),
             "used_by": channels.used_by(policy, name),
         }
         for name, channel in policy.channels.items()

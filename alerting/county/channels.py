@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from alerting.policy.channels import AnyChannel, EmailChannel
 from alerting.policy.model import Policy
 from alerting.storage.schema import notifications
 
@@ -30,6 +31,16 @@ def host_of(url: str) -> str:
     """scheme://host[:port] of a channel's URL: its path and query may hold the robot's key."""
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}"
+
+
+def receiver_of(channel: AnyChannel) -> str:
+    """Where a channel sends, as shown: the host of its URL, or an SMTP relay's host and port
+    (smtps:// for implicit TLS); never a key, a login or a mailbox."""
+    if isinstance(channel, EmailChannel):
+        scheme = "smtps" if channel.security == "tls" else "smtp"
+        host = f"[{channel.host}]" if ":" in channel.host else channel.host
+        return f"{scheme}://{host}:{channel.smtp_port}"
+    return host_of(channel.url)
 
 
 def used_by(policy: Policy, name: str) -> list[str]:

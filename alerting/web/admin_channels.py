@@ -43,7 +43,7 @@ async def _page(
             "name": name,
             "type": channel.type,
             "type_zh": probe.TYPE_ZH.get(channel.type, channel.type),
-            "host": channels.host_of(channel.url),
+            "host": channels.receiver_of(channel),
             "timeout_s": channel.timeout.total_seconds(),
             "max_attempts": channel.max_attempts,
             "used_by": channels.used_by(ctx.policy, name),

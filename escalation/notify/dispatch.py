@@ -14,11 +14,12 @@ from alerting.policy.channels import (
     AnyChannel,
     ChatbotChannel,
     DingtalkChannel,
+    EmailChannel,
     SmsChannel,
     WebhookChannel,
     WecomChannel,
 )
-from escalation.notify import chatbot, dingtalk, sms, webhook, wecom
+from escalation.notify import chatbot, dingtalk, email, sms, webhook, wecom
 
 
 def digest_fits(channel: AnyChannel) -> Callable[[dict[str, Any]], bool] | None:
@@ -39,7 +40,8 @@ async def send(
     key: str,
     clock: Clock | None = None,
 ) -> None:
-    """One attempt through `channel`; `clock` times a signed webhook (the system clock if None)."""
+    """One attempt through `channel`; `clock` times a signed webhook and dates a mail (the system
+    clock if None). Email goes by SMTP and leaves `client` unused."""
     # httpx's timeout bounds each connect, read and write; this bounds the whole attempt, so a
     # receiver that dribbles its answer cannot hold a send open past the lease.
     limit = channel.timeout.total_seconds()
@@ -56,5 +58,7 @@ async def send(
                     await dingtalk.send(client, channel, payload, key)
                 case SmsChannel():
                     await sms.send(client, channel, payload, key)
+                case EmailChannel():
+                    await email.send(channel, payload, key, clock)
     except TimeoutError:
         raise RetryableDelivery(f"no complete answer within {limit:g} s") from None

@@ -17,7 +17,7 @@ import httpx
 
 from alerting.errors import DeliveryError, RetryableDelivery
 from alerting.policy.channels import AnyChannel
-from escalation.notify import dingtalk, dispatch, wecom
+from escalation.notify import dingtalk, dispatch, email, wecom
 
 # The older generic robot (`chatbot`) is WeCom-shaped: WeCom's words, but not naming WeCom.
 ROBOT_ERRCODES = {**wecom.ERRCODES_ZH, -1: "接收方系统繁忙，稍后再试 / the provider is busy"}
@@ -27,6 +27,7 @@ TYPE_ZH = {
     "wecom": "企业微信机器人",
     "dingtalk": "钉钉机器人",
     "sms": "短信网关",
+    "email": "邮件",
 }
 
 
@@ -131,6 +132,44 @@ def explain(detail: str, retryable: bool) -> str:
             f"各人的签收链接合计已超过企业微信的 {match.group(1)} 字节上限 / the links alone are over"
             f" WeCom's size limit{later}"
         )
+    if said := explain_smtp(detail):
+        return f"{said}{later}"
     if detail == "no recipient phone numbers":
         return "短信通道需要至少一个手机号码 / an SMS channel needs a phone number to send to"
     return f"{detail}{later}"
+
+
+def explain_smtp(detail: str) -> str | None:
+    """escalation/notify/email.py's failure messages in words for an office; None for others."""
+    if match := re.fullmatch(
+        r"smtp (\d{3})(?: at (\S+))?(?:: \S+ refused)?(?: for (\d+) of (\d+) recipients)?", detail
+    ):
+        code, step, count, of = int(match.group(1)), match.group(2), match.group(3), match.group(4)
+        known = email.SMTP_CODES_ZH.get(code) or (
+            "邮件服务器暂时拒绝 / the relay deferred it"
+            if code < 500
+            else "邮件服务器拒绝 / the relay refused it"
+        )
+        where = email.STEPS_ZH.get(step or "", "")
+        some = f"（{of} 个收件地址中 {count} 个被拒）" if count else ""
+        return f"邮件服务器{where}返回 {code}{some}：{known}"
+    if match := re.fullmatch(r"certificate not trusted \((.+)\): .+", detail):
+        what = email.UNTRUSTED_ZH.get(match.group(1), "证书无效")
+        fix = (
+            "请确认 host 写的是证书上的服务器名称"
+            if match.group(1) == "hostname mismatch"
+            else "内网邮件服务器使用单位自建 CA 时，请把该 CA 证书文件（PEM）的绝对路径写入通道的 ca_file"
+        )
+        return f"邮件服务器的证书不受信任（{what}）：{fix} / certificate not trusted: {detail}"
+    if match := re.fullmatch(r"TLS handshake failed \((.+)\): check security and port", detail):
+        return (
+            f"加密握手失败（{match.group(1)}）：请检查 security 与 port 是否匹配"
+            "（starttls 通常用 587，tls 用 465）/ TLS handshake failed: check security and port"
+        )
+    if detail == "smtp server does not offer STARTTLS":
+        return '邮件服务器不支持 STARTTLS：如该端口为直接加密，请改为 security = "tls" / no STARTTLS offered'
+    if detail == "smtp server does not offer AUTH":
+        return "邮件服务器未提供登录（AUTH）：请确认该服务器需要 username/password / no AUTH offered"
+    if detail == "smtp timeout":
+        return "邮件服务器未在时限内回答 / the relay did not answer in time"
+    return None

@@ -1,6 +1,7 @@
 """`alerting channel list|test`: the channels with their hosts and uses, and a test message through
 the webhook against a real receiver on 127.0.0.1, delivered (exit 0) and refused (exit 1), each in
-the operations log; an unknown channel and an SMS without a number refused before anything is sent."""
+the operations log; an unknown channel and an SMS without a number refused before anything is sent;
+an email channel through an SMTP relay with STARTTLS."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from sqlalchemy import select
 from alerting.storage.engine import create_engine
 from alerting.storage.schema import operations
 from tests.e2e.test_cli import EXAMPLE, alerting, base_env
+from tests.smtp_server import PASSWORD, USER, make_certs, relay
 from tests.support import receiver
 
 SMS = '\n[channels.sms]\ntype = "sms"\nurl = "http://127.0.0.1:9/sms"\n'
@@ -71,3 +73,31 @@ async def test_list_and_test_a_channel(tmp_path: Path) -> None:
         ("张工", "county_webhook", True, "ok"),
         ("张工", "county_webhook", False, "HTTP 500"),
     ]
+
+
+async def test_an_email_channel_is_listed_and_tested(tmp_path: Path) -> None:
+    certs = make_certs(tmp_path / "tls")
+    async with relay(certs) as smtp:
+        mail = (
+            f'\n[channels.duty_mail]\ntype = "email"\nhost = "127.0.0.1"\nport = {smtp.port}\n'
+            f'username = "{USER}"\npassword = "${{ALERTING_SMTP_PASSWORD}}"\nca_file = "{certs.ca_file}"\n'
+            'from = "县委办应急值班 <duty@example.gov.cn>"\nto = ["zhiban@example.gov.cn"]\n'
+        )
+        env = {**base_env(tmp_path, EXAMPLE + mail), "ALERTING_SMTP_PASSWORD": PASSWORD}
+        listed = await asyncio.to_thread(alerting, "channel", "list", "--format", "json", env=env)
+        sent = await asyncio.to_thread(alerting, "channel", "test", "duty_mail", "--by", "张工", env=env)
+        smtp.password = "changed"
+        refused = await asyncio.to_thread(alerting, "channel", "test", "duty_mail", "--by", "张工", env=env)
+    channels = {c["name"]: c for c in json.loads(listed.stdout)}
+    assert channels["duty_mail"]["host"] == f"smtp://127.0.0.1:{smtp.port}"
+    assert sent.returncode == 0, sent.stdout + sent.stderr
+    assert sent.stdout.splitlines()[0] == f"通道 duty_mail（邮件，smtp://127.0.0.1:{smtp.port}）"
+    [got] = smtp.received
+    assert got.tls and got.message["Subject"].startswith("【测试消息】")
+    assert refused.returncode == 1
+    assert (
+        "用户名或密码错误" in refused.stdout
+        and "smtp 535 at AUTH: username/password refused" in refused.stdout
+    )
+    for output in (listed, sent, refused):
+        assert PASSWORD not in output.stdout + output.stderr
