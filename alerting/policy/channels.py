@@ -182,6 +182,7 @@ class EmailChannel(_Strict):
     ca_file: Path | None = Field(default=None, validate_default=True)
     timeout: Duration = timedelta(seconds=10)
     max_attempts: int = Field(default=6, ge=1, le=50)
+    rate_limits: RateLimits = ()
 
     @field_validator("security")
     @classmethod
