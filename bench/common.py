@@ -395,16 +395,17 @@ class TickLog:
 
 @contextlib.asynccontextmanager
 async def service_running(
-    env: Env, database_url: str, ticks: TickLog | None = None, **overrides: Any
+    env: Env, database_url: str, ticks: TickLog | None = None, policy: Any = None, **overrides: Any
 ) -> AsyncIterator[Any]:
     """The whole Service (consumer, deadline loop, delivery) in this process, on the SystemClock.
 
     With `ticks`, the deadline loop's tick is wrapped to note when each tick's transaction had
-    committed (instrumentation only: the tick itself is the service's own)."""
+    committed (instrumentation only: the tick itself is the service's own). `policy` replaces the
+    example policy (e.g. to send escalations to a robot)."""
     from alerting.app.service import Service
     from alerting.clock import SystemClock
 
-    service = Service(env.settings(database_url, **overrides), env.policy, SystemClock())
+    service = Service(env.settings(database_url, **overrides), policy or env.policy, SystemClock())
     if ticks is not None:
         inner = service.deadlines._tick
 

@@ -28,7 +28,7 @@ from typing import Any
 
 from bench.common import BACKENDS, ROOT, Env, Result, Row, jsonable, log, utcnow
 
-MEASUREMENTS = ("ingest", "firing", "memory", "restart", "http_intake", "delivery", "board")
+MEASUREMENTS = ("ingest", "firing", "memory", "restart", "http_intake", "delivery", "board", "digests")
 MODULES = {"http": "http_intake", "http_intake": "http_intake", **{m: m for m in MEASUREMENTS}}
 
 

@@ -1,0 +1,166 @@
+"""500 follow-ups due at 08:00 for one WeCom robot that takes 20 messages a minute.
+
+Follow-up deadlines of 500 open incidents are seeded due together a few seconds ahead; the whole
+Service runs in this process on the wall clock, its escalations going to a `wecom` channel (markdown)
+whose robot listens on 127.0.0.1 and refuses a 21st message in any minute with errcode 45009, as
+WeCom does. Figures: when the last incident reached the group (after the due time), the messages,
+the robot's refusals, and the incidents shown more than once."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bench.common import (
+    TOWNSHIPS,
+    Env,
+    Result,
+    Row,
+    _seed_postgres,
+    _seed_sqlite,
+    free_port,
+    log,
+    service_running,
+    until,
+    utcnow,
+)
+
+LEAD = timedelta(seconds=4)
+TARGET = timedelta(minutes=2)
+
+
+def robot_class() -> Any:
+    from tests.support import RobotRequest
+    from tests.wecom_robot import Robot
+
+    @dataclass
+    class WallClockRobot(Robot):
+        """The tests' WeCom robot (its checks and limits) on the wall clock."""
+
+        answers: list[tuple[float, int]] = field(default_factory=list)
+
+        def check(self, request: RobotRequest) -> tuple[int, str]:
+            self.now = datetime.now(UTC)
+            errcode, errmsg = super().check(request)
+            self.answers.append((self.now.timestamp(), errcode))
+            return errcode, errmsg
+
+    return WallClockRobot
+
+
+def follow_ups(
+    prefix: str, n: int, due: datetime, now: datetime
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    incidents, deadlines = [], []
+    for i in range(n):
+        incident_id = f"{prefix}-{i:05d}"
+        township = TOWNSHIPS[i % len(TOWNSHIPS)]
+        incidents.append(
+            {
+                "id": incident_id,
+                "township": township,
+                "level": "II",
+                "category": "安全生产",
+                "title": f"基准测试事件{i}",
+                "status": "open",
+                "origin": "township",
+                "occurred_at": now - timedelta(hours=3),
+                "known_at": now - timedelta(hours=3),
+                "opened_at": now - timedelta(hours=3),
+                "updated_at": now,
+            }
+        )
+        deadlines.append(
+            {
+                "incident_id": incident_id,
+                "township": township,
+                "kind": "followup",
+                "seq": 1,
+                "period": None,
+                "due_at": due,
+                "state": "pending",
+                "fire_at": due,
+                "next_round": 0,
+                "context": None,
+                "created_at": now,
+            }
+        )
+    return incidents, deadlines
+
+
+async def burst(env: Env, backend: str, n: int) -> dict[str, float]:
+    from alerting.policy.channels import WecomChannel
+    from tests.support import serve
+
+    url = await env.database(backend, f"digests_{backend}")
+    prefix = f"F{uuid.uuid4().hex[:6]}"
+    due = utcnow() + LEAD
+    incidents, deadlines = follow_ups(prefix, n, due, utcnow())
+    if url.startswith("sqlite"):
+        await asyncio.to_thread(_seed_sqlite, url, incidents, deadlines)
+    else:
+        await _seed_postgres(url, incidents, deadlines)
+    robot = robot_class()("bench-robot-key", datetime.now(UTC))
+    async with serve(robot, free_port()) as base:
+        robot.url = f"{base}/cgi-bin/webhook/send?key=bench-robot-key"
+        channel = WecomChannel(type="wecom", url=robot.url, format="markdown")
+        policy = env.policy.model_copy(
+            update={"channels": {**env.policy.channels, "county_webhook": channel}}
+        )
+        async with service_running(env, url, policy=policy):
+
+            async def all_shown() -> bool:
+                return len({i for body in robot.shown for i in _shown(body)}) >= n
+
+            await until(all_shown, 300, f"{n} incidents shown in the group", every=0.5)
+    counted = Counter(i for body in robot.shown for i in _shown(body))
+    accepted = [at for at, code in robot.answers if code == 0]
+    sizes = [len(body["markdown"]["content"].encode()) for body in robot.shown]
+    return {
+        "incidents": n,
+        "last_shown_s": round(max(accepted) - due.timestamp(), 2),
+        "messages": len(robot.shown),
+        "refusals": sum(1 for _at, code in robot.answers if code != 0),
+        "duplicates": sum(c - 1 for c in counted.values()),
+        "largest_message_bytes": max(sizes),
+    }
+
+
+def _shown(body: dict[str, Any]) -> list[str]:
+    """The incidents a message lists, by their titles (基准测试事件N)."""
+    return re.findall(r"基准测试事件(\d+)", body["markdown"]["content"])
+
+
+async def run(env: Env) -> Result:
+    n = 60 if env.quick else 500
+    result = Result(details={"method": __doc__.split("\n\n")[1].replace("\n", " ")})
+    for backend in env.slow_backends:
+        figures = await burst(env, backend, n)
+        log(
+            f"digests {backend}: {n} follow-ups → last shown {figures['last_shown_s']} s after due, "
+            f"{figures['messages']} messages, {figures['refusals']} refusals, "
+            f"{figures['duplicates']} duplicates"
+        )
+        result.details[backend] = figures
+        for name, value in figures.items():
+            result.figures[f"{backend}_{name}"] = value
+        met = (
+            figures["last_shown_s"] <= TARGET.total_seconds()
+            and figures["refusals"] == 0
+            and figures["duplicates"] == 0
+        )
+        result.rows.append(
+            Row(
+                f"digests {backend}: {n:,} follow-ups at 08:00, one WeCom robot (20/min)",
+                f"all shown {figures['last_shown_s']:.1f} s after due, {figures['messages']} messages, "
+                f"{figures['refusals']} refusals, {figures['duplicates']} duplicates",
+                "all within 2 min, 0 refusals, 0 duplicates",
+                met,
+            )
+        )
+    return result
