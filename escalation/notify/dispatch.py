@@ -7,17 +7,19 @@ from typing import Any
 
 import httpx
 
-from alerting.clock import Clock
+from alerting.clock import Clock, SystemClock
 from alerting.errors import RetryableDelivery
 from alerting.policy.channels import (
+    AliyunSmsChannel,
     AnyChannel,
     ChatbotChannel,
     DingtalkChannel,
     SmsChannel,
+    TencentSmsChannel,
     WebhookChannel,
     WecomChannel,
 )
-from escalation.notify import chatbot, dingtalk, sms, webhook, wecom
+from escalation.notify import aliyun_sms, chatbot, dingtalk, sms, tencent_sms, webhook, wecom
 
 
 async def send(
@@ -27,7 +29,7 @@ async def send(
     key: str,
     clock: Clock | None = None,
 ) -> None:
-    """One attempt through `channel`; `clock` times a signed webhook (the system clock if None)."""
+    """One attempt through `channel`; `clock` times a signed request (the system clock if None)."""
     # httpx's timeout bounds each connect, read and write; this bounds the whole attempt, so a
     # receiver that dribbles its answer cannot hold a send open past the lease.
     limit = channel.timeout.total_seconds()
@@ -44,5 +46,9 @@ async def send(
                     await dingtalk.send(client, channel, payload, key)
                 case SmsChannel():
                     await sms.send(client, channel, payload, key)
+                case AliyunSmsChannel():
+                    await aliyun_sms.send(client, channel, payload, key, now=(clock or SystemClock()).now)
+                case TencentSmsChannel():
+                    await tencent_sms.send(client, channel, payload, key, now=(clock or SystemClock()).now)
     except TimeoutError:
         raise RetryableDelivery(f"no complete answer within {limit:g} s") from None
