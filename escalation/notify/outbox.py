@@ -21,13 +21,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from alerting.clock import Clock
-from alerting.errors import DeliveryError, PermanentDelivery, RetryableDelivery
+from alerting.errors import DeliveryError, PartialDelivery, PermanentDelivery, RetryableDelivery
 from alerting.failpoints import NONE, Failpoints
 from alerting.metrics import Metrics
 from alerting.policy.model import Policy
 from alerting.storage.engine import reading, write_lock
 from alerting.storage.schema import notifications
-from escalation.notify import dispatch
+from escalation.notify import ack_codes, dispatch
 
 log = logging.getLogger(__name__)
 
@@ -147,10 +147,16 @@ class Outbox:
         try:
             if channel is None:
                 raise PermanentDelivery(f"channel {row.channel!r} is no longer in the policy")
-            sending = dispatch.send(self._client, channel, row.payload, row.key, self._clock)
+            payload = row.payload
+            if ack_codes.needs_codes(channel):  # cloud SMS: codes for the links, numbers settled
+                payload = await ack_codes.with_ack_codes(self._engine, row.id, payload, self._clock.now())
+            sending = dispatch.send(self._client, channel, payload, row.key, self._clock)
             if self._failpoints.armed("outbox.in_flight"):
                 sending = self._crash_in_flight(sending)
             await sending
+        except PartialDelivery as exc:  # the next attempt sends to the numbers still owed only
+            await ack_codes.record_settled(self._engine, row.id, exc.settled, self._clock.now())
+            error = exc
         except DeliveryError as exc:
             error = exc
         except Exception as exc:  # a bug in an integration must not leave the row leased forever
