@@ -14,7 +14,8 @@ AlertingError
 ├── UnknownTownship        a township not in the policy's directory (HTTP 422)
 └── DeliveryError          one notification attempt failed
     ├── RetryableDelivery      transport error, 5xx, 429: try again later
-    │   └── Throttled              the channel's rate was exceeded: nothing goes before retry_after
+    │   ├── Throttled              the channel's rate was exceeded: nothing goes before retry_after
+    │   └── PartialDelivery        some numbers of an SMS got it: try again later for the others only
     └── PermanentDelivery      other 4xx or bad configuration: do not retry
 """
 
@@ -102,6 +103,18 @@ class RetryableDelivery(DeliveryError):
 class Throttled(RetryableDelivery):
     """The receiver refused for the channel's rate, not this message's: nothing more goes through
     the channel before `retry_after` (e.g. a DingTalk robot blocked for 10 minutes)."""
+
+
+class PartialDelivery(RetryableDelivery):
+    """Some recipients of a cloud SMS were settled (sent, or refused for good) and others are worth
+    another attempt: `settled` maps each settled mobile number to "sent" or the reason it failed, so
+    the next attempt sends to the others only. The numbers are never in the message."""
+
+    def __init__(
+        self, message: str, *, settled: dict[str, str], retry_after: timedelta | None = None
+    ) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.settled = settled
 
 
 class PermanentDelivery(DeliveryError):

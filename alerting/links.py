@@ -28,6 +28,22 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+def token_of(url: str) -> str | None:
+    """The token of an acknowledgement link (BASE/ack/TOKEN), None for anything else."""
+    base, found, token = url.rpartition("/ack/")
+    return token if found and base and token and "/" not in token else None
+
+
+def expires_of(token: str) -> datetime | None:
+    """When a token this service issued expires, read without checking its MAC (for a token taken
+    from the service's own notifications); None when it cannot be read."""
+    try:
+        expires = json.loads(_unb64(token.partition(".")[0]))[3]
+        return datetime.fromtimestamp(int(expires), UTC)
+    except (ValueError, TypeError, IndexError, OverflowError):
+        return None
+
+
 class AckLinks:
     def __init__(self, secret: bytes, base_url: str, ttl: timedelta) -> None:
         if len(secret) < 16:

@@ -228,13 +228,26 @@ class ScriptedRobot:
         else:
             errcode, errmsg = self.check(request)
             answer = {"errcode": errcode, "errmsg": errmsg}
-        start = {
-            "type": "http.response.start",
-            "status": 200,
-            "headers": [(b"content-type", b"application/json")],
-        }
-        await send(start)
-        await send({"type": "http.response.body", "body": json.dumps(answer, ensure_ascii=False).encode()})
+        await answer_json(send, 200, answer)
+
+
+async def answer_json(send: Any, status: int, answer: dict[str, Any]) -> None:
+    """Answer an ASGI HTTP request with `answer` as UTF-8 JSON, as the providers' APIs do."""
+    start = {
+        "type": "http.response.start",
+        "status": status,
+        "headers": [(b"content-type", b"application/json")],
+    }
+    await send(start)
+    await send({"type": "http.response.body", "body": json.dumps(answer, ensure_ascii=False).encode()})
+
+
+@asynccontextmanager
+async def serving(hook: Any) -> AsyncIterator[Any]:
+    """`hook` (an ASGI app with a `url`) served on 127.0.0.1, its url set to the base address."""
+    async with serve(hook, free_port()) as base:
+        hook.url = base
+        yield hook
 
 
 def answering(answers: list[tuple[int, bytes]], headers: list[tuple[bytes, bytes]]) -> Any:

@@ -25,7 +25,7 @@ from alerting.api import (
 from alerting.api.schemas import Problem
 from alerting.errors import ConflictError, IntakeUnavailable, NotFound, UnknownTownship
 from alerting.http.context import ServiceContext
-from alerting.web import ack
+from alerting.web import ack, short_links
 from alerting.web.install import install as install_pages
 
 
@@ -54,7 +54,7 @@ def create_app(context: ServiceContext) -> FastAPI:
         accountability,
         bulletins,
     )
-    for module in (*routers, ack, health):
+    for module in (*routers, ack, short_links, health):
         app.include_router(module.router)
     install_pages(app)
 

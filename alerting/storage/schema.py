@@ -347,6 +347,7 @@ producer_keys = Table(
 # the directory of who is who, and people's accounts have their own modules; importing them here puts
 # their tables on `metadata`, and lets callers import every table from here.
 from alerting.storage.account_tables import operations, users, web_sessions  # noqa: E402
+from alerting.storage.ack_code_tables import ack_codes, sms_settled  # noqa: E402
 from alerting.storage.directory_tables import directory_changes, posts, shifts  # noqa: E402
 from alerting.storage.work_tables import (  # noqa: E402
     assignments,
@@ -361,6 +362,7 @@ from alerting.storage.work_tables import (  # noqa: E402
 )
 
 __all__ = [
+    "ack_codes",
     "assignments",
     "directory_changes",
     "inspections",
@@ -374,6 +376,7 @@ __all__ = [
     "operations",
     "posts",
     "shifts",
+    "sms_settled",
     "users",
     "web_sessions",
 ]

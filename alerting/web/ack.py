@@ -28,7 +28,7 @@ Token = Path(min_length=10, max_length=1000)
 ROLE_ZH = ROLES
 
 
-def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
+def page(title: str, body: str, status: int = 200) -> HTMLResponse:
     html = f"""<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -103,7 +103,7 @@ async def show(token: str = Token, ctx: ServiceContext = Depends(get_context)) -
     try:
         claim = _claim(ctx, token)
     except InvalidLink as exc:
-        return _page("无法签收", f"<p>{escape(str(exc))}</p>", status=400)
+        return page("无法签收", f"<p>{escape(str(exc))}</p>", status=400)
     async with reading(ctx.engine) as conn:
         row = (await conn.execute(select(incidents).where(incidents.c.id == claim.incident_id))).one_or_none()
         latest = (
@@ -115,17 +115,17 @@ async def show(token: str = Token, ctx: ServiceContext = Depends(get_context)) -
             )
         ).one_or_none()
     if row is None:
-        return _page("无法签收", "<p>事件不存在 / incident not found</p>", status=404)
+        return page("无法签收", "<p>事件不存在 / incident not found</p>", status=404)
     facts = _facts(row, latest, ctx.policy.tz)
     who = addressed(claim.role, claim.name)
     if row.acknowledged_at is not None:
         done = row.acknowledged_at.astimezone(ctx.policy.tz).strftime("%Y-%m-%d %H:%M:%S")
-        return _page("已签收", f"{facts}<p>已由 {escape(row.acknowledged_by or '')} 于 {done} 签收。</p>")
+        return page("已签收", f"{facts}<p>已由 {escape(row.acknowledged_by or '')} 于 {done} 签收。</p>")
     form = (
         f'{facts}<form method="post"><p class="muted">以 {escape(who)} 的身份签收</p>'
         '<button type="submit">签收</button></form>'
     )
-    return _page("紧急信息签收", form)
+    return page("紧急信息签收", form)
 
 
 @router.post(
@@ -138,14 +138,14 @@ async def acknowledge(token: str = Token, ctx: ServiceContext = Depends(get_cont
     try:
         claim = _claim(ctx, token)
     except InvalidLink as exc:
-        return _page("无法签收", f"<p>{escape(str(exc))}</p>", status=400)
+        return page("无法签收", f"<p>{escape(str(exc))}</p>", status=400)
     who = f"{claim.name}（{ROLE_ZH.get(claim.role, claim.role)}，链接签收）"
     try:
         async with ctx.engine.begin() as conn:
             result = await actions.acknowledge(conn, claim.incident_id, who, ctx.clock.now())
     except NotFound:
-        return _page("无法签收", "<p>事件不存在 / incident not found</p>", status=404)
+        return page("无法签收", "<p>事件不存在 / incident not found</p>", status=404)
     when = result.acknowledged_at.astimezone(ctx.policy.tz).strftime("%Y-%m-%d %H:%M:%S")
     if result.already:
-        return _page("已签收", f"<p>此前已由 {escape(result.acknowledged_by)} 于 {when} 签收。</p>")
-    return _page("签收成功", f"<p>{escape(who)} 于 {when} 签收，逐级提醒已停止。</p>")
+        return page("已签收", f"<p>此前已由 {escape(result.acknowledged_by)} 于 {when} 签收。</p>")
+    return page("签收成功", f"<p>{escape(who)} 于 {when} 签收，逐级提醒已停止。</p>")

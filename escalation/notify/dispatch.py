@@ -8,18 +8,20 @@ from typing import Any
 
 import httpx
 
-from alerting.clock import Clock
+from alerting.clock import Clock, SystemClock
 from alerting.errors import RetryableDelivery
 from alerting.policy.channels import (
+    AliyunSmsChannel,
     AnyChannel,
     ChatbotChannel,
     DingtalkChannel,
     EmailChannel,
     SmsChannel,
+    TencentSmsChannel,
     WebhookChannel,
     WecomChannel,
 )
-from escalation.notify import chatbot, dingtalk, email, sms, webhook, wecom
+from escalation.notify import aliyun_sms, chatbot, dingtalk, email, sms, tencent_sms, webhook, wecom
 
 
 def digest_fits(channel: AnyChannel) -> Callable[[dict[str, Any]], bool] | None:
@@ -40,7 +42,7 @@ async def send(
     key: str,
     clock: Clock | None = None,
 ) -> None:
-    """One attempt through `channel`; `clock` times a signed webhook and dates a mail (the system
+    """One attempt through `channel`; `clock` times a signed request and dates a mail (the system
     clock if None). Email goes by SMTP and leaves `client` unused."""
     # httpx's timeout bounds each connect, read and write; this bounds the whole attempt, so a
     # receiver that dribbles its answer cannot hold a send open past the lease.
@@ -60,5 +62,9 @@ async def send(
                     await sms.send(client, channel, payload, key)
                 case EmailChannel():
                     await email.send(channel, payload, key, clock)
+                case AliyunSmsChannel():
+                    await aliyun_sms.send(client, channel, payload, key, now=(clock or SystemClock()).now)
+                case TencentSmsChannel():
+                    await tencent_sms.send(client, channel, payload, key, now=(clock or SystemClock()).now)
     except TimeoutError:
         raise RetryableDelivery(f"no complete answer within {limit:g} s") from None

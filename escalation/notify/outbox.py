@@ -23,14 +23,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from alerting.clock import Clock
-from alerting.errors import DeliveryError, PermanentDelivery, RetryableDelivery, Throttled
+from alerting.errors import DeliveryError, PartialDelivery, PermanentDelivery, RetryableDelivery, Throttled
 from alerting.failpoints import NONE, Failpoints
 from alerting.metrics import Metrics
 from alerting.policy.channels import AnyChannel
 from alerting.policy.model import Policy
 from alerting.storage.engine import reading, write_lock
 from alerting.storage.schema import notifications
-from escalation.notify import budget, dispatch
+from escalation.notify import ack_codes, budget, dispatch
 from escalation.notify.claims import Batch, Claims, Member
 
 log = logging.getLogger(__name__)
@@ -112,10 +112,18 @@ class Outbox:
         try:
             if channel is None:
                 raise PermanentDelivery(f"channel {batch.channel!r} is no longer in the policy")
-            sending = dispatch.send(self._client, channel, batch.payload, batch.key, self._clock)
+            payload = batch.payload
+            if ack_codes.needs_codes(channel):  # cloud SMS: codes for the links, numbers settled
+                payload = await ack_codes.with_ack_codes(
+                    self._engine, batch.members[0].id, payload, self._clock.now()
+                )
+            sending = dispatch.send(self._client, channel, payload, batch.key, self._clock)
             if self._failpoints.armed("outbox.in_flight"):
                 sending = self._crash_in_flight(sending)
             await sending
+        except PartialDelivery as exc:  # the next attempt sends to the numbers still owed only
+            await ack_codes.record_settled(self._engine, batch.members[0].id, exc.settled, self._clock.now())
+            error = exc
         except DeliveryError as exc:
             error = exc
         except Exception as exc:  # a bug in an integration must not leave the rows leased forever

@@ -17,7 +17,7 @@ import httpx
 
 from alerting.errors import DeliveryError, RetryableDelivery
 from alerting.policy.channels import AnyChannel
-from escalation.notify import dingtalk, dispatch, email, wecom
+from escalation.notify import aliyun_sms, dingtalk, dispatch, email, tencent_sms, wecom
 
 # The older generic robot (`chatbot`) is WeCom-shaped: WeCom's words, but not naming WeCom.
 ROBOT_ERRCODES = {**wecom.ERRCODES_ZH, -1: "接收方系统繁忙，稍后再试 / the provider is busy"}
@@ -28,7 +28,10 @@ TYPE_ZH = {
     "dingtalk": "钉钉机器人",
     "sms": "短信网关",
     "email": "邮件",
+    "aliyun_sms": "阿里云短信",
+    "tencent_sms": "腾讯云短信",
 }
+CLOUD_SMS_CODES = {"aliyun_sms": aliyun_sms.ERRCODES_ZH, "tencent_sms": tencent_sms.ERRCODES_ZH}
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +90,17 @@ async def probe(
 def explain(detail: str, retryable: bool) -> str:
     """The integrations' failure messages (escalation/notify/*.py) in words for an office."""
     later = "；正式通知遇到此情况会自动重试" if retryable else "；正式通知遇到此情况不会重试，请先修正"
+    if match := re.fullmatch(r"(.+) for (\d+) of (\d+) numbers", detail):  # a cloud SMS, some numbers
+        detail, later = match.group(1), f"（{match.group(3)} 个号码中的 {match.group(2)} 个）{later}"
+    if match := re.fullmatch(
+        r"(aliyun_sms|tencent_sms) ([\w.]+)(?: \((?:clock skew\?|signature)\))?", detail
+    ):
+        kind, code = match.group(1), match.group(2)
+        codes = CLOUD_SMS_CODES[kind]
+        known = (
+            codes.get(code) or codes.get(code.split(".")[0]) or "短信平台拒绝了请求 / the provider refused it"
+        )
+        return f"{TYPE_ZH[kind]}返回 {code}：{known}{later}"
     if match := re.fullmatch(r"robot errcode (-?\d+)", detail):
         code = int(match.group(1))
         known = ROBOT_ERRCODES.get(code, "接收方拒绝了消息 / the robot refused the message")
@@ -103,7 +117,9 @@ def explain(detail: str, retryable: bool) -> str:
         if reason:
             known = dingtalk.REASONS_ZH[reason] + (f"（钉钉所见地址：{address.strip()}）" if address else "")
         return f"钉钉机器人返回错误码 {code}：{known}{later}"
-    if match := re.fullmatch(r"HTTP (\d{3})( without a robot errcode)?", detail):
+    if match := re.fullmatch(
+        r"HTTP (\d{3})( without an? (?:robot errcode|Tencent Cloud answer|Aliyun code))?", detail
+    ):
         status = int(match.group(1))
         if match.group(2):
             what = "接收方的回答不是机器人的格式（地址可能指向了代理或其他服务）/ not a robot's answer"
@@ -136,6 +152,8 @@ def explain(detail: str, retryable: bool) -> str:
         return f"{said}{later}"
     if detail == "no recipient phone numbers":
         return "短信通道需要至少一个手机号码 / an SMS channel needs a phone number to send to"
+    if detail == "no recipient mobile numbers":
+        return "短信通道需要至少一个手机号码（座机收不到短信）/ an SMS channel needs a mobile number"
     return f"{detail}{later}"
 
 

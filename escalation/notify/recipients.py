@@ -20,14 +20,21 @@ def recipient_phones(payload: dict[str, Any]) -> list[str]:
     return phones
 
 
+def mobile(phone: object) -> str | None:
+    """A mainland mobile number as 11 digits without +86, or None (a landline, not a number)."""
+    found = re.fullmatch(r"(?:\+?86[- ]?)?(1\d{10})", phone.strip()) if isinstance(phone, str) else None
+    return found.group(1) if found else None
+
+
 def mobiles(payload: dict[str, Any]) -> list[str]:
     """The recipients' mainland mobile numbers, without a +86 prefix, in order: the robots (DingTalk,
-    WeCom) mention by mobile only, so a landline such as 0791-80000001 is left out."""
+    WeCom) mention by mobile only, and SMS reaches mobiles only, so a landline such as 0791-80000001
+    is left out."""
     found = []
     for phone in recipient_phones(payload):
-        mobile = re.fullmatch(r"(?:\+?86[- ]?)?(1\d{10})", phone)
-        if mobile and mobile.group(1) not in found:
-            found.append(mobile.group(1))
+        number = mobile(phone)
+        if number and number not in found:
+            found.append(number)
     return found
 
 
