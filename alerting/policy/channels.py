@@ -98,6 +98,20 @@ class DingtalkChannel(_Strict):
     keywords: tuple[Annotated[str, Field(min_length=1)], ...] = ()
 
 
+class FeishuChannel(_Strict):
+    """A Feishu (飞书) custom group bot: the URL's last segment is its hook id (the credential, so
+    written in a policy as ${ENV_VAR}); `secret` is its 签名校验 secret (likewise); `keywords` are its
+    自定义关键词, of which every message must contain one."""
+
+    type: Literal["feishu"]
+    url: str = Field(pattern=r"^https?://[^/?#\s]+/open-apis/bot/v2/hook/[A-Za-z0-9_-]+$")
+    secret: str | None = Field(default=None, pattern=r"^\S+$", repr=False)
+    timeout: Duration = timedelta(seconds=5)
+    max_attempts: int = Field(default=6, ge=1, le=50)
+    mention_recipients: bool = True
+    keywords: tuple[Annotated[str, Field(min_length=1)], ...] = ()
+
+
 class SmsChannel(_Strict):
     """A generic HTTP SMS gateway."""
 
@@ -109,5 +123,5 @@ class SmsChannel(_Strict):
     template: str | None = None
 
 
-AnyChannel = WebhookChannel | ChatbotChannel | WecomChannel | DingtalkChannel | SmsChannel
+AnyChannel = WebhookChannel | ChatbotChannel | WecomChannel | DingtalkChannel | FeishuChannel | SmsChannel
 Channel = Annotated[AnyChannel, Field(discriminator="type")]

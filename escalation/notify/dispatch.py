@@ -7,17 +7,18 @@ from typing import Any
 
 import httpx
 
-from alerting.clock import Clock
+from alerting.clock import Clock, SystemClock
 from alerting.errors import RetryableDelivery
 from alerting.policy.channels import (
     AnyChannel,
     ChatbotChannel,
     DingtalkChannel,
+    FeishuChannel,
     SmsChannel,
     WebhookChannel,
     WecomChannel,
 )
-from escalation.notify import chatbot, dingtalk, sms, webhook, wecom
+from escalation.notify import chatbot, dingtalk, feishu, sms, webhook, wecom
 
 
 async def send(
@@ -27,7 +28,8 @@ async def send(
     key: str,
     clock: Clock | None = None,
 ) -> None:
-    """One attempt through `channel`; `clock` times a signed webhook (the system clock if None)."""
+    """One attempt through `channel`; `clock` times a signed webhook and a Feishu
+    bot's signature (the system clock if None)."""
     # httpx's timeout bounds each connect, read and write; this bounds the whole attempt, so a
     # receiver that dribbles its answer cannot hold a send open past the lease.
     limit = channel.timeout.total_seconds()
@@ -42,6 +44,8 @@ async def send(
                     await wecom.send(client, channel, payload)
                 case DingtalkChannel():
                     await dingtalk.send(client, channel, payload, key)
+                case FeishuChannel():
+                    await feishu.send(client, channel, payload, now=(clock or SystemClock()).now)
                 case SmsChannel():
                     await sms.send(client, channel, payload, key)
     except TimeoutError:
