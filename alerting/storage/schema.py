@@ -333,7 +333,7 @@ producer_keys = Table(
 # the directory of who is who, and people's accounts have their own modules; importing them here puts
 # their tables on `metadata`, and lets callers import every table from here.
 from alerting.storage.account_tables import operations, users, web_sessions  # noqa: E402
-from alerting.storage.directory_tables import directory_changes, posts, shifts  # noqa: E402
+from alerting.storage.directory_tables import directory_changes, feishu_ids, posts, shifts  # noqa: E402
 from alerting.storage.work_tables import (  # noqa: E402
     assignments,
     inspections,
@@ -349,6 +349,7 @@ from alerting.storage.work_tables import (  # noqa: E402
 __all__ = [
     "assignments",
     "directory_changes",
+    "feishu_ids",
     "inspections",
     "item_events",
     "item_versions",

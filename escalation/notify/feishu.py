@@ -30,6 +30,7 @@ import httpx
 
 from alerting.errors import PermanentDelivery, RetryableDelivery
 from alerting.policy.channels import FeishuChannel
+from alerting.policy.roster import FEISHU_USER_ID
 from escalation.notify.recipients import personal_links, who
 from escalation.notify.webhook import json_bytes, post_json, raise_for_status, retry_after
 
@@ -38,9 +39,7 @@ CUT = "…"
 FREQUENCY_LIMITED = 11232  # 100 a minute and 5 a second per bot, and Feishu's own load at :00 and :30
 SIGNATURE_REFUSED = 19021
 SKEW_ALLOWED = timedelta(hours=1)  # Feishu refuses a timestamp further than this from its clock
-# A Feishu open_id (ou_…) or user_id: letters, digits, "_" and "-" only, so it cannot break out of
-# the <at id=…> tag it is written into.
-FEISHU_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+FEISHU_ID = re.compile(FEISHU_USER_ID)  # nothing else is written into an <at id=…> tag
 # Measuring a body for `fits`: the signature's fields have the same length at any moment.
 _SOME_MOMENT = datetime(2024, 5, 1, tzinfo=UTC)
 
