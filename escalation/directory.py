@@ -1,7 +1,7 @@
 """Who is who as firing reads it: a Directory built from the database (the shifts not yet over, the
-posts' current holders, the officers' register), kept until any of them changes. Edits come from
-alerting.county.directory and the officers' register; a replica sees another's edit at its next
-firing pass, without a restart."""
+posts' current holders, the officers' register, people's Feishu ids), kept until any of them
+changes. Edits come from alerting.county.directory and the officers' register; a replica sees
+another's edit at its next firing pass, without a restart."""
 
 from __future__ import annotations
 
@@ -12,8 +12,16 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from alerting.policy.model import Policy
-from alerting.policy.roster import Directory, OfficerTerm, Person, RosterPolicy, Shift, Township
-from alerting.storage.schema import directory_changes, officer_changes, officers, posts, shifts
+from alerting.policy.roster import (
+    Directory,
+    OfficerTerm,
+    Person,
+    RosterPolicy,
+    Shift,
+    Township,
+    phone_key,
+)
+from alerting.storage.schema import directory_changes, feishu_ids, officer_changes, officers, posts, shifts
 
 COUNTY_POSTS = ("section_chief", "director", "fallback_duty_officer")  # township "" in `posts`
 TOWNSHIP_POSTS = ("township_leader",)
@@ -63,6 +71,24 @@ async def active_shifts(conn: AsyncConnection, since: datetime) -> list[Shift]:
     ]
 
 
+async def current_feishu_ids(conn: AsyncConnection) -> dict[str, str | None]:
+    """Each phone_key's Feishu id now; None where it was cleared."""
+    newest = select(func.max(feishu_ids.c.id)).group_by(feishu_ids.c.phone)
+    rows = await conn.execute(
+        select(feishu_ids.c.phone, feishu_ids.c.feishu_user_id).where(feishu_ids.c.id.in_(newest))
+    )
+    return {r.phone: r.feishu_user_id for r in rows}
+
+
+def policy_feishu_ids(policy: Policy) -> dict[str, str]:
+    """The Feishu ids the policy's [roster] and [townships] give their people, by phone_key."""
+    roster = policy.roster
+    people = [roster.section_chief, roster.director, roster.fallback_duty_officer]
+    people += [p for s in roster.shifts for p in (s.duty_officer, s.leader_on_duty)]
+    people += [t.leader for t in policy.townships.values()]
+    return {phone_key(p.phone): p.feishu_user_id for p in people if p is not None and p.feishu_user_id}
+
+
 async def load(conn: AsyncConnection, policy: Policy, now: datetime) -> Directory:
     held = await current_posts(conn)
     roster = RosterPolicy(**{role: held.get((role, "")) for role in COUNTY_POSTS})
@@ -80,6 +106,8 @@ async def load(conn: AsyncConnection, policy: Policy, now: datetime) -> Director
         townships=leaders,
         officers=terms,
         tz=policy.tz,
+        # Set at run time (alerting roster feishu-ids) over what the policy says.
+        feishu_ids={**policy_feishu_ids(policy), **await current_feishu_ids(conn)},
     )
 
 

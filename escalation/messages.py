@@ -71,6 +71,14 @@ class Subject:
         return f"{self.township} '{self.title}' (level {self.level})"
 
 
+def _recipient(person: Recipient, ack_url: str | None) -> dict[str, Any]:
+    """A recipient as channels read it; `feishu_user_id` only where the directory knows it."""
+    shown = {"role": person.role, "name": person.name, "phone": person.phone, "ack_url": ack_url}
+    if person.feishu_user_id:
+        shown["feishu_user_id"] = person.feishu_user_id
+    return shown
+
+
 def escalation_payload(
     *,
     subject: Subject,
@@ -115,9 +123,6 @@ def escalation_payload(
         },
         "deadline": {"kind": kind.value, "due_at": due_at.isoformat()},
         "escalation": {"round": round_number, "step": step + 1, "roles": list(roles)},
-        "recipients": [
-            {"role": r.role, "name": r.name, "phone": r.phone, "ack_url": ack_urls.get(r.name)}
-            for r in recipients
-        ],
+        "recipients": [_recipient(r, ack_urls.get(r.name)) for r in recipients],
         "unresolved_roles": unresolved,
     }

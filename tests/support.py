@@ -76,10 +76,19 @@ async def eventually(
 
 
 @asynccontextmanager
-async def serve(app: Any, port: int) -> AsyncIterator[str]:
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="off")
+async def serve(app: Any, port: int, *, date_header: bool = True) -> AsyncIterator[str]:
+    """`app` on 127.0.0.1:`port`; without `date_header` the app's answers carry its own Date (a
+    receiver with a clock of its own)."""
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_config=None,
+        access_log=False,
+        lifespan="off",
+        date_header=date_header,
     )
+    server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():
@@ -197,6 +206,7 @@ class RobotRequest:
     query: str  # still percent-encoded
     headers: dict[str, str]
     raw: bytes
+    client: str = "127.0.0.1"  # the address the request came from
 
     @property
     def body(self) -> dict[str, Any]:
@@ -206,9 +216,9 @@ class RobotRequest:
 
 @dataclass(kw_only=True)
 class ScriptedRobot:
-    """A chat robot's endpoint (tests/dingtalk_robot.py, tests/wecom_robot.py): answers `script`
-    first (one JSON answer each, before any check), then what `check` says; always HTTP 200 with a
-    JSON errcode and errmsg, as the robots answer."""
+    """A chat robot's endpoint (tests/dingtalk_robot.py, tests/wecom_robot.py, tests/feishu_bot.py):
+    answers `script` first (one JSON answer each, before any check), then what `check` says; always
+    HTTP 200 with a JSON answer, by default the errcode and errmsg WeCom and DingTalk answer."""
 
     script: list[dict[str, Any]] = field(default_factory=list)
     received: list[RobotRequest] = field(default_factory=list)
@@ -217,18 +227,23 @@ class ScriptedRobot:
     def check(self, request: RobotRequest) -> tuple[int, str]:
         raise NotImplementedError
 
+    def answer(self, code: int, message: str) -> dict[str, Any]:
+        """The JSON answer saying what `check` found."""
+        return {"errcode": code, "errmsg": message}
+
+    def answer_headers(self) -> list[tuple[bytes, bytes]]:
+        return [(b"content-type", b"application/json")]
+
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
         raw, headers = await read_request(scope, receive)
-        request = RobotRequest(scope["path"], scope["query_string"].decode(), headers, raw)
+        client = scope["client"][0] if scope.get("client") else ""
+        request = RobotRequest(scope["path"], scope["query_string"].decode(), headers, raw, client)
         self.received.append(request)
-        if self.script:
-            answer = self.script.pop(0)
-        else:
-            errcode, errmsg = self.check(request)
-            answer = {"errcode": errcode, "errmsg": errmsg}
-        await answer_json(send, 200, answer)
+        answer = self.script.pop(0) if self.script else self.answer(*self.check(request))
+        await send({"type": "http.response.start", "status": 200, "headers": self.answer_headers()})
+        await send({"type": "http.response.body", "body": json.dumps(answer, ensure_ascii=False).encode()})
 
 
 async def answer_json(send: Any, status: int, answer: dict[str, Any]) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from alerting.cli import feishu_ids
 from alerting.cli.common import (
     Subcommands,
     actor,
@@ -88,6 +89,8 @@ def register(commands: Subcommands) -> None:
     post.add_argument("--note", default="", help="说明 / remark")
     add_actor(post)
 
+    feishu_ids.register(actions)
+
     changes = actions.add_parser("changes", help="变更记录 / the directory's history, newest first")
     changes.add_argument("--limit", type=positive, default=50)
     add_format(changes)
@@ -144,6 +147,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print(as_json(rows) if args.format == "json" else _posts(rows), end="")
     elif args.action == "set-post":
         _set_post(args, settings, policy, now)
+    elif args.action == feishu_ids.ACTION:
+        feishu_ids.run(args, settings, policy, now)
     else:
         rows = asyncio.run(with_db(settings, lambda conn: directory.changes(conn, args.limit)))
         print(as_json(rows) if args.format == "json" else _changes(rows, policy), end="")

@@ -36,6 +36,7 @@ ACTION_ZH = {
     "shift_withdrawn": "撤销班次",
     "imported": "导入值班表",
     "post_set": "设置岗位",
+    "feishu_ids_set": "设置飞书 ID",
 }
 
 
@@ -60,7 +61,7 @@ def policy_fingerprint(policy: Policy) -> str:
     return hashlib.sha256(json.dumps(said, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
 
 
-async def _record(
+async def record_change(
     conn: AsyncConnection, action: str, by: str, note: str, details: dict[str, Any], now: datetime
 ) -> int:
     change_id: int = (
@@ -123,7 +124,7 @@ async def seed_from_policy(conn: AsyncConnection, policy: Policy, now: datetime)
     held = [(r, "", getattr(policy.roster, r)) for r in COUNTY_POSTS if getattr(policy.roster, r)]
     held += [("township_leader", t, entry.leader) for t, entry in policy.townships.items()]
     details = {"fingerprint": fingerprint, "shifts": len(policy.roster.shifts), "posts": len(held)}
-    change = await _record(
+    change = await record_change(
         conn, "seeded", "policy", "由策略文件初始化 / seeded from the policy", details, now
     )
     if policy.roster.shifts:
@@ -138,7 +139,7 @@ async def add_shift(
     conn: AsyncConnection, policy: Policy, shift: Shift, by: str, note: str, source: str, now: datetime
 ) -> dict[str, Any]:
     """Add one shift (a swap or an extra shift: it wins over the shifts it overlaps that started before)."""
-    change = await _record(conn, "shift_added", by, note, {"starts_at": shift.start.isoformat()}, now)
+    change = await record_change(conn, "shift_added", by, note, {"starts_at": shift.start.isoformat()}, now)
     shift_id = (
         await conn.execute(shifts.insert().values(_shift_row(shift, source, change)).returning(shifts.c.id))
     ).scalar_one()
@@ -163,7 +164,7 @@ async def import_shifts(
     inside = (shifts.c.withdrawn_by.is_(None), shifts.c.starts_at >= start, shifts.c.ends_at <= end)
     replaced = (await conn.execute(select(func.count()).where(*inside))).scalar_one()
     details = {"added": len(new), "replaced": replaced, "from": start.isoformat(), "to": end.isoformat()}
-    change = await _record(conn, "imported", by, note, details, now)
+    change = await record_change(conn, "imported", by, note, details, now)
     await conn.execute(shifts.update().where(*inside).values(withdrawn_by=change))
     await conn.execute(shifts.insert(), [_shift_row(s, source, change) for s in new])
     await roster_gap.after_change(conn, policy, now)
@@ -178,7 +179,7 @@ async def withdraw_shift(
         raise ConflictError(
             f"班次 {shift_id} 已于变更 {found['withdrawn_by']} 撤销 / shift {shift_id} was already withdrawn"
         )
-    change = await _record(conn, "shift_withdrawn", by, note, {"shift_id": shift_id}, now)
+    change = await record_change(conn, "shift_withdrawn", by, note, {"shift_id": shift_id}, now)
     await conn.execute(shifts.update().where(shifts.c.id == shift_id).values(withdrawn_by=change))
     await roster_gap.after_change(conn, policy, now)
     return await get_shift(conn, shift_id)
@@ -209,7 +210,7 @@ async def set_post(
         raise ConflictError(f"{role} 是县级岗位，不属于乡镇 / {role} is a county post: give no township")
     town = township or ""
     details = {"role": role, "township": town, "vacant": person is None}
-    change = await _record(conn, "post_set", by, note, details, now)
+    change = await record_change(conn, "post_set", by, note, details, now)
     await conn.execute(posts.insert().values(_post_row(role, town, person, change)))
     return {
         "role": role,

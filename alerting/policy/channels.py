@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 
-from alerting.policy.channel_base import ROBOT_RATE, Strict
+from alerting.policy.channel_base import FEISHU_RATE, ROBOT_RATE, Strict
 from alerting.policy.durations import Duration
 from alerting.policy.email_channel import EmailChannel
 from alerting.policy.rates import RateLimits
@@ -106,6 +106,22 @@ class DingtalkChannel(Strict):
     digest: bool = True
 
 
+class FeishuChannel(Strict):
+    """A Feishu (飞书) custom group bot: the URL's last segment is its hook id (the credential, so
+    written in a policy as ${ENV_VAR}); `secret` is its 签名校验 secret (likewise); `keywords` are its
+    自定义关键词, of which every message must contain one."""
+
+    type: Literal["feishu"]
+    url: str = Field(pattern=r"^https?://[^/?#\s]+/open-apis/bot/v2/hook/[A-Za-z0-9_-]+$")
+    secret: str | None = Field(default=None, pattern=r"^\S+$", repr=False)
+    timeout: Duration = timedelta(seconds=5)
+    max_attempts: int = Field(default=6, ge=1, le=50)
+    mention_recipients: bool = True
+    keywords: tuple[Annotated[str, Field(min_length=1)], ...] = ()
+    rate_limits: RateLimits = FEISHU_RATE
+    digest: bool = True
+
+
 class SmsChannel(Strict):
     """A generic HTTP SMS gateway."""
 
@@ -123,6 +139,7 @@ AnyChannel = (
     | ChatbotChannel
     | WecomChannel
     | DingtalkChannel
+    | FeishuChannel
     | SmsChannel
     | AliyunSmsChannel
     | TencentSmsChannel
@@ -137,6 +154,7 @@ __all__ = [
     "ChatbotChannel",
     "DingtalkChannel",
     "EmailChannel",
+    "FeishuChannel",
     "SmsChannel",
     "TencentSmsChannel",
     "WebhookChannel",

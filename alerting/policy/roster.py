@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from bisect import bisect_right
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -36,12 +37,28 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# A Feishu open_id (ou_…) or user_id: letters, digits, "_" and "-", so that it cannot break out of
+# the <at id=…> tag a Feishu card mentions it in.
+FEISHU_USER_ID = r"[A-Za-z0-9_-]{1,64}"  # for re.fullmatch
+
+
+def phone_key(phone: str) -> str:
+    """A phone number as the directory's Feishu ids are keyed: its digits, a mainland mobile without
+    +86 ("+86 138-0000-0001" and "13800000001" are one key)."""
+    digits = re.sub(r"\D", "", phone)
+    mobile = re.fullmatch(r"(?:86)?(1\d{10})", digits)
+    return mobile.group(1) if mobile else digits
+
+
 class Person(_Strict):
     # Stripped first so that a blank cell or "  " is an empty name, not a person.
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
     name: str = Field(min_length=1, max_length=50)
     phone: str = Field(min_length=3, max_length=40, pattern=r"^[0-9+\-() ]+$")
+    # Left out of dumps: the policy's ids are read from the policy at each load (escalation/
+    # directory.py), never seeded, so they leave the seeded directory's fingerprint as it was.
+    feishu_user_id: str | None = Field(default=None, pattern=f"^{FEISHU_USER_ID}$", exclude=True)
 
 
 class Shift(_Strict):
@@ -194,6 +211,7 @@ class Recipient:
     role: str
     name: str
     phone: str
+    feishu_user_id: str | None = None  # what a Feishu bot mentions; never guessed
 
 
 class Directory:
@@ -207,9 +225,13 @@ class Directory:
         townships: Mapping[str, Township] | None = None,
         officers: Mapping[str, Sequence[OfficerTerm]] | None = None,
         tz: ZoneInfo | None = None,
+        feishu_ids: Mapping[str, str | None] | None = None,
     ) -> None:
-        """`tz` is the county's: an officer's term is in local dates (needed with `officers`)."""
+        """`tz` is the county's: an officer's term is in local dates (needed with `officers`).
+        `feishu_ids` maps a phone_key to the person's Feishu id (None: cleared), over the ids the
+        people themselves carry."""
         self._roster = roster
+        self._feishu_ids = dict(feishu_ids or {})
         self._townships = dict(townships or {})
         self._officers = {town: list(terms) for town, terms in (officers or {}).items()}
         self._tz = tz
@@ -250,7 +272,10 @@ class Directory:
             if person is None:
                 unresolved.append(role)
             else:
-                recipients.append(Recipient(role=role, name=person.name, phone=person.phone))
+                feishu_id = person.feishu_user_id
+                if self._feishu_ids:
+                    feishu_id = self._feishu_ids.get(phone_key(person.phone), feishu_id)
+                recipients.append(Recipient(role, person.name, person.phone, feishu_id))
         return recipients, unresolved
 
     def _person(self, role: str, at: datetime, township: str | None) -> Person | None:

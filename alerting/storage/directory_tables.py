@@ -1,6 +1,7 @@
 """Tables of who is who, changed at run time: the duty roster (值班表), the posts (section chief,
-director, the office's duty phone, each township's leader), and the log of every change to them.
-Nothing is overwritten: a shift is withdrawn, a post gets a new row, and each act is a change row."""
+director, the office's duty phone, each township's leader), people's Feishu ids, and the log of every
+change to them. Nothing is overwritten: a shift is withdrawn, a post gets a new row, and each act is
+a change row."""
 
 from __future__ import annotations
 
@@ -40,6 +41,19 @@ posts = Table(
     Index("ix_posts_role_township", "role", "township", "id"),
 )
 
+# Each person's Feishu id (what a Feishu bot mentions; it cannot mention by phone) from `change_id` on,
+# keyed by phone_key(phone): the current one is the newest row of a phone; a row without an id clears
+# it. Who set it, when and why is the change's row.
+feishu_ids = Table(
+    "feishu_ids",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("phone", String(40), nullable=False),
+    Column("feishu_user_id", String(64)),
+    Column("change_id", BigId, nullable=False),
+    Index("ix_feishu_ids_phone", "phone", "id"),
+)
+
 # Every change, in order: what a cached directory compares to know it is stale.
 directory_changes = Table(
     "directory_changes",
@@ -47,7 +61,7 @@ directory_changes = Table(
     Column("id", BigId, primary_key=True, autoincrement=True),
     Column(
         "action", String(24), nullable=False
-    ),  # seeded | shift_added | shift_withdrawn | imported | post_set
+    ),  # seeded | shift_added | shift_withdrawn | imported | post_set | feishu_ids_set
     Column("by", String(100), nullable=False),
     Column("at", UTCDateTime, nullable=False),
     Column("note", String(500), nullable=False),

@@ -348,7 +348,7 @@ producer_keys = Table(
 # their tables on `metadata`, and lets callers import every table from here.
 from alerting.storage.account_tables import operations, users, web_sessions  # noqa: E402
 from alerting.storage.ack_code_tables import ack_codes, sms_settled  # noqa: E402
-from alerting.storage.directory_tables import directory_changes, posts, shifts  # noqa: E402
+from alerting.storage.directory_tables import directory_changes, feishu_ids, posts, shifts  # noqa: E402
 from alerting.storage.work_tables import (  # noqa: E402
     assignments,
     inspections,
@@ -365,6 +365,7 @@ __all__ = [
     "ack_codes",
     "assignments",
     "directory_changes",
+    "feishu_ids",
     "inspections",
     "item_events",
     "item_versions",

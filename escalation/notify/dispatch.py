@@ -16,12 +16,13 @@ from alerting.policy.channels import (
     ChatbotChannel,
     DingtalkChannel,
     EmailChannel,
+    FeishuChannel,
     SmsChannel,
     TencentSmsChannel,
     WebhookChannel,
     WecomChannel,
 )
-from escalation.notify import aliyun_sms, chatbot, dingtalk, email, sms, tencent_sms, webhook, wecom
+from escalation.notify import aliyun_sms, chatbot, dingtalk, email, feishu, sms, tencent_sms, webhook, wecom
 
 
 def digest_fits(channel: AnyChannel) -> Callable[[dict[str, Any]], bool] | None:
@@ -32,6 +33,8 @@ def digest_fits(channel: AnyChannel) -> Callable[[dict[str, Any]], bool] | None:
             return lambda payload: wecom.fits(channel, payload)
         case DingtalkChannel(digest=True):
             return lambda payload: dingtalk.fits(channel, payload)
+        case FeishuChannel(digest=True):
+            return lambda payload: feishu.fits(channel, payload)
     return None
 
 
@@ -42,8 +45,8 @@ async def send(
     key: str,
     clock: Clock | None = None,
 ) -> None:
-    """One attempt through `channel`; `clock` times a signed request and dates a mail (the system
-    clock if None). Email goes by SMTP and leaves `client` unused."""
+    """One attempt through `channel`; `clock` times a signed request (webhook, Feishu, cloud SMS)
+    and dates a mail (the system clock if None). Email goes by SMTP and leaves `client` unused."""
     # httpx's timeout bounds each connect, read and write; this bounds the whole attempt, so a
     # receiver that dribbles its answer cannot hold a send open past the lease.
     limit = channel.timeout.total_seconds()
@@ -58,6 +61,8 @@ async def send(
                     await wecom.send(client, channel, payload)
                 case DingtalkChannel():
                     await dingtalk.send(client, channel, payload, key)
+                case FeishuChannel():
+                    await feishu.send(client, channel, payload, now=(clock or SystemClock()).now)
                 case SmsChannel():
                     await sms.send(client, channel, payload, key)
                 case EmailChannel():

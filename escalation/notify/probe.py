@@ -17,7 +17,7 @@ import httpx
 
 from alerting.errors import DeliveryError, RetryableDelivery
 from alerting.policy.channels import AnyChannel
-from escalation.notify import aliyun_sms, dingtalk, dispatch, email, tencent_sms, wecom
+from escalation.notify import aliyun_sms, dingtalk, dispatch, email, feishu, tencent_sms, wecom
 
 # The older generic robot (`chatbot`) is WeCom-shaped: WeCom's words, but not naming WeCom.
 ROBOT_ERRCODES = {**wecom.ERRCODES_ZH, -1: "接收方系统繁忙，稍后再试 / the provider is busy"}
@@ -26,6 +26,7 @@ TYPE_ZH = {
     "chatbot": "群机器人",
     "wecom": "企业微信机器人",
     "dingtalk": "钉钉机器人",
+    "feishu": "飞书机器人",
     "sms": "短信网关",
     "email": "邮件",
     "aliyun_sms": "阿里云短信",
@@ -117,6 +118,9 @@ def explain(detail: str, retryable: bool) -> str:
         if reason:
             known = dingtalk.REASONS_ZH[reason] + (f"（钉钉所见地址：{address.strip()}）" if address else "")
         return f"钉钉机器人返回错误码 {code}：{known}{later}"
+    if match := re.fullmatch(r"feishu code (-?\d+)(?: \((.+)\))?", detail):
+        code = int(match.group(1))
+        return f"飞书机器人返回错误码 {code}：{_feishu_words(code, match.group(2))}{later}"
     if match := re.fullmatch(
         r"HTTP (\d{3})( without an? (?:robot errcode|Tencent Cloud answer|Aliyun code))?", detail
     ):
@@ -143,10 +147,11 @@ def explain(detail: str, retryable: bool) -> str:
     if detail.startswith("no complete answer within"):
         limit = detail.removeprefix("no complete answer within ")
         return f"接收方未在 {limit} 内回答 / no answer in time{later}"
-    if match := re.fullmatch(r"wecom message over (\d+) bytes without its text", detail):
+    if match := re.fullmatch(r"(wecom|feishu) message over (\d+) bytes without its text", detail):
+        provider = {"wecom": ("企业微信", "WeCom"), "feishu": ("飞书", "Feishu")}[match.group(1)]
         return (
-            f"各人的签收链接合计已超过企业微信的 {match.group(1)} 字节上限 / the links alone are over"
-            f" WeCom's size limit{later}"
+            f"各人的签收链接合计已超过{provider[0]}的 {match.group(2)} 字节上限 / the links alone are over"
+            f" {provider[1]}'s size limit{later}"
         )
     if said := explain_smtp(detail):
         return f"{said}{later}"
@@ -191,3 +196,14 @@ def explain_smtp(detail: str) -> str | None:
     if detail == "smtp timeout":
         return "邮件服务器未在时限内回答 / the relay did not answer in time"
     return None
+
+
+def _feishu_words(code: int, reason: str | None) -> str:
+    """A Feishu code in words; for 19021 the cause `feishu.send` found (the clock or the secret)."""
+    if reason and (skew := re.fullmatch(r"timestamp refused: .* (\d+) min off Feishu's", reason)):
+        return feishu.REASONS_ZH["timestamp"].format(minutes=skew.group(1))
+    if reason and reason.startswith("signature refused"):
+        return feishu.REASONS_ZH["signature"]
+    if reason and reason.startswith("signature required"):
+        return feishu.REASONS_ZH["required"]
+    return feishu.ERRCODES_ZH.get(code, "飞书拒绝了消息 / Feishu refused the message")

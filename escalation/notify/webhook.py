@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 
 from alerting.clock import Clock, SystemClock
-from alerting.errors import PermanentDelivery, RetryableDelivery
+from alerting.errors import PermanentDelivery, RetryableDelivery, Throttled
 from alerting.policy.channels import WebhookChannel
 
 
@@ -82,7 +82,9 @@ async def post_json(
 def raise_for_status(response: httpx.Response) -> None:
     """5xx and 429 are worth another attempt (after Retry-After); any other non-2xx is not."""
     status = response.status_code
-    if status == 429 or status >= 500:
+    if status == 429:  # the receiver's rate, not this message: a channel with a budget holds it
+        raise Throttled(f"HTTP {status}", retry_after=retry_after(response))
+    if status >= 500:
         raise RetryableDelivery(f"HTTP {status}", retry_after=retry_after(response))
     if status >= 300:
         raise PermanentDelivery(f"HTTP {status}")
