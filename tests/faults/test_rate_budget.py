@@ -22,13 +22,13 @@ from alerting.clock import FakeClock
 from alerting.domain import DeadlineKind
 from alerting.links import AckLinks
 from alerting.metrics import Metrics
-from alerting.policy.channels import AnyChannel, DingtalkChannel, WecomChannel
+from alerting.policy.channels import AnyChannel, DingtalkChannel, FeishuChannel, WecomChannel
 from alerting.policy.roster import Recipient
 from alerting.storage.engine import create_engine
 from alerting.storage.schema import channel_slots, notifications
 from escalation.messages import Subject, escalation_payload
 from escalation.notify.outbox import Outbox
-from tests import dingtalk_robot, wecom_robot
+from tests import dingtalk_robot, feishu_bot, wecom_robot
 from tests.support import eventually, example_policy, fired_escalation, migrated_engine
 
 T0 = datetime(2026, 3, 2, 0, 0, tzinfo=UTC)  # 08:00 in the county
@@ -225,3 +225,16 @@ async def test_a_digest_retried_is_the_same_digest_with_the_same_msguuid(engine:
     assert first.body == second.body  # the same members in the same order, the same msgUuid
     assert first.body["msgUuid"].startswith("digest:")
     assert first.body["markdown"]["text"].count("/ack/") == 4
+
+
+async def test_a_feishu_bot_gets_five_a_second_and_nothing_is_refused(engine: AsyncEngine) -> None:
+    clock = FakeClock(T0)
+    hook_id = "2b5f1c6e-9a3d-4f7b-8c1e-0d2a3b4c5d6e"
+    async with feishu_bot.bot(hook_id, None, T0) as bot, httpx.AsyncClient() as client:
+        channel = FeishuChannel(type="feishu", url=bot.url, digest=False)
+        box = outbox(engine, {"lark": channel}, clock, client)
+        await seed(engine, "lark", 12, T0)
+        await run_until_settled([engine], [box], [clock], bot, T0 + timedelta(minutes=1))
+    assert await states(engine) == Counter({"sent": 12})
+    assert len(bot.received) == 12  # none refused with 11232
+    assert Counter(bot.accepted_at) == {T0: 5, T0 + timedelta(seconds=1): 5, T0 + timedelta(seconds=2): 2}
