@@ -19,7 +19,7 @@ from alerting.errors import CommandError
 from alerting.policy.loader import load_policy
 from alerting.policy.model import Policy
 from alerting.settings import Settings
-from alerting.storage.engine import upgrade
+from alerting.storage.engine import create_engine, upgrade
 from escalation.notify import probe
 
 NAME = "channel"
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     upgrade(settings.database_url)
     now, by = SystemClock().now(), actor(args)
     payload = probe.probe_payload(args.name, by, now.astimezone(policy.tz), list(args.phone))
-    result = asyncio.run(_send(channel, payload))
+    result = asyncio.run(_send(channel, payload, settings, args.name))
 
     async def record(conn: Any) -> None:
         details = result.logged(phones=len(args.phone))
@@ -70,9 +70,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if result.delivered else 1
 
 
-async def _send(channel: Any, payload: dict[str, Any]) -> probe.Probe:
-    async with httpx.AsyncClient(follow_redirects=False) as client:
-        return await probe.probe(client, channel, payload)
+async def _send(channel: Any, payload: dict[str, Any], settings: Settings, name: str) -> probe.Probe:
+    """One test within the channel's budget, which the running service shares."""
+    engine = create_engine(settings.database_url)
+    try:
+        async with httpx.AsyncClient(follow_redirects=False) as client:
+            return await probe.probe(client, channel, payload, probe.Budget(engine, name, SystemClock()))
+    finally:
+        await engine.dispose()
 
 
 def _list(policy: Policy, form: str) -> str:

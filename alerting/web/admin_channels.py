@@ -94,7 +94,7 @@ async def test_channel(
         return await _page(request, ctx, session, error=f"通道「{name}」：{exc}", status=400)
     now = ctx.clock.now()
     payload = probe.probe_payload(name, who(session), now.astimezone(ctx.policy.tz), numbers)
-    result = await probe.probe(ctx.http, channel, payload)
+    result = await probe.probe(ctx.http, channel, payload, probe.Budget(ctx.engine, name, ctx.clock))
     async with ctx.engine.begin() as conn:
         details = result.logged(phones=len(numbers))  # no phone numbers in any log
         await oplog.record(

@@ -27,6 +27,8 @@ from alerting.storage.schema import channel_slots
 
 # When slots are locked by another replica, their free time is unknown here: look again soon.
 RECHECK = timedelta(seconds=1)
+# A rate refusal without a Retry-After holds the channel this long (WeCom counts by the minute).
+THROTTLE_HOLD = timedelta(minutes=1)
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,8 +37,6 @@ log = logging.getLogger(__name__)
 
 BACKOFF_BASE = timedelta(seconds=2)
 BACKOFF_CAP = timedelta(minutes=5)
-# A rate refusal without a Retry-After holds the channel this long (WeCom counts by the minute).
-THROTTLE_HOLD = timedelta(minutes=1)
 
 
 def _by_attempts(members: list[Member]) -> dict[int, list[int]]:
@@ -186,7 +184,10 @@ class Outbox:
             await budget.settle(conn, batch.channel, batch.grant, now)
             if isinstance(error, Throttled) and channel is not None:
                 await budget.hold(
-                    conn, batch.channel, channel.rate_limits, now + (error.retry_after or THROTTLE_HOLD)
+                    conn,
+                    batch.channel,
+                    channel.rate_limits,
+                    now + (error.retry_after or budget.THROTTLE_HOLD),
                 )
 
     @staticmethod

@@ -14,10 +14,13 @@ from datetime import datetime
 from typing import Any
 
 import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from alerting.errors import DeliveryError, RetryableDelivery
+from alerting.clock import Clock
+from alerting.errors import DeliveryError, RetryableDelivery, Throttled
 from alerting.policy.channels import AnyChannel
-from escalation.notify import aliyun_sms, dingtalk, dispatch, email, feishu, tencent_sms, wecom
+from alerting.storage.engine import write_lock
+from escalation.notify import aliyun_sms, budget, dingtalk, dispatch, email, feishu, tencent_sms, wecom
 
 # The older generic robot (`chatbot`) is WeCom-shaped: WeCom's words, but not naming WeCom.
 ROBOT_ERRCODES = {**wecom.ERRCODES_ZH, -1: "接收方系统繁忙，稍后再试 / the provider is busy"}
@@ -69,23 +72,68 @@ def probe_payload(name: str, by: str, at: datetime, phones: list[str]) -> dict[s
     }
 
 
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """The channel's rate budget, which a test keeps to like any message: a test that broke a
+    DingTalk robot's 20 a minute would block the county's alerts through it for 10 minutes."""
+
+    engine: AsyncEngine
+    name: str
+    clock: Clock
+
+
 async def probe(
     client: httpx.AsyncClient,
     channel: AnyChannel,
     payload: dict[str, Any],
+    shared: Budget | None = None,
 ) -> Probe:
-    """Send `payload` once through `channel`; never raises for a delivery failure."""
+    """Send `payload` once through `channel`, within its budget when `shared` says where it is;
+    never raises for a delivery failure."""
+    grant = budget.Grant()
+    if shared is not None and channel.rate_limits:
+        now = shared.clock.now()
+        async with write_lock(shared.engine), shared.engine.begin() as conn:
+            await budget.ensure_slots(conn, shared.name, channel.rate_limits)
+            grants, free_at = await budget.take(
+                conn, shared.name, channel.rate_limits, 1, now, now + channel.timeout
+            )
+        if not grants:
+            wait = max(1, round(((free_at or now) - now).total_seconds()))
+            words = (
+                "该通道的发送限额正被占满（可能有通知正在排队），为免触发限流，本次未发送；"
+                f"请约 {wait} 秒后再试"
+            )
+            return Probe(
+                False, True, "rate budget in use", f"{words} / the channel's rate budget is in use", 0.0
+            )
+        grant = grants[0]
     key = f"test/{uuid.uuid4()}"  # a fresh key: a receiver must not drop a second test as a repeat
     started = time.perf_counter()
+    error: DeliveryError | None = None
     try:
         await dispatch.send(client, channel, payload, key)
     except DeliveryError as exc:
-        took = (time.perf_counter() - started) * 1000
-        retryable = isinstance(exc, RetryableDelivery)
-        return Probe(False, retryable, str(exc), explain(str(exc), retryable), took)
+        error = exc
     took = (time.perf_counter() - started) * 1000
+    if shared is not None and grant.slots:
+        await _settle(shared, channel, grant, error)
+    if error is not None:
+        retryable = isinstance(error, RetryableDelivery)
+        return Probe(False, retryable, str(error), explain(str(error), retryable), took)
     done = "发送成功，接收方已确认收到 / delivered: the receiver accepted it"
     return Probe(True, False, "ok", done, took)
+
+
+async def _settle(
+    shared: Budget, channel: AnyChannel, grant: budget.Grant, error: DeliveryError | None
+) -> None:
+    now = shared.clock.now()
+    async with write_lock(shared.engine), shared.engine.begin() as conn:
+        await budget.settle(conn, shared.name, grant, now)
+        if isinstance(error, Throttled):
+            hold = error.retry_after or budget.THROTTLE_HOLD
+            await budget.hold(conn, shared.name, channel.rate_limits, now + hold)
 
 
 def explain(detail: str, retryable: bool) -> str:

@@ -27,6 +27,7 @@ from alerting.policy.roster import Recipient
 from alerting.storage.engine import create_engine
 from alerting.storage.schema import channel_slots, notifications
 from escalation.messages import Subject, escalation_payload
+from escalation.notify import probe
 from escalation.notify.outbox import Outbox
 from tests import dingtalk_robot, feishu_bot, wecom_robot
 from tests.support import eventually, example_policy, fired_escalation, migrated_engine
@@ -238,3 +239,24 @@ async def test_a_feishu_bot_gets_five_a_second_and_nothing_is_refused(engine: As
     assert await states(engine) == Counter({"sent": 12})
     assert len(bot.received) == 12  # none refused with 11232
     assert Counter(bot.accepted_at) == {T0: 5, T0 + timedelta(seconds=1): 5, T0 + timedelta(seconds=2): 2}
+
+
+async def test_a_test_message_keeps_to_the_budget_the_service_shares(engine: AsyncEngine) -> None:
+    """发送测试消息 during a burst: no slot free, nothing sent (a 21st message would have a DingTalk
+    robot block the county's alerts for 10 minutes); with a slot, the test spends it."""
+    clock = FakeClock(T0)
+    async with wecom_robot.robot(KEY, T0) as robot, httpx.AsyncClient() as client:
+        channel = wecom(robot.url, digest=False)
+        box = outbox(engine, {"group": channel}, clock, client)
+        await seed(engine, "group", 19, T0)
+        await run_until_settled([engine], [box], [clock], robot, T0)
+        payload = probe.probe_payload("group", "管理员", T0, [])
+        shared = probe.Budget(engine, "group", clock)
+
+        last = await probe.probe(client, channel, payload, shared)
+        refused = await probe.probe(client, channel, payload, shared)
+
+    assert last.delivered and len(robot.shown) == 20
+    assert (refused.delivered, refused.retryable, refused.detail) == (False, True, "rate budget in use")
+    assert "请约 60 秒后再试" in refused.explained
+    assert len(robot.received) == 20  # the refused test never reached the robot
