@@ -50,7 +50,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if channel is None:
         known = "、".join(policy.channels) or "none"
         raise CommandError(f"没有通道 {args.name} / no channel {args.name}; the channels are: {known}")
-    if channel.type == "sms" and not args.phone:
+    if channel.type in channels.SMS_TYPES and not args.phone:
         raise CommandError("短信通道请用 --phone 指定接收号码 / an SMS channel needs --phone")
     upgrade(settings.database_url)
     now, by = SystemClock().now(), actor(args)
@@ -87,13 +87,20 @@ def _list(policy: Policy, form: str) -> str:
             "type": channel.type,
             "host": channels.receiver_of(channel),
             "used_by": channels.used_by(policy, name),
+            "limits": channels.limits_zh(channel),
         }
         for name, channel in policy.channels.items()
     ]
     if form == "json":
         return as_json(rows)
     cells = [
-        [r["name"], probe.TYPE_ZH.get(r["type"], r["type"]), r["host"], "；".join(r["used_by"]) or "—"]
+        [
+            r["name"],
+            probe.TYPE_ZH.get(r["type"], r["type"]),
+            r["host"],
+            r["limits"] or "不限",
+            "；".join(r["used_by"]) or "—",
+        ]
         for r in rows
     ]
-    return render_table(["通道", "类型", "接收方", "用于"], cells)
+    return render_table(["通道", "类型", "接收方", "限速", "用于"], cells)

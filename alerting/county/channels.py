@@ -43,6 +43,20 @@ def receiver_of(channel: AnyChannel) -> str:
     return host_of(channel.url)
 
 
+SMS_TYPES = ("sms", "aliyun_sms", "tencent_sms")  # a test needs numbers to send to
+NO_PHONES = ("webhook", "email")  # a test takes no numbers (nobody to @ or to text)
+_WINDOWS_ZH = {1: "每秒", 60: "每分钟", 3600: "每小时", 86400: "每天"}
+
+
+def limits_zh(channel: AnyChannel) -> str:
+    """The channel's rate budget in words, e.g. "每分钟 100 条、每秒 5 条"; "" when unlimited."""
+    said = []
+    for limit in channel.rate_limits:
+        seconds = int(limit.per.total_seconds())
+        said.append(f"{_WINDOWS_ZH.get(seconds, f'每 {seconds} 秒')} {limit.count} 条")
+    return "、".join(said)
+
+
 def used_by(policy: Policy, name: str) -> list[str]:
     """Where the policy sends through channel `name`: each escalation chain with its steps using it,
     e.g. "ack（第 1、2 步）"."""

@@ -47,6 +47,10 @@ async def _page(
             "timeout_s": channel.timeout.total_seconds(),
             "max_attempts": channel.max_attempts,
             "used_by": channels.used_by(ctx.policy, name),
+            "limits": channels.limits_zh(channel),
+            "digest": getattr(channel, "digest", None),
+            "sms": channel.type in channels.SMS_TYPES,
+            "takes_phones": channel.type not in channels.NO_PHONES,
             "activity": activity.get(name),
         }
         for name, channel in ctx.policy.channels.items()
@@ -89,7 +93,7 @@ async def test_channel(
     if channel is None:
         raise PageRefused(f"没有通道 {name} / no channel {name}", status=404)
     try:
-        numbers = _phones(phones, needed=channel.type == "sms")
+        numbers = _phones(phones, needed=channel.type in channels.SMS_TYPES)
     except ConflictError as exc:
         return await _page(request, ctx, session, error=f"通道「{name}」：{exc}", status=400)
     now = ctx.clock.now()

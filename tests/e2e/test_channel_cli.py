@@ -50,6 +50,7 @@ async def test_list_and_test_a_channel(tmp_path: Path) -> None:
     assert channels["county_webhook"]["host"] == hook.url.removesuffix("/county-hook")
     assert channels["county_webhook"]["used_by"][0] == "default（第 1、2、3 步）"
     assert (channels["sms"]["type"], channels["sms"]["used_by"]) == ("sms", [])
+    assert channels["county_webhook"]["limits"] == ""  # a webhook is unlimited unless the policy says
 
     assert sent.returncode == 0, sent.stderr
     assert sent.stdout.splitlines() == [

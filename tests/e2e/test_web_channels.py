@@ -33,7 +33,7 @@ async def test_the_channels_page_sends_test_messages(sqlite_url: str, kafka_boot
         base = example_policy(hook.url)
         channels = {
             **base.channels,
-            "duty_robot": robot_channel(bot.url),
+            "duty_robot": robot_channel(bot.url, rate_limits=["20/1m"]),
             "sms": SmsChannel(type="sms", url=gateway.url),
         }
         policy = base.model_copy(update={"channels": channels})
@@ -89,6 +89,9 @@ async def _admin(browser: Any, watched: Watched, temporary: str, bot: Any, hook_
     assert "已送达 1 条 · 放弃 0 条 · 待发送 0 条 · 最近送达 2026-03-02 09:06" in webhook, webhook
     assert "default（第 1、2、3 步）；first_report（第 1、2、3 步）" in webhook
     assert "未被任何升级步骤使用" in await robot_card.inner_text()
+    limits = robot_card.locator(".limits")
+    assert await limits.inner_text() == "每分钟 20 条（所有副本共用，超出的排队等候，不丢弃）"
+    assert "不限" in await page.locator('section[data-channel="county_webhook"] .limits').inner_text()
     await _accessible(page)
     await _screenshots(page, "admin-channels")
 

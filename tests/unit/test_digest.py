@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from alerting.policy.channels import DingtalkChannel, WecomChannel
+from alerting.county.channels import limits_zh
+from alerting.policy.channels import DingtalkChannel, FeishuChannel, WecomChannel
 from alerting.policy.rates import RateLimit, parse_rate
 from escalation.notify import dingtalk, dispatch, wecom
 from escalation.notify.digest import digest_key, digest_payload, pack
@@ -135,3 +136,13 @@ def test_a_bad_rate_stops_start_up_naming_the_key() -> None:
     policy = EXAMPLE.replace('type = "webhook"\n', 'type = "webhook"\nrate_limits = ["20 a minute"]\n', 1)
     message = str(error(policy, ENV))
     assert "rate_limits" in message and "COUNT/DURATION" in message
+
+
+def test_a_channels_budget_in_words() -> None:
+    feishu = FeishuChannel(type="feishu", url="http://127.0.0.1:9/open-apis/bot/v2/hook/abc")
+    assert limits_zh(feishu) == "每分钟 100 条、每秒 5 条"
+    assert (
+        limits_zh(WecomChannel(type="wecom", url=WECOM, rate_limits=["30/10s", "1000/1d"]))
+        == "每 10 秒 30 条、每天 1000 条"
+    )
+    assert limits_zh(DingtalkChannel(type="dingtalk", url=DING, rate_limits=[])) == ""
