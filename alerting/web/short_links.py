@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict, deque
 from html import escape
+from typing import Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -55,7 +56,13 @@ class Guesses:
             self._seen.popitem(last=False)
 
 
-GUESSED = Guesses()
+def _guesses(request: Request) -> Guesses:
+    """This application's record (one per process, as the app is; a test's app has its own)."""
+    state = request.app.state
+    if not hasattr(state, "ack_code_guesses"):
+        state.ack_code_guesses = Guesses()
+    guesses: Guesses = state.ack_code_guesses
+    return guesses
 
 
 def _refused(title: str, why: str, status: int) -> HTMLResponse:
@@ -64,7 +71,8 @@ def _refused(title: str, why: str, status: int) -> HTMLResponse:
 
 async def _lookup(request: Request, ctx: ServiceContext, typed: str) -> Response:
     address = request.client.host if request.client else "?"
-    if GUESSED.blocked(address, time.monotonic()):
+    guessed = _guesses(request)
+    if guessed.blocked(address, time.monotonic()):
         why = "尝试次数过多，请 10 分钟后再试 / too many tries: try again in 10 minutes"
         return page("请稍后再试", f"<p>{why}</p>", status=429)
     code = normalized(typed)
@@ -77,15 +85,28 @@ async def _lookup(request: Request, ctx: ServiceContext, typed: str) -> Response
                 )
             ).one_or_none()
     if row is None:
-        GUESSED.failed(address, time.monotonic())
+        guessed.failed(address, time.monotonic())
         return _refused("签收码无效", "签收码无效，请核对短信中的签收码 / unknown code: check the SMS", 404)
     if ctx.clock.now() >= row.expires_at:
-        GUESSED.failed(address, time.monotonic())
+        guessed.failed(address, time.monotonic())
         return _refused("签收码已过期", "签收码已过期 / the code has expired", 410)
     return RedirectResponse(f"/ack/{row.token}", status_code=303, headers={"Cache-Control": "no-store"})
 
 
-@router.get("/s", response_class=HTMLResponse, summary="输入签收码 / type an acknowledgement code")
+ANSWERS: dict[int | str, dict[str, Any]] = {
+    303: {"description": "to the acknowledgement page / 转到签收页面"},
+    404: {"description": "unknown code / 签收码无效"},
+    410: {"description": "expired code / 签收码已过期"},
+    429: {"description": "too many unknown codes from this address / 尝试次数过多"},
+}
+
+
+@router.get(
+    "/s",
+    response_class=HTMLResponse,
+    responses=ANSWERS,
+    summary="输入签收码 / type an acknowledgement code",
+)
 async def form(
     request: Request,
     code: str | None = Query(default=None, max_length=40),
@@ -99,7 +120,7 @@ async def form(
 @router.get(
     "/s/{code}",
     response_class=HTMLResponse,
-    responses={303: {"description": "to the acknowledgement page"}, 404: {}, 410: {}, 429: {}},
+    responses=ANSWERS,
     summary="签收码 / an acknowledgement code",
 )
 async def by_code(

@@ -118,11 +118,9 @@ async def test_an_unknown_or_expired_code_is_refused_in_chinese_and_english(engi
 
 
 async def test_guessing_is_refused_after_twenty_misses(engine: AsyncEngine) -> None:
-    short_links.GUESSED = short_links.Guesses()
     sent = await ack_codes.with_ack_codes(engine, 41, linked(), T0)
     async with await pages(engine, FakeClock(T0)) as web:
         misses = [(await web.get(f"/s/{n:010d}")).status_code for n in range(short_links.GUESSES)]
         blocked = await web.get(f"/s/{sent['recipients'][0]['ack_code']}")
-    short_links.GUESSED = short_links.Guesses()
     assert set(misses) == {404}
     assert blocked.status_code == 429 and "尝试次数过多" in blocked.text and "too many" in blocked.text
