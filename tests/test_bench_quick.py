@@ -15,7 +15,7 @@ import pytest
 
 from tests.support import ROOT
 
-MEASUREMENTS = ("ingest", "firing", "memory", "restart", "http_intake", "delivery")
+MEASUREMENTS = ("ingest", "firing", "memory", "restart", "http_intake", "delivery", "digests")
 
 
 @pytest.mark.kafka
