@@ -97,7 +97,7 @@ async def burst(env: Env, backend: str, n: int, kind: str = "followup") -> dict[
     from alerting.policy.channels import WecomChannel
     from tests.support import serve
 
-    url = await env.database(backend, f"digests_{backend}")
+    url = await env.database(backend, f"digests_{kind}_{backend}")  # a file of its own per burst
     prefix = f"F{uuid.uuid4().hex[:6]}"
     due = utcnow() + LEAD
     incidents, deadlines = overdue(prefix, n, due, utcnow(), kind)
