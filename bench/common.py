@@ -452,9 +452,11 @@ def spread(start: datetime, window: timedelta, n: int) -> list[datetime]:
 
 
 def _rows(
-    prefix: str, due: Sequence[datetime], now: datetime
+    prefix: str, due: Sequence[datetime], now: datetime, kinds: Sequence[str] = SEED_KINDS
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    per = len(SEED_KINDS)
+    """Open incidents, each with one pending deadline of each of `kinds`, due at the instants of
+    `due` in turn; the incidents' titles are numbered (基准测试事件N)."""
+    per = len(kinds)
     incidents: list[dict[str, Any]] = []
     deadlines: list[dict[str, Any]] = []
     for i, due_at in enumerate(due):
@@ -467,7 +469,7 @@ def _rows(
                     "township": township,
                     "level": "II",
                     "category": "安全生产",
-                    "title": "基准测试事件",
+                    "title": f"基准测试事件{i // per}",
                     "status": "open",
                     "origin": "township",
                     "occurred_at": now - timedelta(minutes=30),
@@ -480,7 +482,7 @@ def _rows(
             {
                 "incident_id": incident_id,
                 "township": incidents[-1]["township"],
-                "kind": SEED_KINDS[i % per],
+                "kind": kinds[i % per],
                 "seq": 0,
                 "period": None,
                 "due_at": due_at,

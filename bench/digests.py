@@ -17,10 +17,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bench.common import (
-    TOWNSHIPS,
     Env,
     Result,
     Row,
+    _rows,
     _seed_postgres,
     _seed_sqlite,
     free_port,
@@ -53,46 +53,6 @@ def robot_class() -> Any:
     return WallClockRobot
 
 
-def overdue(
-    prefix: str, n: int, due: datetime, now: datetime, kind: str
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    incidents, deadlines = [], []
-    for i in range(n):
-        incident_id = f"{prefix}-{i:05d}"
-        township = TOWNSHIPS[i % len(TOWNSHIPS)]
-        incidents.append(
-            {
-                "id": incident_id,
-                "township": township,
-                "level": "II",
-                "category": "安全生产",
-                "title": f"基准测试事件{i}",
-                "status": "open",
-                "origin": "township",
-                "occurred_at": now - timedelta(hours=3),
-                "known_at": now - timedelta(hours=3),
-                "opened_at": now - timedelta(hours=3),
-                "updated_at": now,
-            }
-        )
-        deadlines.append(
-            {
-                "incident_id": incident_id,
-                "township": township,
-                "kind": kind,
-                "seq": 1,
-                "period": None,
-                "due_at": due,
-                "state": "pending",
-                "fire_at": due,
-                "next_round": 0,
-                "context": None,
-                "created_at": now,
-            }
-        )
-    return incidents, deadlines
-
-
 async def burst(env: Env, backend: str, n: int, kind: str = "followup") -> dict[str, float]:
     from alerting.policy.channels import WecomChannel
     from tests.support import serve
@@ -100,7 +60,7 @@ async def burst(env: Env, backend: str, n: int, kind: str = "followup") -> dict[
     url = await env.database(backend, f"digests_{kind}_{backend}")  # a file of its own per burst
     prefix = f"F{uuid.uuid4().hex[:6]}"
     due = utcnow() + LEAD
-    incidents, deadlines = overdue(prefix, n, due, utcnow(), kind)
+    incidents, deadlines = _rows(prefix, [due] * n, utcnow(), kinds=(kind,))
     if url.startswith("sqlite"):
         await asyncio.to_thread(_seed_sqlite, url, incidents, deadlines)
     else:

@@ -164,6 +164,23 @@ async def fired_escalation(
     return int(escalation_id)
 
 
+def due_notification(
+    escalation_id: int, channel: str, key: str, payload: dict[str, Any], now: datetime
+) -> dict[str, Any]:
+    """A `notifications` row as escalation/engine.py writes it: pending, due at `now`, no incident."""
+    return {
+        "escalation_id": escalation_id,
+        "incident_id": None,
+        "channel": channel,
+        "idempotency_key": key,
+        "payload": payload,
+        "state": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+    }
+
+
 @dataclass
 class Received:
     path: str

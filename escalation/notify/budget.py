@@ -22,6 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
+from alerting.errors import DeliveryError, Throttled
 from alerting.policy.rates import RateLimit
 from alerting.storage.schema import channel_slots
 
@@ -141,6 +142,21 @@ async def settle(conn: AsyncConnection, channel: str, grant: Grant, answered_at:
             )
             .values(used_at=answered_at)
         )
+
+
+async def answered(
+    conn: AsyncConnection,
+    channel: str,
+    limits: Sequence[RateLimit],
+    grant: Grant,
+    at: datetime,
+    error: DeliveryError | None,
+) -> None:
+    """The answer to a message came `at`: its slots count from then, and a rate refusal (Throttled)
+    holds the whole channel for the provider's window."""
+    await settle(conn, channel, grant, at)
+    if isinstance(error, Throttled):
+        await hold(conn, channel, limits, at + (error.retry_after or THROTTLE_HOLD))
 
 
 async def hold(conn: AsyncConnection, channel: str, limits: Sequence[RateLimit], until: datetime) -> None:

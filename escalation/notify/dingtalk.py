@@ -94,7 +94,8 @@ def _digest(channel: DingtalkChannel, payload: dict[str, Any], key: str, text: s
     for n, member in enumerate(members(payload), start=1):
         links = " ".join(f"[{plain(who(r))} 签收]({link})" for r, link in personal_links(member))
         lines.append(f"{n}. {plain(summary(member))} {links}".rstrip())
-        phones += [p for p in mobiles(member) if p not in phones] if channel.mention_recipients else []
+        if channel.mention_recipients:
+            phones += [p for p in mobiles(member) if p not in phones]
     if phones:
         lines.append(" ".join(f"@{phone}" for phone in phones))
     title = _title(text)

@@ -23,7 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from alerting.clock import Clock
-from alerting.errors import DeliveryError, PartialDelivery, PermanentDelivery, RetryableDelivery, Throttled
+from alerting.errors import DeliveryError, PartialDelivery, PermanentDelivery, RetryableDelivery
 from alerting.failpoints import NONE, Failpoints
 from alerting.metrics import Metrics
 from alerting.policy.channels import AnyChannel
@@ -181,14 +181,8 @@ class Outbox:
                             if member.id in ids:
                                 await self._fail_over(conn, batch.channel, member, now)
                 self._metrics.notifications.labels(channel=batch.channel, outcome=outcome).inc(len(members))
-            await budget.settle(conn, batch.channel, batch.grant, now)
-            if isinstance(error, Throttled) and channel is not None:
-                await budget.hold(
-                    conn,
-                    batch.channel,
-                    channel.rate_limits,
-                    now + (error.retry_after or budget.THROTTLE_HOLD),
-                )
+            limits = channel.rate_limits if channel is not None else ()
+            await budget.answered(conn, batch.channel, limits, batch.grant, now, error)
 
     @staticmethod
     def _settled_values(

@@ -17,7 +17,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from alerting.clock import Clock
-from alerting.errors import DeliveryError, RetryableDelivery, Throttled
+from alerting.errors import DeliveryError, RetryableDelivery
 from alerting.policy.channels import AnyChannel
 from alerting.storage.engine import write_lock
 from escalation.notify import aliyun_sms, budget, dingtalk, dispatch, email, feishu, tencent_sms, wecom
@@ -128,12 +128,8 @@ async def probe(
 async def _settle(
     shared: Budget, channel: AnyChannel, grant: budget.Grant, error: DeliveryError | None
 ) -> None:
-    now = shared.clock.now()
     async with write_lock(shared.engine), shared.engine.begin() as conn:
-        await budget.settle(conn, shared.name, grant, now)
-        if isinstance(error, Throttled):
-            hold = error.retry_after or budget.THROTTLE_HOLD
-            await budget.hold(conn, shared.name, channel.rate_limits, now + hold)
+        await budget.answered(conn, shared.name, channel.rate_limits, grant, shared.clock.now(), error)
 
 
 def explain(detail: str, retryable: bool) -> str:

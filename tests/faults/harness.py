@@ -23,7 +23,7 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from alerting.storage.schema import metadata
+from alerting.storage.schema import metadata, notifications
 from consumers.signing import sign
 from tests.support import free_port, producer_key, serve
 
@@ -222,6 +222,19 @@ async def produce_reports(bootstrap: str, env: dict[str, str], count: int, prefi
     finally:
         await producer.stop()
     return ids
+
+
+async def notification_states(database_url: str) -> dict[str, int]:
+    """How many notifications are in each state (pending, sending, sent, failed)."""
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            rows = await conn.execute(
+                select(notifications.c.state, func.count()).group_by(notifications.c.state)
+            )
+            return {state: int(n) for state, n in rows}
+    finally:
+        await engine.dispose()
 
 
 async def counts(database_url: str) -> dict[str, int]:

@@ -17,6 +17,7 @@ from tests.faults.harness import (
     counts,
     dedup_receiver,
     fault_policy,
+    notification_states,
     produce_reports,
     service_env,
     summary,
@@ -92,13 +93,13 @@ async def test_kill_while_notifications_in_flight(pg_url: str, kafka_bootstrap: 
         try:
             await produce_reports(kafka_bootstrap, env, count, "N")
             await asyncio.to_thread(service.wait_crash, 60)
-            in_flight = await _notification_states(pg_url)
+            in_flight = await notification_states(pg_url)
             assert in_flight.get("sending", 0) >= 1  # marked as being sent, no answer recorded
 
             service.start()
 
             async def all_sent() -> bool:
-                states = await _notification_states(pg_url)
+                states = await notification_states(pg_url)
                 return states.get("sent", 0) == count and sum(states.values()) == count
 
             await wait_for(all_sent, "every notification delivered after the restart")
@@ -112,18 +113,6 @@ async def test_kill_while_notifications_in_flight(pg_url: str, kafka_bootstrap: 
         delivered=hook.unique,
         redelivered=hook.duplicates,
     )
-
-
-async def _notification_states(url: str) -> dict[str, int]:
-    engine = create_async_engine(url)
-    try:
-        async with engine.connect() as conn:
-            states: dict[str, int] = {}
-            for row in await conn.execute(select(notifications.c.state)):
-                states[row.state] = states.get(row.state, 0) + 1
-            return states
-    finally:
-        await engine.dispose()
 
 
 async def test_deadlines_that_fell_due_while_stopped_fire_once(

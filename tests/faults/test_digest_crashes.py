@@ -11,9 +11,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from alerting.storage.schema import notifications
 from tests import dingtalk_robot
-from tests.faults.harness import ServiceProcess, fault_policy, produce_reports, service_env, summary, wait_for
+from tests.faults.harness import (
+    ServiceProcess,
+    fault_policy,
+    notification_states,
+    produce_reports,
+    service_env,
+    summary,
+    wait_for,
+)
 from tests.support import RobotRequest, free_port, serve
 
 INCIDENTS = 30
@@ -39,21 +46,6 @@ def members_shown(body: dict[str, Any]) -> int:
     return len(re.findall(r"(?m)^\d+\. ", body["markdown"]["text"].replace("\n\n", "\n")))
 
 
-async def _states(url: str) -> dict[str, int]:
-    from sqlalchemy import func, select
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    engine = create_async_engine(url)
-    try:
-        async with engine.connect() as conn:
-            rows = await conn.execute(
-                select(notifications.c.state, func.count()).group_by(notifications.c.state)
-            )
-            return {state: int(n) for state, n in rows}
-    finally:
-        await engine.dispose()
-
-
 async def test_a_digest_in_flight_at_kill_9_is_sent_again_as_the_same_digest(
     pg_url: str, kafka_bootstrap: str, tmp_path: Path
 ) -> None:
@@ -70,13 +62,13 @@ async def test_a_digest_in_flight_at_kill_9_is_sent_again_as_the_same_digest(
         try:
             await produce_reports(kafka_bootstrap, env, INCIDENTS, "D")
             await asyncio.to_thread(service.wait_crash, 60)
-            at_kill = await _states(pg_url)
+            at_kill = await notification_states(pg_url)
             assert at_kill.get("sending", 0) >= 1 and len(robot.received) >= 1
 
             service.start()
 
             async def all_sent() -> bool:
-                return await _states(pg_url) == {"sent": INCIDENTS}
+                return await notification_states(pg_url) == {"sent": INCIDENTS}
 
             await wait_for(all_sent, "every notification delivered after the restart")
         finally:

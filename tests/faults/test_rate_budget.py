@@ -30,7 +30,7 @@ from escalation.messages import Subject, escalation_payload
 from escalation.notify import probe
 from escalation.notify.outbox import Outbox
 from tests import dingtalk_robot, feishu_bot, wecom_robot
-from tests.support import eventually, example_policy, fired_escalation, migrated_engine
+from tests.support import due_notification, eventually, example_policy, fired_escalation, migrated_engine
 
 T0 = datetime(2026, 3, 2, 0, 0, tzinfo=UTC)  # 08:00 in the county
 LEASE = timedelta(minutes=2)
@@ -82,19 +82,7 @@ async def seed(engine: AsyncEngine, channel: str, count: int, now: datetime) -> 
                 timezone="Asia/Shanghai",
             )
             links.append(link)
-            rows.append(
-                {
-                    "escalation_id": escalation_id,
-                    "incident_id": None,
-                    "channel": channel,
-                    "idempotency_key": key,
-                    "payload": payload,
-                    "state": "pending",
-                    "attempts": 0,
-                    "next_attempt_at": now,
-                    "created_at": now,
-                }
-            )
+            rows.append(due_notification(escalation_id, channel, key, payload, now))
         await conn.execute(notifications.insert(), rows)
     return links
 

@@ -38,6 +38,7 @@ from escalation.wakeup import WakeupLoop
 from tests.faults.harness import summary
 from tests.support import (
     Received,
+    due_notification,
     eventually,
     example_policy,
     fired_escalation,
@@ -204,20 +205,9 @@ class Rig:
                 idempotency_key=key,
                 timezone="Asia/Shanghai",
             )
+            row = due_notification(escalation_id, channel, key, payload, now)
             [notification_id] = (
-                await conn.execute(
-                    notifications.insert().values(
-                        escalation_id=escalation_id,
-                        incident_id=None,
-                        channel=channel,
-                        idempotency_key=key,
-                        payload=payload,
-                        state="pending",
-                        attempts=0,
-                        next_attempt_at=now,
-                        created_at=now,
-                    )
-                )
+                await conn.execute(notifications.insert().values(**row))
             ).inserted_primary_key
         return int(notification_id)
 

@@ -20,7 +20,7 @@ from alerting.policy.roster import Recipient
 from alerting.storage.schema import ack_codes, notifications
 from escalation.messages import Subject, escalation_payload
 from escalation.notify.outbox import Outbox
-from tests.support import eventually, example_policy, fired_escalation, migrated_engine
+from tests.support import due_notification, eventually, example_policy, fired_escalation, migrated_engine
 from tests.unit.test_tencent_sms import channel, receiver
 
 T0 = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
@@ -53,21 +53,8 @@ async def seed(engine: AsyncEngine, now: datetime) -> int:
             idempotency_key=key,
             timezone="Asia/Shanghai",
         )
-        [row_id] = (
-            await conn.execute(
-                notifications.insert().values(
-                    escalation_id=escalation_id,
-                    incident_id=None,
-                    channel="sms",
-                    idempotency_key=key,
-                    payload=payload,
-                    state="pending",
-                    attempts=0,
-                    next_attempt_at=now,
-                    created_at=now,
-                )
-            )
-        ).inserted_primary_key
+        row = due_notification(escalation_id, "sms", key, payload, now)
+        [row_id] = (await conn.execute(notifications.insert().values(**row))).inserted_primary_key
     return int(row_id)
 
 
