@@ -37,6 +37,7 @@ from alerting.storage import keys
 from alerting.storage.engine import create_engine, reading, upgrade, write_lock
 from alerting.storage.schema import deadlines
 from alerting.tokens import TokenCache
+from consumers.kafka_access import check_access
 from consumers.loop import ReportConsumer
 from consumers.publisher import ReportPublisher, make_producer
 from consumers.topics import ensure_topics
@@ -86,9 +87,7 @@ class Service:
                 )
         self.metrics = Metrics()
         self.engine: AsyncEngine = create_engine(settings.database_url)
-        self.producer: AIOKafkaProducer = make_producer(
-            settings.kafka_bootstrap_servers, settings.max_message_bytes
-        )
+        self.producer: AIOKafkaProducer = make_producer(settings)
         self.http = httpx.AsyncClient(follow_redirects=False)
         idle = timedelta(seconds=settings.sweep_interval_s)
         failpoints = Failpoints(settings.failpoints)
@@ -160,6 +159,9 @@ class Service:
         async with self.engine.begin() as conn:
             self._form_key = (await keys.load_or_create(conn, "web_form_secret")).encode()
         kek = await self._signing_key()
+        # Wrong credentials, an untrusted certificate or a protocol mismatch stop start-up here,
+        # naming the setting; the clients below would only retry or say "Unable to bootstrap".
+        await check_access(self.settings)
         await self.producer.start()
         await ensure_topics(self.settings)
         parts = self.settings.component_set()
