@@ -97,8 +97,12 @@ def _explain_one(where: str, exc: BaseException, settings: Settings) -> str:
         )
     if isinstance(exc, TokenUnreadable):
         return str(exc)
-    if isinstance(exc, ssl.SSLError):
-        if "CERTIFICATE_REQUIRED" in str(exc.reason):
+    if isinstance(exc, ssl.SSLError | ConnectionResetError) and settings.kafka_security_protocol.endswith(
+        "SSL"
+    ):
+        # A listener without TLS drops a TLS greeting: it reads it as an oversized request.
+        reason = getattr(exc, "reason", None) or type(exc).__name__
+        if "CERTIFICATE_REQUIRED" in str(reason):
             return (
                 f"Kafka（{where}）要求客户端证书：请设置 ALERTING_KAFKA_SSL_CERTFILE 和 "
                 f"ALERTING_KAFKA_SSL_KEYFILE / Kafka at {where} requires a client certificate: set "
@@ -106,16 +110,16 @@ def _explain_one(where: str, exc: BaseException, settings: Settings) -> str:
             )
         return (
             f"与 Kafka（{where}）的 TLS 握手失败：该端口可能不使用 TLS，请检查 {protocol} / "
-            f"the TLS handshake with Kafka at {where} failed ({exc.reason or type(exc).__name__}): "
+            f"the TLS handshake with Kafka at {where} failed ({reason}): "
             f"does that listener speak TLS? Check {protocol}"
         )
     if isinstance(exc, KafkaConnectionError) and isinstance(exc.__cause__, asyncio.IncompleteReadError):
         # Connected, then dropped before any answer: a TLS listener hearing plain Kafka, or a SASL
         # listener hearing requests before authentication.
         return (
-            f"Kafka（{where}）在建立连接时断开：{protocol} 可能与该监听端口不符（SSL？SASL_SSL？）/ Kafka at "
-            f"{where} closed the connection while it was being set up: {protocol} probably does not "
-            "match that listener (SSL? SASL_SSL?)"
+            f"Kafka（{where}）在建立连接时断开：{protocol} 可能与该监听端口的协议不符 / Kafka at "
+            f"{where} closed the connection while it was being set up: {protocol} is probably not "
+            "that listener's protocol (PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL)"
         )
     return (
         f"无法连接 Kafka（{settings.kafka_bootstrap_servers}）：请检查 ALERTING_KAFKA_BOOTSTRAP_SERVERS 及 "
