@@ -22,6 +22,12 @@ CONNECT_TIMEOUT_S = 15.0  # per bootstrap server: TCP, TLS, SASL and one metadat
 HOSTNAME_MISMATCH = 62  # OpenSSL's X509_V_ERR_HOSTNAME_MISMATCH
 
 
+class NoBrokers(Exception):
+    """A metadata answer naming no broker. A live broker always names itself; this is what a refused
+    OAUTHBEARER token looks like, as aiokafka 0.14 takes the broker's refusal (sent as a challenge)
+    for the end of authentication and reads the next answer as garbage."""
+
+
 async def check_access(settings: Settings) -> None:
     """Return once one bootstrap server accepts this service; raise KafkaAccessError otherwise."""
     options = connection_options(settings)
@@ -33,9 +39,11 @@ async def check_access(settings: Settings) -> None:
                 try:
                     # A SASL listener answers ApiVersions to anyone: only a real request shows that
                     # the connection is usable.
-                    await conn.send(MetadataRequest([]))
+                    metadata = await conn.send(MetadataRequest([]))
                 finally:
                     conn.close()
+            if not metadata.brokers:
+                raise NoBrokers(f"{host}:{port}")
             return
         except Exception as exc:  # every kind is explained below; none may become a stack trace
             failures.append((f"{host}:{port}", exc))
@@ -54,7 +62,7 @@ def explain(failures: Sequence[tuple[str, BaseException]], settings: Settings) -
 
 
 def _rank(exc: BaseException) -> int:
-    order = (SaslAuthenticationFailed, ssl.SSLCertVerificationError, UnsupportedSaslMechanismError)
+    order = (SaslAuthenticationFailed, NoBrokers, ssl.SSLCertVerificationError, UnsupportedSaslMechanismError)
     for rank, kind in enumerate(order):
         if isinstance(exc, kind):
             return rank
@@ -94,6 +102,17 @@ def _explain_one(where: str, exc: BaseException, settings: Settings) -> str:
         return (
             f"Kafka（{where}）不支持 ALERTING_KAFKA_SASL_MECHANISM={mechanism} / Kafka at {where} does not "
             f"offer ALERTING_KAFKA_SASL_MECHANISM={mechanism} ({exc})"
+        )
+    if isinstance(exc, NoBrokers) and mechanism == "OAUTHBEARER":
+        return (
+            f"Kafka（{where}）未接受 OAUTHBEARER 令牌（已过期或无效？）：请检查 "
+            f"ALERTING_KAFKA_OAUTH_TOKEN_FILE / Kafka at {where} did not accept the OAUTHBEARER token "
+            "(expired or invalid?): check ALERTING_KAFKA_OAUTH_TOKEN_FILE"
+        )
+    if isinstance(exc, NoBrokers):
+        return (
+            f"Kafka（{where}）的元数据中没有任何 broker / Kafka at {where} answered with no broker in its "
+            "metadata: check ALERTING_KAFKA_BOOTSTRAP_SERVERS and the cluster's state"
         )
     if isinstance(exc, TokenUnreadable):
         return str(exc)
