@@ -23,7 +23,7 @@ from alerting.audit import bulletins
 from alerting.audit.bulletins import bulletin_schedule
 from alerting.clock import Clock, SystemClock
 from alerting.county.directory import seed_from_policy
-from alerting.errors import ConflictError, SettingsError
+from alerting.errors import ConflictError, KafkaAccessError, SettingsError
 from alerting.failpoints import Failpoints
 from alerting.http.context import ServiceContext, WebConfig, WorkerLink
 from alerting.links import AckLinks
@@ -161,7 +161,11 @@ class Service:
         kek = await self._signing_key()
         # Wrong credentials, an untrusted certificate or a protocol mismatch stop start-up here,
         # naming the setting; the clients below would only retry or say "Unable to bootstrap".
-        await check_access(self.settings)
+        try:
+            await check_access(self.settings)
+        except KafkaAccessError:
+            await self._close_unused()
+            raise
         await self.producer.start()
         await ensure_topics(self.settings)
         parts = self.settings.component_set()
@@ -224,6 +228,14 @@ class Service:
         await self.http.aclose()
         await self.engine.dispose()
         self._tasks.clear()
+
+    async def _close_unused(self) -> None:
+        """Start-up stopped before anything ran: release what __init__ opened (quietly: aiokafka
+        warns about clients never closed)."""
+        await self.producer.stop()
+        await self.consumer.consumer.stop()
+        await self.http.aclose()
+        await self.engine.dispose()
 
     async def _ack_links(self) -> AckLinks:
         secret = self.settings.link_secret

@@ -176,7 +176,7 @@ def test_a_wrong_password_stops_start_up_naming_the_settings(
     assert "请检查 ALERTING_KAFKA_SASL_USERNAME 和 ALERTING_KAFKA_SASL_PASSWORD" in output
     assert "check ALERTING_KAFKA_SASL_USERNAME and ALERTING_KAFKA_SASL_PASSWORD" in output
     assert wrong not in output and secure_kafka.password not in output
-    assert "Traceback" not in output
+    assert "Traceback" not in output and "Unclosed" not in output
 
 
 def test_a_ca_that_did_not_sign_the_broker_stops_start_up_naming_the_ca_file(
