@@ -11,14 +11,18 @@ file's contents.
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import os
 import ssl
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from aiokafka.abc import AbstractTokenProvider
 from aiokafka.helpers import create_ssl_context
 
+from alerting.clock import Clock, SystemClock
 from alerting.errors import SettingsError
 from alerting.settings import Settings
 
@@ -30,10 +34,15 @@ class TokenUnreadable(OSError):
 
 class TokenFile(AbstractTokenProvider):  # type: ignore[misc]  # aiokafka ships no type information
     """OAUTHBEARER tokens from a file, read again at every authentication (every new connection):
-    whoever renews the token (a Kubernetes projected volume, an agent) rewrites the file in place."""
+    whoever renews the token (a Kubernetes projected volume, an agent) rewrites the file in place.
 
-    def __init__(self, path: Path) -> None:
+    A JWT whose `exp` has passed is refused here: aiokafka 0.14 does not notice a broker's refusal
+    of a token (see consumers/kafka_access.py), so sending it would leave a connection that only
+    times out, where this says which file holds a stale token."""
+
+    def __init__(self, path: Path, clock: Clock | None = None) -> None:
         self.path = path
+        self.clock: Clock = clock or SystemClock()
 
     async def token(self) -> str:
         try:
@@ -46,7 +55,27 @@ class TokenFile(AbstractTokenProvider):  # type: ignore[misc]  # aiokafka ships 
         token = text.strip()
         if not token:
             raise TokenUnreadable(f"ALERTING_KAFKA_OAUTH_TOKEN_FILE ({self.path}) 为空 / is empty")
+        expires = jwt_expiry(token)
+        if expires is not None and expires <= self.clock.now():
+            at = f"{expires:%Y-%m-%d %H:%M:%S} UTC"
+            raise TokenUnreadable(
+                f"ALERTING_KAFKA_OAUTH_TOKEN_FILE ({self.path}) 中的令牌已于 {at} 过期，续期未生效 / holds "
+                f"a token that expired at {at}: whatever renews it has stopped"
+            )
         return token
+
+
+def jwt_expiry(token: str) -> datetime | None:
+    """The `exp` claim of a JWT; None for a token of another kind (opaque ones are allowed too)."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+        exp = claims["exp"] if isinstance(claims, dict) else None
+        return datetime.fromtimestamp(exp, UTC) if isinstance(exp, int | float) else None
+    except (ValueError, KeyError, OverflowError, OSError):
+        return None
 
 
 def client_options(settings: Settings) -> dict[str, Any]:

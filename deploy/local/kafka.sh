@@ -38,6 +38,12 @@ case "$security" in
   plaintext|sasl_ssl) ;;
   *) echo "[kafka] KAFKA_SECURITY must be plaintext or sasl_ssl, not $security" >&2; exit 2 ;;
 esac
+if [ "$security" = sasl_ssl ]; then
+  case "$sasl_user$sasl_password" in  # they are quoted inside JAAS and --add-scram values
+    *'"'*|*'\'*|*','*|*']'*)
+      echo '[kafka] KAFKA_SASL_USERNAME/KAFKA_SASL_PASSWORD may not contain " \ , or ]' >&2; exit 2 ;;
+  esac
+fi
 
 log() { echo "[kafka] $*" >&2; }
 

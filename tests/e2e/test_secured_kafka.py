@@ -39,14 +39,18 @@ def _alerting(env: dict[str, str], *args: str) -> str:
     return done.stdout.strip().splitlines()[-1]
 
 
-def _unsigned_jwt(subject: str, expires_in_s: int) -> str:
-    """A token for Kafka's unsecured OAUTHBEARER validator (alg none): its claims are all it checks."""
+def _unsigned_jwt(subject: str | None, expires_in_s: int = 3600) -> str:
+    """A token for Kafka's unsecured OAUTHBEARER validator (alg none): its claims are all it checks,
+    and it needs a subject."""
 
     def part(value: dict[str, object]) -> str:
         return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
 
     now = int(time.time())
-    return f"{part({'alg': 'none'})}.{part({'sub': subject, 'iat': now, 'exp': now + expires_in_s})}."
+    claims: dict[str, object] = {"iat": now, "exp": now + expires_in_s}
+    if subject is not None:
+        claims["sub"] = subject
+    return f"{part({'alg': 'none'})}.{part(claims)}."
 
 
 async def _round_trip(settings: Settings) -> bytes:
@@ -124,15 +128,15 @@ async def test_the_other_password_mechanisms_authenticate(secure_kafka: SecureBr
     assert await _round_trip(settings) == f"through {mechanism}".encode()
 
 
-async def test_oauthbearer_reads_the_token_file_at_each_connection(
+async def test_oauthbearer_reads_the_token_file_at_each_connection_and_a_refused_token_is_named(
     secure_kafka: SecureBroker, tmp_path: Path
 ) -> None:
     token = tmp_path / "token"
-    token.write_text(_unsigned_jwt("alerting", expires_in_s=3600))
+    token.write_text(_unsigned_jwt("alerting"))
     settings = secure_kafka.settings("OAUTHBEARER", kafka_oauth_token_file=str(token))
     await check_access(settings)
     assert await _round_trip(settings) == b"through OAUTHBEARER"
-    token.write_text(_unsigned_jwt("alerting", expires_in_s=-60))  # the file now holds an expired one
+    token.write_text(_unsigned_jwt(None))  # rewritten: a token the broker refuses (no subject)
     # aiokafka does not notice the broker's refusal of a token; the start-up check does.
     with pytest.raises(
         KafkaAccessError,

@@ -4,13 +4,17 @@ runs them against a real SASL_SSL broker."""
 
 from __future__ import annotations
 
+import base64
+import json
 import ssl
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiokafka.errors import KafkaConnectionError, SaslAuthenticationFailed
 
+from alerting.clock import FakeClock
 from alerting.errors import SettingsError
 from alerting.settings import Settings
 from consumers.kafka_access import explain
@@ -97,6 +101,23 @@ async def test_the_token_file_is_read_again_at_each_authentication(tmp_path: Pat
     path.unlink()
     with pytest.raises(TokenUnreadable, match="cannot be read: FileNotFoundError"):
         await provider.token()
+
+
+async def test_an_expired_jwt_is_not_sent_and_names_the_file(tmp_path: Path) -> None:
+    def jwt(claims: dict[str, object]) -> str:
+        part = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+        return f"eyJhbGciOiJub25lIn0.{part}."
+
+    clock = FakeClock(datetime(2026, 3, 1, 8, 0, tzinfo=UTC))
+    path = tmp_path / "token"
+    path.write_text(jwt({"sub": "alerting", "exp": clock.now().timestamp() + 60}))
+    provider = TokenFile(path, clock)
+    assert await provider.token() == path.read_text()
+    await clock.advance(timedelta(seconds=60))
+    with pytest.raises(TokenUnreadable, match="expired at 2026-03-01 08:01:00 UTC: whatever renews it"):
+        await provider.token()
+    path.write_text("opaque-token-without-claims")  # not a JWT: the broker decides
+    assert await provider.token() == "opaque-token-without-claims"
 
 
 def test_oauthbearer_options_carry_the_token_provider(tmp_path: Path) -> None:
