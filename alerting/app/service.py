@@ -219,7 +219,7 @@ class Service:
                 await asyncio.wait_for(asyncio.shield(self._consuming), timeout=30)
             self._consuming.cancel()
             await asyncio.gather(self._consuming, return_exceptions=True)
-            await self.consumer.stop()
+        await self.consumer.stop()  # built in __init__ even where it never ran: close its client
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
