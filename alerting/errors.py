@@ -10,6 +10,8 @@ AlertingError
 ├── NotFound               an incident or entry does not exist (HTTP 404)
 ├── InvalidLink            an acknowledgement link is tampered with or expired (HTTP 400)
 ├── IntakeUnavailable      Kafka did not take a report in time (HTTP 503)
+├── KafkaAccessError       the first contact with Kafka failed: refused credentials, an untrusted
+│                          certificate, a protocol mismatch, no broker reachable (start-up)
 ├── CommandError           a command-line argument cannot be used (exit status 2)
 ├── UnknownTownship        a township not in the policy's directory (HTTP 422)
 └── DeliveryError          one notification attempt failed
@@ -78,6 +80,11 @@ class InvalidLink(AlertingError):
 
 class IntakeUnavailable(AlertingError):
     """The bus did not acknowledge a report in time; the sender should retry."""
+
+
+class KafkaAccessError(AlertingError):
+    """Start-up could not use Kafka; the message names the ALERTING_KAFKA_* setting to check and
+    never contains a secret."""
 
 
 class UnknownTownship(AlertingError):

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from alerting.errors import SettingsError
@@ -24,6 +25,19 @@ class Settings(BaseSettings):
     # acknowledged (acks=all) survives the loss of a broker and a lone broker cannot accept one.
     kafka_replication_factor: int = Field(default=1, ge=1)
     kafka_min_insync_replicas: int = Field(default=1, ge=1)
+    # How the service reaches a secured cluster (consumers/kafka_client.py builds every client from
+    # these). TLS is verified against ALERTING_KAFKA_SSL_CAFILE (the system's CAs when unset), host
+    # name included; a client certificate is optional.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"] | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = None
+    kafka_ssl_certfile: Path | None = None
+    kafka_ssl_keyfile: Path | None = None
+    # OAUTHBEARER: a file holding the current token, read again at every (re)connection, as a
+    # Kubernetes projected service-account token is rotated in place.
+    kafka_oauth_token_file: Path | None = None
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     policy: Path = Path("deploy/policy.example.toml")
@@ -49,6 +63,71 @@ class Settings(BaseSettings):
     worker_process: bool = True
     # The worker's CPU priority below the API's (nice increment, 0-19) for when they share a core.
     worker_nice: int = Field(default=5, ge=0, le=19)
+
+    @model_validator(mode="after")
+    def _kafka_security_is_complete(self) -> Settings:
+        """Refuse a SASL set-up that could never authenticate. Raised as SettingsError, not
+        ValueError: pydantic would print the whole input with it, password included."""
+        sasl = self.kafka_security_protocol.startswith("SASL_")
+        if sasl and self.kafka_sasl_mechanism is None:
+            raise SettingsError(
+                f"ALERTING_KAFKA_SASL_MECHANISM 未设置：ALERTING_KAFKA_SECURITY_PROTOCOL="
+                f"{self.kafka_security_protocol} 需要认证机制 / ALERTING_KAFKA_SASL_MECHANISM is required "
+                f"with ALERTING_KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol}: "
+                "PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER"
+            )
+        if not sasl and self.kafka_sasl_mechanism is not None:
+            raise SettingsError(
+                f"ALERTING_KAFKA_SASL_MECHANISM={self.kafka_sasl_mechanism} 需要 "
+                "ALERTING_KAFKA_SECURITY_PROTOCOL=SASL_SSL 或 SASL_PLAINTEXT / "
+                f"ALERTING_KAFKA_SASL_MECHANISM is set but ALERTING_KAFKA_SECURITY_PROTOCOL is "
+                f"{self.kafka_security_protocol}: use SASL_SSL (or SASL_PLAINTEXT)"
+            )
+        if self.kafka_sasl_mechanism == "OAUTHBEARER":
+            if self.kafka_oauth_token_file is None:
+                raise SettingsError(
+                    "ALERTING_KAFKA_OAUTH_TOKEN_FILE 未设置：OAUTHBEARER 需要令牌文件 / "
+                    "ALERTING_KAFKA_OAUTH_TOKEN_FILE is required with "
+                    "ALERTING_KAFKA_SASL_MECHANISM=OAUTHBEARER"
+                )
+        elif self.kafka_sasl_mechanism is not None:
+            missing = [
+                name
+                for name, value in (
+                    ("ALERTING_KAFKA_SASL_USERNAME", self.kafka_sasl_username),
+                    ("ALERTING_KAFKA_SASL_PASSWORD", self.kafka_sasl_password),
+                )
+                if not (value.get_secret_value() if isinstance(value, SecretStr) else value)
+            ]
+            if missing:
+                raise SettingsError(
+                    f"{'、'.join(missing)} 未设置：{self.kafka_sasl_mechanism} 认证需要用户名和密码 / "
+                    f"{' and '.join(missing)} required with ALERTING_KAFKA_SASL_MECHANISM="
+                    f"{self.kafka_sasl_mechanism}"
+                )
+        tls_files = [
+            f"ALERTING_KAFKA_SSL_{name}"
+            for name, path in (
+                ("CAFILE", self.kafka_ssl_cafile),
+                ("CERTFILE", self.kafka_ssl_certfile),
+                ("KEYFILE", self.kafka_ssl_keyfile),
+            )
+            if path is not None
+        ]
+        if tls_files and not self.kafka_security_protocol.endswith("SSL"):
+            # Most likely the protocol was forgotten: the files would be silently unused.
+            raise SettingsError(
+                f"{'、'.join(tls_files)} 已设置，但 ALERTING_KAFKA_SECURITY_PROTOCOL="
+                f"{self.kafka_security_protocol} 不使用 TLS / {' and '.join(tls_files)} set but "
+                f"ALERTING_KAFKA_SECURITY_PROTOCOL is {self.kafka_security_protocol}: use SSL or SASL_SSL"
+            )
+        if self.kafka_ssl_keyfile is not None and self.kafka_ssl_certfile is None:
+            raise SettingsError(
+                "ALERTING_KAFKA_SSL_KEYFILE 需要 ALERTING_KAFKA_SSL_CERTFILE（客户端证书）/ "
+                "ALERTING_KAFKA_SSL_KEYFILE is set without ALERTING_KAFKA_SSL_CERTFILE "
+                "(the client certificate)"
+            )
+        return self
 
     def link_base(self) -> str:
         """The base of acknowledgement links: ALERTING_PUBLIC_URL, or where this process listens if

@@ -113,7 +113,7 @@ async def service_consume(env: Env, url: str, topic: str, n: int, within: float)
         key = producer_keys.ProducerKey(KEY_ID, "bench", None, KEY_SECRET)
         await producer_keys.store(conn, key, kek, utcnow())
     probe = reader(url)  # counts committed rows from a connection of its own
-    producer = make_producer(settings.kafka_bootstrap_servers, settings.max_message_bytes)
+    producer = make_producer(settings)
     await producer.start()
     consumer = ReportConsumer(
         settings, engine, env.policy, SystemClock(), producer, Metrics(), on_armed=lambda _at: None

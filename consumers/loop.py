@@ -37,6 +37,7 @@ from consumers.batch import Result, store_records
 from consumers.codec import check_size
 from consumers.intake import IntakeResult, Outcome
 from consumers.item_codec import decode_record
+from consumers.kafka_client import client_options
 from consumers.keyring import Keyring
 from consumers.signing import KEY_ID_HEADER, receive
 
@@ -100,7 +101,7 @@ class ReportConsumer:
         self._keyring: Keyring | None = None  # set by start
         self.consumer = AIOKafkaConsumer(
             settings.kafka_topic,
-            bootstrap_servers=settings.kafka_bootstrap_servers,
+            **client_options(settings),
             group_id=settings.kafka_group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",

@@ -10,8 +10,10 @@ from aiokafka.errors import KafkaError
 
 from alerting.errors import IntakeUnavailable
 from alerting.producer_keys import ProducerKey
+from alerting.settings import Settings
 from consumers.codec import ReportMessage, encode
 from consumers.item_codec import ItemMessage, encode_item
+from consumers.kafka_client import client_options
 from consumers.signing import sign
 
 
@@ -22,13 +24,14 @@ class Published:
     offset: int
 
 
-def make_producer(bootstrap_servers: str, max_message_bytes: int) -> AIOKafkaProducer:
+def make_producer(settings: Settings) -> AIOKafkaProducer:
+    """The service's producer (reports from the API, and the DLQ), connected as the settings say."""
     return AIOKafkaProducer(
-        bootstrap_servers=bootstrap_servers,
+        **client_options(settings),
         acks="all",
         enable_idempotence=True,
         linger_ms=1,
-        max_request_size=max(1024 * 1024, max_message_bytes * 2),
+        max_request_size=max(1024 * 1024, settings.max_message_bytes * 2),
     )
 
 

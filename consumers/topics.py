@@ -15,6 +15,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from alerting.errors import SettingsError
 from alerting.settings import Settings
+from consumers.kafka_client import client_options
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,7 @@ DYNAMIC_TOPIC_CONFIG = 1  # DescribeConfigs v1+: the value was set on the topic 
 
 async def ensure_topics(settings: Settings) -> None:
     replication, insync = settings.topic_replication()
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
     try:
         shared = {"min.insync.replicas": str(insync)}

@@ -23,7 +23,7 @@ from alerting.audit import bulletins
 from alerting.audit.bulletins import bulletin_schedule
 from alerting.clock import Clock, SystemClock
 from alerting.county.directory import seed_from_policy
-from alerting.errors import ConflictError, SettingsError
+from alerting.errors import ConflictError, KafkaAccessError, SettingsError
 from alerting.failpoints import Failpoints
 from alerting.http.context import ServiceContext, WebConfig, WorkerLink
 from alerting.links import AckLinks
@@ -37,6 +37,7 @@ from alerting.storage import keys
 from alerting.storage.engine import create_engine, reading, upgrade, write_lock
 from alerting.storage.schema import deadlines
 from alerting.tokens import TokenCache
+from consumers.kafka_access import check_access
 from consumers.loop import ReportConsumer
 from consumers.publisher import ReportPublisher, make_producer
 from consumers.topics import ensure_topics
@@ -86,9 +87,7 @@ class Service:
                 )
         self.metrics = Metrics()
         self.engine: AsyncEngine = create_engine(settings.database_url)
-        self.producer: AIOKafkaProducer = make_producer(
-            settings.kafka_bootstrap_servers, settings.max_message_bytes
-        )
+        self.producer: AIOKafkaProducer = make_producer(settings)
         self.http = httpx.AsyncClient(follow_redirects=False)
         idle = timedelta(seconds=settings.sweep_interval_s)
         failpoints = Failpoints(settings.failpoints)
@@ -160,6 +159,13 @@ class Service:
         async with self.engine.begin() as conn:
             self._form_key = (await keys.load_or_create(conn, "web_form_secret")).encode()
         kek = await self._signing_key()
+        # Wrong credentials, an untrusted certificate or a protocol mismatch stop start-up here,
+        # naming the setting; the clients below would only retry or say "Unable to bootstrap".
+        try:
+            await check_access(self.settings)
+        except KafkaAccessError:
+            await self._close_unused()
+            raise
         await self.producer.start()
         await ensure_topics(self.settings)
         parts = self.settings.component_set()
@@ -213,7 +219,7 @@ class Service:
                 await asyncio.wait_for(asyncio.shield(self._consuming), timeout=30)
             self._consuming.cancel()
             await asyncio.gather(self._consuming, return_exceptions=True)
-            await self.consumer.stop()
+        await self.consumer.stop()  # built in __init__ even where it never ran: close its client
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -222,6 +228,14 @@ class Service:
         await self.http.aclose()
         await self.engine.dispose()
         self._tasks.clear()
+
+    async def _close_unused(self) -> None:
+        """Start-up stopped before anything ran: release what __init__ opened (quietly: aiokafka
+        warns about clients never closed)."""
+        await self.producer.stop()
+        await self.consumer.consumer.stop()
+        await self.http.aclose()
+        await self.engine.dispose()
 
     async def _ack_links(self) -> AckLinks:
         secret = self.settings.link_secret

@@ -5,12 +5,19 @@
 #   deploy/local/kafka.sh stop    # stop the broker this script started
 #   deploy/local/kafka.sh run     # run in the foreground (Ctrl-C stops it)
 #   deploy/local/kafka.sh status
+#   deploy/local/kafka.sh ca-path # secured mode: the CA file clients trust (ALERTING_KAFKA_SSL_CAFILE)
 #
 # Environment:
 #   KAFKA_PORT        broker port (default 9092); the controller uses KAFKA_PORT+1
 #   KAFKA_HOME_DIR    where jars, config, data and logs live (default ~/.cache/alerting/kafka)
 #   KAFKA_DATA_DIR    data directory (default $KAFKA_HOME_DIR/data-$KAFKA_PORT)
 #   KAFKA_HEAP        JVM heap (default 512m)
+#   KAFKA_SECURITY    plaintext (default) or sasl_ssl: one SASL_SSL listener (SCRAM-SHA-256/512, PLAIN,
+#                     and OAUTHBEARER with unsigned tokens, for tests only) with a CA and a broker
+#                     certificate for localhost/127.0.0.1 made once per data directory (in DATA_DIR-tls)
+#   KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD
+#                     secured mode: the SCRAM (and PLAIN) user, created when the storage is formatted
+#                     (defaults alerting / alerting-dev-password: a development broker only)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -23,6 +30,20 @@ data=${KAFKA_DATA_DIR:-$home/data-$port}
 conf="$home/server-$port.properties"
 pidfile="$home/kafka-$port.pid"
 logfile="$home/kafka-$port.log"
+security=${KAFKA_SECURITY:-plaintext}
+tls="${data%/}-tls"  # beside the data directory: Kafka refuses anything but topics inside it
+sasl_user=${KAFKA_SASL_USERNAME:-alerting}
+sasl_password=${KAFKA_SASL_PASSWORD:-alerting-dev-password}
+case "$security" in
+  plaintext|sasl_ssl) ;;
+  *) echo "[kafka] KAFKA_SECURITY must be plaintext or sasl_ssl, not $security" >&2; exit 2 ;;
+esac
+if [ "$security" = sasl_ssl ]; then
+  case "$sasl_user$sasl_password" in  # they are quoted inside JAAS and --add-scram values
+    *'"'*|*'\'*|*','*|*']'*)
+      echo '[kafka] KAFKA_SASL_USERNAME/KAFKA_SASL_PASSWORD may not contain " \ , or ]' >&2; exit 2 ;;
+  esac
+fi
 
 log() { echo "[kafka] $*" >&2; }
 
@@ -39,17 +60,76 @@ fetch() {
   mv "$libs.tmp" "$libs"
 }
 
-configure() {
-  mkdir -p "$home" "$data"
-  cat >"$conf" <<PROPS
-process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@127.0.0.1:$controller_port
+# Secured mode: a CA and a broker certificate (SAN localhost, 127.0.0.1) as PEM files, made once per
+# data directory; Kafka reads PEM key and trust stores itself (ssl.keystore.type=PEM).
+make_tls() {
+  [ -f "$tls/.complete" ] && return 0
+  command -v openssl >/dev/null || { log "openssl not found: apt-get install openssl"; exit 1; }
+  log "making a CA and a broker certificate in $tls (once)"
+  rm -rf "$tls.tmp"; mkdir -p "$tls.tmp"
+  (
+    cd "$tls.tmp"
+    openssl req -x509 -newkey rsa:2048 -noenc -keyout ca.key -out ca.pem -days 3650 \
+      -subj "/CN=alerting local Kafka CA" \
+      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+    openssl req -newkey rsa:2048 -noenc -keyout broker.key -out broker.csr -subj "/CN=localhost" 2>/dev/null
+    printf '%s\n' "subjectAltName=DNS:localhost,IP:127.0.0.1" "basicConstraints=critical,CA:FALSE" \
+      "keyUsage=critical,digitalSignature,keyEncipherment" "extendedKeyUsage=serverAuth,clientAuth" \
+      "authorityKeyIdentifier=keyid,issuer" >broker.ext
+    openssl x509 -req -in broker.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 3650 \
+      -extfile broker.ext -out broker.crt 2>/dev/null
+    cat broker.key broker.crt ca.pem >broker.pem  # key and chain: the broker's PEM key store
+    rm -f broker.csr broker.ext ca.srl
+    chmod 600 ca.key broker.key broker.pem
+  )
+  touch "$tls.tmp/.complete"
+  rm -rf "$tls"; mv "$tls.tmp" "$tls"
+}
+
+listener_props() {
+  if [ "$security" = plaintext ]; then
+    cat <<PROPS
 listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$controller_port
 advertised.listeners=PLAINTEXT://127.0.0.1:$port
 controller.listener.names=CONTROLLER
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
 inter.broker.listener.name=PLAINTEXT
+PROPS
+    return
+  fi
+  # One SASL_SSL listener for clients and for the broker itself (SCRAM-SHA-512); the controller
+  # stays PLAINTEXT on loopback. No authorizer: any authenticated user may do anything.
+  local jaas="org.apache.kafka.common.security"
+  local user="username=\"$sasl_user\" password=\"$sasl_password\""
+  cat <<PROPS
+listeners=SASL_SSL://127.0.0.1:$port,CONTROLLER://127.0.0.1:$controller_port
+advertised.listeners=SASL_SSL://127.0.0.1:$port
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=SASL_SSL
+sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512,PLAIN,OAUTHBEARER
+sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=$jaas.scram.ScramLoginModule required $user;
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=$jaas.scram.ScramLoginModule required $user;
+listener.name.sasl_ssl.plain.sasl.jaas.config=$jaas.plain.PlainLoginModule required $user user_$sasl_user="$sasl_password";
+listener.name.sasl_ssl.oauthbearer.sasl.jaas.config=$jaas.oauthbearer.OAuthBearerLoginModule required unsecuredLoginStringClaim_sub="broker";
+ssl.keystore.type=PEM
+ssl.keystore.location=$tls/broker.pem
+ssl.truststore.type=PEM
+ssl.truststore.location=$tls/ca.pem
+PROPS
+}
+
+configure() {
+  mkdir -p "$home" "$data"
+  [ "$security" = plaintext ] || make_tls
+  { cat <<PROPS
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$controller_port
+PROPS
+  listener_props
+  cat <<PROPS
 log.dirs=$data
 num.partitions=3
 offsets.topic.replication.factor=1
@@ -61,6 +141,8 @@ share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=true
 PROPS
+  } >"$conf"
+  [ "$security" = plaintext ] || chmod 600 "$conf"  # it holds the broker's own password
   cat >"$home/log4j2.properties" <<'PROPS'
 status = warn
 appender.out.type = Console
@@ -74,8 +156,15 @@ logger.kafka.level = INFO
 PROPS
   if [ ! -f "$data/meta.properties" ]; then
     log "formatting storage in $data"
+    local scram=()
+    if [ "$security" != plaintext ]; then
+      log "creating SCRAM user $sasl_user"
+      for mechanism in SCRAM-SHA-256 SCRAM-SHA-512; do
+        scram+=(--add-scram "$mechanism=[name=\"$sasl_user\",password=\"$sasl_password\"]")
+      done
+    fi
     java -cp "$libs/*" -Dlog4j2.configurationFile="$home/log4j2.properties" \
-      kafka.tools.StorageTool format -t "$(uuid)" -c "$conf" >&2
+      kafka.tools.StorageTool format -t "$(uuid)" -c "$conf" "${scram[@]}" >&2
   fi
 }
 
@@ -122,5 +211,8 @@ case "${1:-start}" in
     rm -f "$pidfile" ;;
   status)
     if running; then echo "running (pid $(cat "$pidfile"), port $port)"; else echo "stopped"; exit 1; fi ;;
-  *) echo "usage: $0 start|stop|run|status" >&2; exit 2 ;;
+  ca-path)
+    [ "$security" = sasl_ssl ] || { log "ca-path: only with KAFKA_SECURITY=sasl_ssl"; exit 2; }
+    make_tls; echo "$tls/ca.pem" ;;
+  *) echo "usage: $0 start|stop|run|status|ca-path" >&2; exit 2 ;;
 esac

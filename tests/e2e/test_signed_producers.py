@@ -26,6 +26,7 @@ from alerting.errors import SettingsError
 from alerting.policy.model import IntakeRules
 from alerting.producer_keys import ProducerKey
 from alerting.settings import Settings
+from consumers.kafka_client import client_options
 from consumers.signing import sign
 from tests.support import (
     ROOT,
@@ -65,7 +66,7 @@ def message(incident_id: str, township: str, known_at: datetime, stated: datetim
 
 
 async def produce(settings: Settings, items: list[tuple[bytes, list[tuple[str, bytes]]]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
+    producer = AIOKafkaProducer(**client_options(settings), acks="all")
     await producer.start()
     try:
         for value, headers in items:
@@ -76,7 +77,7 @@ async def produce(settings: Settings, items: list[tuple[bytes, list[tuple[str, b
 
 async def topic_records(settings: Settings, topic: str, count: int) -> list[Any]:
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=settings.kafka_bootstrap_servers, auto_offset_reset="earliest", group_id=None
+        topic, **client_options(settings), auto_offset_reset="earliest", group_id=None
     )
     await consumer.start()
     try:
@@ -92,7 +93,7 @@ async def topic_records(settings: Settings, topic: str, count: int) -> list[Any]
 
 
 async def topic_config(settings: Settings, topic: str) -> dict[str, str]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
     try:
         [response] = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])

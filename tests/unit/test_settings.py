@@ -1,6 +1,7 @@
 """Settings come from ALERTING_* variables; the components a process runs are checked at start."""
 
 import pytest
+from pydantic import ValidationError
 
 from alerting.errors import SettingsError
 from alerting.settings import Settings
@@ -62,3 +63,86 @@ def test_topic_replication_comes_from_settings(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("ALERTING_KAFKA_MIN_INSYNC_REPLICAS", "4")
     with pytest.raises(SettingsError, match=r"MIN_INSYNC_REPLICAS \(4\).*cannot exceed"):
         Settings().topic_replication()
+
+
+SCRAM = {
+    "kafka_security_protocol": "SASL_SSL",
+    "kafka_sasl_mechanism": "SCRAM-SHA-512",
+    "kafka_sasl_username": "alerting",
+    "kafka_sasl_password": "s3cret-Kafka-pw",
+}
+
+
+def test_kafka_is_plaintext_unless_told_otherwise() -> None:
+    settings = Settings()
+    assert settings.kafka_security_protocol == "PLAINTEXT"
+    assert settings.kafka_sasl_mechanism is None
+
+
+def test_sasl_needs_a_mechanism() -> None:
+    with pytest.raises(SettingsError, match="ALERTING_KAFKA_SASL_MECHANISM is required"):
+        Settings(**{**SCRAM, "kafka_sasl_mechanism": None})
+
+
+@pytest.mark.parametrize(
+    ("missing", "named"),
+    [
+        ("kafka_sasl_username", "ALERTING_KAFKA_SASL_USERNAME"),
+        ("kafka_sasl_password", "ALERTING_KAFKA_SASL_PASSWORD"),
+    ],
+)
+def test_scram_and_plain_need_a_username_and_a_password(missing: str, named: str) -> None:
+    for mechanism in ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"):
+        with pytest.raises(SettingsError, match=f"{named} required") as refused:
+            Settings(**{**SCRAM, "kafka_sasl_mechanism": mechanism, missing: None})
+        assert SCRAM["kafka_sasl_password"] not in str(refused.value)
+
+
+def test_an_empty_password_counts_as_none() -> None:
+    with pytest.raises(SettingsError, match="ALERTING_KAFKA_SASL_PASSWORD required"):
+        Settings(**{**SCRAM, "kafka_sasl_password": ""})
+
+
+def test_oauthbearer_needs_a_token_file() -> None:
+    oauth = {"kafka_security_protocol": "SASL_SSL", "kafka_sasl_mechanism": "OAUTHBEARER"}
+    with pytest.raises(SettingsError, match="ALERTING_KAFKA_OAUTH_TOKEN_FILE is required"):
+        Settings(**oauth)
+    assert (
+        Settings(**oauth, kafka_oauth_token_file="/var/run/secrets/kafka/token").kafka_sasl_username is None
+    )
+
+
+def test_a_mechanism_without_sasl_is_refused() -> None:
+    with pytest.raises(SettingsError, match="ALERTING_KAFKA_SECURITY_PROTOCOL is PLAINTEXT"):
+        Settings(**{**SCRAM, "kafka_security_protocol": "PLAINTEXT"})
+
+
+def test_tls_files_without_tls_are_refused() -> None:
+    with pytest.raises(
+        SettingsError, match="ALERTING_KAFKA_SSL_CAFILE set but ALERTING_KAFKA_SECURITY_PROTOCOL"
+    ):
+        Settings(kafka_ssl_cafile="/etc/kafka/ca.pem")
+    with pytest.raises(
+        SettingsError, match="ALERTING_KAFKA_SSL_KEYFILE is set without ALERTING_KAFKA_SSL_CERTFILE"
+    ):
+        Settings(kafka_security_protocol="SSL", kafka_ssl_keyfile="/etc/kafka/client.key")
+
+
+def test_an_unknown_protocol_or_mechanism_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ALERTING_KAFKA_SECURITY_PROTOCOL", "TLS")
+    with pytest.raises(ValidationError, match="kafka_security_protocol"):
+        Settings()
+    monkeypatch.setenv("ALERTING_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+    monkeypatch.setenv("ALERTING_KAFKA_SASL_MECHANISM", "GSSAPI")
+    with pytest.raises(ValidationError, match="kafka_sasl_mechanism"):
+        Settings()
+
+
+def test_the_password_is_never_shown(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in SCRAM.items():
+        monkeypatch.setenv(f"ALERTING_{name.upper()}", value)
+    settings = Settings()
+    assert settings.kafka_sasl_password is not None
+    assert settings.kafka_sasl_password.get_secret_value() == SCRAM["kafka_sasl_password"]
+    for shown in (repr(settings), str(settings), settings.model_dump_json()):
+        assert SCRAM["kafka_sasl_password"] not in shown
