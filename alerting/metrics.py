@@ -116,6 +116,11 @@ class Metrics:
             "Entries the last verification of the accountability chain checked (deadlines).",
             registry=r,
         )
+        self.chain_interval = Gauge(
+            "alerting_chain_verification_interval_seconds",
+            "How often the accountability chain is verified (ALERTING_CHAIN_VERIFY_INTERVAL_S; deadlines).",
+            registry=r,
+        )
         self.chain_seconds = Gauge(
             "alerting_chain_verification_duration_seconds",
             "How long the last verification of the accountability chain took (deadlines).",

@@ -95,6 +95,7 @@ class Monitors:
         if parts & {"consumer", "deadlines", "delivery"}:
             tasks.append(asyncio.create_task(self.sampling.run(), name="metrics sampling"))
         if "deadlines" in parts:  # one replica family verifies: the one that fires deadlines
+            self._metrics.chain_interval.set(self._verify_every.total_seconds())
             tasks.append(asyncio.create_task(self.verification.run(), name="chain verification"))
         return tasks
 

@@ -168,6 +168,7 @@ async def test_the_deadlines_component_verifies_the_chain_at_start_and_every_int
             assert value(m, "alerting_chain_verification_entries") == len(rows)
             assert value(m, "alerting_chain_verification_last_timestamp_seconds") == T0.timestamp()
             assert (value(m, "alerting_chain_verification_duration_seconds") or 0) > 0
+            assert value(m, "alerting_chain_verification_interval_seconds") == 6 * 3600
 
             victim = rows[2]
             forged = {**victim.details, "n": 99}
