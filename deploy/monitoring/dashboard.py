@@ -292,6 +292,14 @@ ROWS = [
 ]
 
 
+_DATASOURCE_VARIABLE = {"name": "datasource", "label": "数据源 / Data source", "type": "datasource"}
+_DATASOURCE_VARIABLE |= {"query": "prometheus", "current": {}, "hide": 0}
+_JOBS = "label_values(alerting_component_running, job)"
+_JOB_VARIABLE = {"name": "job", "label": "任务 / Job", "type": "query", "datasource": DATASOURCE}
+_JOB_VARIABLE |= {"query": {"query": _JOBS, "refId": "job"}, "definition": _JOBS, "refresh": 2}
+_JOB_VARIABLE |= {"multi": True, "includeAll": True, "allValue": ".+", "current": {}, "hide": 0}
+
+
 def _panel(panel: Panel, panel_id: int, x: int, y: int) -> dict[str, Any]:
     height = 4 if panel.kind == "stat" else 8
     steps = [{"value": value, "color": color} for value, color in panel.thresholds]
@@ -365,32 +373,7 @@ def dashboard() -> dict[str, Any]:
         "refresh": "1m",
         "time": {"from": "now-6h", "to": "now"},
         "annotations": {"list": []},
-        "templating": {
-            "list": [
-                {
-                    "name": "datasource",
-                    "label": "数据源 / Data source",
-                    "type": "datasource",
-                    "query": "prometheus",
-                    "current": {},
-                    "hide": 0,
-                },
-                {
-                    "name": "job",
-                    "label": "任务 / Job",
-                    "type": "query",
-                    "datasource": DATASOURCE,
-                    "query": {"query": "label_values(alerting_component_running, job)", "refId": "job"},
-                    "definition": "label_values(alerting_component_running, job)",
-                    "refresh": 2,
-                    "multi": True,
-                    "includeAll": True,
-                    "allValue": ".+",
-                    "current": {},
-                    "hide": 0,
-                },
-            ]
-        },
+        "templating": {"list": [_DATASOURCE_VARIABLE, _JOB_VARIABLE]},
         "panels": panels,
     }
 
