@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, generate_latest
 from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
 
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, process: str = "main") -> None:
+        """`process`: "main" for the process `alerting run` starts, "worker" for its worker child."""
         self.registry = CollectorRegistry()
         r = self.registry
         self.reports_received = Counter(
@@ -59,6 +60,90 @@ class Metrics:
         self.intake_seconds = Histogram(
             "alerting_intake_batch_seconds", "Time to store one consumed batch.", registry=r
         )
+        # What the alert rules (deploy/monitoring/alerts.yaml) watch. Each gauge below is set by the
+        # one process running the component that owns it (named in its help); the others report 0.
+        self.records_polled = Counter(
+            "alerting_consumer_records_polled_total",
+            "Records read from the topic (consumer; a batch retried is read again).",
+            registry=r,
+        )
+        self.intake_last_success = Gauge(
+            "alerting_intake_last_success_timestamp_seconds",
+            "When a consumed batch was last stored (consumer; 0 until the first).",
+            registry=r,
+        )
+        self.consumer_lag = Gauge(
+            "alerting_consumer_lag",
+            "Records on the partition not yet committed by the group: end offset - committed (consumer).",
+            ["topic", "partition"],
+            registry=r,
+        )
+        self.outbox_pending = Gauge(
+            "alerting_outbox_pending",
+            "Notifications not yet sent or failed for good (waiting, retrying, in flight), by channel "
+            "(delivery).",
+            ["channel"],
+            registry=r,
+        )
+        self.outbox_oldest_age = Gauge(
+            "alerting_outbox_oldest_pending_age_seconds",
+            "Age of the oldest notification not yet sent or failed for good, by channel (delivery).",
+            ["channel"],
+            registry=r,
+        )
+        self.deadlines_overdue = Gauge(
+            "alerting_deadlines_overdue",
+            "Deadlines whose fire time passed over a minute ago, still not fired (deadlines).",
+            registry=r,
+        )
+        self.roster_covered_until = Gauge(
+            "alerting_roster_covered_until_timestamp_seconds",
+            "End of the last duty shift entered, 0 if the county enters none (deadlines).",
+            registry=r,
+        )
+        self.chain_ok = Gauge(
+            "alerting_chain_verification_ok",
+            "1 if the last verification of the accountability chain found it intact, else 0 (deadlines).",
+            registry=r,
+        )
+        self.chain_verified_at = Gauge(
+            "alerting_chain_verification_last_timestamp_seconds",
+            "When the accountability chain was last verified, 0 if not yet (deadlines).",
+            registry=r,
+        )
+        self.chain_entries = Gauge(
+            "alerting_chain_verification_entries",
+            "Entries the last verification of the accountability chain checked (deadlines).",
+            registry=r,
+        )
+        self.chain_interval = Gauge(
+            "alerting_chain_verification_interval_seconds",
+            "How often the accountability chain is verified (ALERTING_CHAIN_VERIFY_INTERVAL_S; deadlines).",
+            registry=r,
+        )
+        self.chain_seconds = Gauge(
+            "alerting_chain_verification_duration_seconds",
+            "How long the last verification of the accountability chain took (deadlines).",
+            registry=r,
+        )
+        self.ready = Gauge(
+            "alerting_ready",
+            "1 if /readyz answers 200, evaluated at each /readyz and each scrape (the API process).",
+            registry=r,
+        )
+        self.ready_check = Gauge(
+            "alerting_ready_check",
+            "Each check of /readyz: 1 ok, 0 failing (the API process).",
+            ["check"],
+            registry=r,
+        )
+        self.component_running = Gauge(
+            "alerting_component_running",
+            "1 for each component this service instance runs (set by the process running it).",
+            ["component"],
+            registry=r,
+        )
+        r.register(ProcessStats(process))
 
 
 def merge_expositions(*texts: str) -> bytes:
@@ -97,3 +182,20 @@ class _Families(Collector):
 
     def collect(self) -> Iterable[Metric]:
         return self._families
+
+
+class ProcessStats(Collector):
+    """CPU, memory and file descriptors of this process as alerting_process_*, labelled with which
+    process it is: the two processes' samples then stay apart when their expositions are merged
+    (adding up two start times would mean nothing)."""
+
+    def __init__(self, process: str) -> None:
+        self._process = process
+        self._source = ProcessCollector(namespace="alerting", registry=None)
+
+    def collect(self) -> Iterable[Metric]:
+        for family in self._source.collect():
+            family.samples = [
+                s._replace(labels={**s.labels, "process": self._process}) for s in family.samples
+            ]
+            yield family

@@ -63,6 +63,12 @@ class Settings(BaseSettings):
     worker_process: bool = True
     # The worker's CPU priority below the API's (nice increment, 0-19) for when they share a core.
     worker_nice: int = Field(default=5, ge=0, le=19)
+    # How often the components sample the gauges the alert rules watch (outbox backlog, overdue
+    # deadlines, consumer lag, roster end): cheap indexed queries, so about a scrape interval.
+    metrics_sample_interval_s: float = Field(default=15.0, gt=0)
+    # How often the deadlines component verifies the whole accountability chain (seconds; 6 h). It
+    # reads every entry once, hashing off the event loop.
+    chain_verify_interval_s: float = Field(default=6 * 3600.0, gt=0)
 
     @model_validator(mode="after")
     def _kafka_security_is_complete(self) -> Settings:

@@ -138,10 +138,12 @@ class ReportConsumer:
             if not batches:
                 continue
             records = [record for records in batches.values() for record in records]
+            self._metrics.records_polled.inc(len(records))
             try:
                 # All partitions in one transaction: per-batch costs (commit, offset commit) are shared.
                 await self._process(records, isolate=unexplained >= ISOLATE_AFTER)
                 self._failures = unexplained = 0
+                self._metrics.intake_last_success.set(self._clock.now().timestamp())
             except Exception as exc:
                 # Keep the messages, rewind, retry later: the partitions wait rather than lose a report.
                 self._failures += 1

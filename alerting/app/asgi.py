@@ -95,5 +95,5 @@ def create_worker_app(context: ServiceContext) -> FastAPI:
     """What the worker child process serves on loopback: health and metrics only (no API, no docs)."""
     app = FastAPI(title="alerting worker", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.context = context
-    app.include_router(health.router)
+    app.include_router(health.worker_router)
     return app

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from alerting.accounts.sessions import Lifetime
 from alerting.app.asgi import create_app
+from alerting.app.monitoring import Monitors
 from alerting.audit import bulletins
 from alerting.audit.bulletins import bulletin_schedule
 from alerting.clock import Clock, SystemClock
@@ -38,6 +39,7 @@ from alerting.storage.engine import create_engine, reading, upgrade, write_lock
 from alerting.storage.schema import deadlines
 from alerting.tokens import TokenCache
 from consumers.kafka_access import check_access
+from consumers.lag import LagGauge
 from consumers.loop import ReportConsumer
 from consumers.publisher import ReportPublisher, make_producer
 from consumers.topics import ensure_topics
@@ -72,9 +74,11 @@ class Service:
         directory: Directory | None = None,
         links: AckLinks | None = None,
         worker: WorkerLink | None = None,
+        process: str = "main",
     ) -> None:
         """`directory` and `links` default to what the policy and settings say (see `build`); with
-        `worker`, the other components run in that child process (settings.components is "api")."""
+        `worker`, the other components run in that child process (settings.components is "api").
+        `process` is "worker" in that child (it labels the process metrics)."""
         self.settings = settings
         self.policy = policy
         self.clock: Clock = clock or SystemClock()
@@ -85,7 +89,8 @@ class Service:
                     f"channels.{name}.timeout ({channel.timeout}) must be shorter than "
                     f"ALERTING_SEND_LEASE_S ({settings.send_lease_s:g} s), or sends would overlap"
                 )
-        self.metrics = Metrics()
+        self.metrics = Metrics(process)
+        self._serves_api = process == "main"  # the worker child serves health and metrics only
         self.engine: AsyncEngine = create_engine(settings.database_url)
         self.producer: AIOKafkaProducer = make_producer(settings)
         self.http = httpx.AsyncClient(follow_redirects=False)
@@ -142,6 +147,15 @@ class Service:
             ),
         )
         self.app: FastAPI = create_app(self.context)
+        self.monitors = Monitors(
+            self.engine,
+            self.metrics,
+            self.clock,
+            channels=policy.channels,
+            sample_every=timedelta(seconds=settings.metrics_sample_interval_s),
+            verify_every=timedelta(seconds=settings.chain_verify_interval_s),
+            lag=LagGauge(self.consumer.consumer, self.metrics),
+        )
         self.scheduler = AsyncIOScheduler(timezone=policy.tz)
         self._tasks: list[asyncio.Task[None]] = []
         self._consuming: asyncio.Task[None] | None = None
@@ -176,6 +190,7 @@ class Service:
             await self._start_deadlines()
         if "delivery" in parts:
             self._tasks.append(asyncio.create_task(self.delivery.run(), name="delivery"))
+        self._tasks += self.monitors.start(parts | ({"api"} if self._serves_api else set()))
         log.info(
             "service started (%s): topic %s, group %s",
             ", ".join(sorted(parts)),

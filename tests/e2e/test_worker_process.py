@@ -159,3 +159,61 @@ async def test_the_worker_yields_the_cpu_and_sigterm_stops_both_processes_cleanl
     assert _gone(worker)
     log = service.log()
     assert "LeaveGroup request succeeded" in log and "alerting: stopped" in log
+
+
+# Two shifts ahead of now, so the roster's end is a real time the worker reads from the database.
+ROSTER = """
+[roster]
+shifts = [
+  {{ start = "{a}", end = "{b}", duty_officer = {{ name = "王小明", phone = "13800000001" }} }},
+  {{ start = "{b}", end = "{c}", duty_officer = {{ name = "陈丽", phone = "13800000002" }} }},
+]
+"""
+
+
+async def test_each_gauge_in_the_merged_metrics_comes_from_the_one_process_that_owns_it(
+    sqlite_url: str, kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    start = datetime.now(UTC).replace(microsecond=0)
+    a, b, c = (start + timedelta(days=n) for n in (0, 1, 2))
+    policy = fault_policy(tmp_path / "policy.toml")
+    with policy.open("a", encoding="utf-8") as f:
+        f.write(ROSTER.format(a=a.isoformat(), b=b.isoformat(), c=c.isoformat()))
+    env = service_env(
+        sqlite_url, kafka_bootstrap, policy, "http://127.0.0.1:9/", ALERTING_METRICS_SAMPLE_INTERVAL_S="0.2"
+    )
+    service = ServiceProcess(env, tmp_path / "service.log")
+    service.start()
+    text = ""
+    try:
+        async with httpx.AsyncClient(base_url=service.url, timeout=10) as client:
+
+            async def sampled() -> bool:  # the worker has verified the chain and sampled the roster
+                nonlocal text
+                text = (await client.get("/metrics")).text
+                return _metric(text, "alerting_chain_verification_last_timestamp_seconds") != 0.0 and (
+                    _metric(text, "alerting_roster_covered_until_timestamp_seconds") != 0.0
+                )
+
+            await wait_for(sampled, "the worker's first samples", within=30)
+    finally:
+        service.terminate()
+    # Set once, not once per process: the API's 0 adds nothing.
+    assert _metric(text, "alerting_roster_covered_until_timestamp_seconds") == c.timestamp()
+    assert _metric(text, "alerting_chain_verification_ok") == 1.0
+    assert _metric(text, "alerting_chain_verification_entries") == 0.0
+    verified = _metric(text, "alerting_chain_verification_last_timestamp_seconds")
+    assert verified is not None and start.timestamp() - 5 <= verified <= datetime.now(UTC).timestamp()
+    # Readiness is the parent's to report, though it asked the worker's /readyz too.
+    assert _metric(text, "alerting_ready") == 1.0
+    assert _metric(text, 'alerting_ready_check{check="worker"}') == 1.0
+    assert _metric(text, 'alerting_outbox_pending{channel="hook"}') == 0.0
+    assert _metric(text, "alerting_deadlines_overdue") == 0.0
+    for component in ("api", "consumer", "deadlines", "delivery"):
+        assert _metric(text, f'alerting_component_running{{component="{component}"}}') == 1.0, component
+    # Process figures stay apart, labelled with their process.
+    started = {
+        process: _metric(text, f'alerting_process_start_time_seconds{{process="{process}"}}')
+        for process in ("main", "worker")
+    }
+    assert all(v is not None and v >= start.timestamp() - 5 for v in started.values()), started

@@ -44,3 +44,15 @@ def test_each_family_is_described_once() -> None:
     ).decode()
     assert text.count("# TYPE alerting_reports_received_total counter") == 1
     assert text.count("# HELP alerting_deadlines_pending ") == 1
+
+
+def test_process_figures_stay_apart_when_merged() -> None:
+    """Two processes' start times added up would mean nothing: each keeps its own, by label."""
+    main, worker = Metrics("main"), Metrics("worker")
+    merged = _samples(
+        merge_expositions(generate_latest(main.registry).decode(), generate_latest(worker.registry).decode())
+    )
+    own = _samples(generate_latest(main.registry))
+    key = "alerting_process_start_time_seconds"
+    assert merged[(key, (("process", "main"),))] == own[(key, (("process", "main"),))]
+    assert (key, (("process", "worker"),)) in merged
