@@ -26,11 +26,16 @@ spec:
         {{- with $v.podLabels }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
+      {{- $annotations := include "alerting.checksums" $ctx | trim }}
+      {{- if or $annotations $v.podAnnotations }}
       annotations:
-        {{- include "alerting.checksums" $ctx | nindent 8 }}
+        {{- with $annotations }}
+        {{- . | nindent 8 }}
+        {{- end }}
         {{- with $v.podAnnotations }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
+      {{- end }}
     spec:
       {{- include "alerting.podSpecCommon" $ctx | nindent 6 }}
       terminationGracePeriodSeconds: {{ $ctx.Values.terminationGracePeriodSeconds }}
@@ -47,7 +52,9 @@ spec:
             - name: ALERTING_COMPONENTS
               value: {{ .components | quote }}
             {{- include "alerting.serviceEnv" $ctx | nindent 12 }}
-          {{- include "alerting.envFrom" $ctx | nindent 10 }}
+          {{- with include "alerting.envFrom" $ctx | trim }}
+          {{- . | nindent 10 }}
+          {{- end }}
           {{- include "alerting.probes" $ctx | nindent 10 }}
           resources:
             {{- toYaml $v.resources | nindent 12 }}
