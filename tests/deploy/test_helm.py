@@ -270,3 +270,10 @@ def test_package_leaves_out_unit_tests_and_ci_values(tools: dict[str, Path], tmp
     assert "county-alerting/templates/tests/readyz-test.yaml" in names
     assert "county-alerting/values.schema.json" in names
     assert not [n for n in names if n.startswith(("county-alerting/tests/", "county-alerting/ci/"))]
+
+
+def test_tools_script_is_idempotent(tools: dict[str, Path]) -> None:
+    again = subprocess.run([ROOT / "deploy/local/helm-tools.sh"], check=True, capture_output=True, text=True)
+    assert again.stdout.split() == [str(tools[name]) for name in ("helm", "helm-unittest", "kubeconform")]
+    assert "building" not in again.stderr
+    assert "v3.22.0" in helm(tools, "version", "--short").stdout
