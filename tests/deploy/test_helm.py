@@ -277,3 +277,16 @@ def test_tools_script_is_idempotent(tools: dict[str, Path]) -> None:
     assert again.stdout.split() == [str(tools[name]) for name in ("helm", "helm-unittest", "kubeconform")]
     assert "building" not in again.stderr
     assert "v3.22.0" in helm(tools, "version", "--short").stdout
+
+
+def test_a_policy_change_rolls_both_deployments(tools: dict[str, Path], tmp_path: Path) -> None:
+    policy = tmp_path / "policy.toml"
+    policy.write_text((CHART / "files/policy.example.toml").read_text().replace('"24h"', '"12h"', 1))
+    before = render(tools)
+    after = render(tools, "--set-file", f"policy={policy}")
+    for name in ("yj-county-alerting-api", "yj-county-alerting-worker"):
+        old, new = (one(docs, "Deployment", name)["spec"]["template"]["metadata"] for docs in (before, after))
+        assert old["annotations"]["checksum/config"] != new["annotations"]["checksum/config"]
+    assert (
+        'ack_link_ttl = "12h"' in one(after, "ConfigMap", "yj-county-alerting-config")["data"]["policy.toml"]
+    )
