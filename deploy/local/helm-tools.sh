@@ -30,6 +30,13 @@ stamp() { echo "$2" >"$BIN/.$1.version"; }
 
 log() { echo "helm-tools: $*" >&2; }
 
+needs_build() { ! built helm "$HELM_VERSION k8s-1.37" || ! built helm-unittest "$HELM_UNITTEST_VERSION k8s-1.36" \
+  || ! built kubeconform "$KUBECONFORM_VERSION stamped"; }
+if needs_build && ! command -v go >/dev/null; then
+  log "需要 Go 工具链来构建 helm 等工具 / the Go toolchain (go 1.26 or GOTOOLCHAIN=auto) is needed to build helm, helm-unittest, kubeconform"
+  exit 1
+fi
+
 if ! built helm "$HELM_VERSION k8s-1.37"; then
   log "building helm $HELM_VERSION (about 2 minutes)"
   GOBIN="$BIN" go install -ldflags "$HELM_LDFLAGS" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
