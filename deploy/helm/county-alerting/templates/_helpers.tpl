@@ -105,7 +105,7 @@ app.kubernetes.io/part-of: county-alerting
 - name: ALERTING_DATABASE_SSL_CERT
   value: /etc/alerting/postgresql-tls/{{ $pg.tls.certKey }}
 - name: ALERTING_DATABASE_SSL_KEY
-  value: /etc/alerting/postgresql-tls/{{ $pg.tls.keyKey }}
+  value: /etc/alerting/postgresql-tls/{{ required "externalPostgresql.tls.keyKey 未设置 / is required with externalPostgresql.tls.certKey" $pg.tls.keyKey }}
 {{- end }}
 {{- end }}
 {{- end -}}
@@ -155,13 +155,16 @@ app.kubernetes.io/part-of: county-alerting
 {{- end }}
 {{- end }}
 {{- if $kafka.tls.existingSecret }}
+{{- if not (hasSuffix "SSL" $kafka.securityProtocol) }}
+{{- fail (printf "externalKafka.tls.existingSecret 已设置，但 externalKafka.securityProtocol=%s 不使用 TLS / externalKafka.tls.existingSecret needs securityProtocol SSL or SASL_SSL" $kafka.securityProtocol) }}
+{{- end }}
 - name: ALERTING_KAFKA_SSL_CAFILE
   value: /etc/alerting/kafka-tls/{{ $kafka.tls.caKey }}
 {{- if $kafka.tls.certKey }}
 - name: ALERTING_KAFKA_SSL_CERTFILE
   value: /etc/alerting/kafka-tls/{{ $kafka.tls.certKey }}
 - name: ALERTING_KAFKA_SSL_KEYFILE
-  value: /etc/alerting/kafka-tls/{{ $kafka.tls.keyKey }}
+  value: /etc/alerting/kafka-tls/{{ required "externalKafka.tls.keyKey 未设置 / is required with externalKafka.tls.certKey" $kafka.tls.keyKey }}
 {{- end }}
 {{- end }}
 {{- range $name, $value := .Values.env }}
