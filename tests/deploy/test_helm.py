@@ -7,6 +7,7 @@ Kubernetes schemas come from the kubernetes-validate package. Nothing here needs
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import tarfile
@@ -19,6 +20,8 @@ import pytest
 import yaml
 
 import alerting
+from alerting.policy.loader import load_policy
+from alerting.settings import Settings
 from tests.deploy import kube_schemas
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -290,3 +293,31 @@ def test_a_policy_change_rolls_both_deployments(tools: dict[str, Path], tmp_path
     assert (
         'ack_link_ttl = "12h"' in one(after, "ConfigMap", "yj-county-alerting-config")["data"]["policy.toml"]
     )
+
+
+def test_the_service_accepts_the_settings_the_chart_renders(
+    rendered: tuple[str, list[dict[str, Any]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each Deployment's environment, secrets filled in, passes the service's own settings checks."""
+    _, documents = rendered
+    for deployment in (d for d in documents if d["kind"] == "Deployment"):
+        for name in [n for n in os.environ if n.startswith("ALERTING_")]:
+            monkeypatch.delenv(name)
+        for name, env in env_of(deployment).items():
+            monkeypatch.setenv(name, env.get("value", "a-secret-from-the-secret-store-0123456789"))
+        settings = Settings()
+        assert settings.link_base() == env_of(deployment)["ALERTING_PUBLIC_URL"]["value"]
+        assert settings.topic_replication() == (3, 2)
+        component = deployment["metadata"]["labels"]["app.kubernetes.io/component"]
+        expected = set() if component == "api" else {"consumer", "deadlines", "delivery"}
+        assert settings.component_set() == expected
+        assert settings.worker_process is False
+
+
+def test_the_mounted_policy_directory_loads(tools: dict[str, Path], tmp_path: Path) -> None:
+    """The ConfigMap as mounted (policy and roster side by side) is a policy the service loads."""
+    configmap = one(render(tools), "ConfigMap", "yj-county-alerting-config")
+    for key, text in configmap["data"].items():
+        (tmp_path / key).write_text(text, encoding="utf-8")
+    policy = load_policy(tmp_path / "policy.toml", {"ALERTING_COUNTY_WEBHOOK_URL": "http://127.0.0.1:9/hook"})
+    assert policy.roster.shifts, "the roster CSV was not read"
