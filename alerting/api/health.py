@@ -27,6 +27,13 @@ async def healthz() -> dict[str, str]:
     responses={503: {}},
 )
 async def readyz(ctx: ServiceContext = Depends(get_context)) -> JSONResponse:
+    ready, body = await readiness(ctx)
+    return JSONResponse(body, status_code=200 if ready else 503)
+
+
+async def readiness(ctx: ServiceContext) -> tuple[bool, dict[str, str]]:
+    """What /readyz answers; also what `alerting run` waits for before telling systemd it is ready."""
+
     async def database() -> bool:
         try:
             async with asyncio.timeout(2):
@@ -48,7 +55,7 @@ async def readyz(ctx: ServiceContext = Depends(get_context)) -> JSONResponse:
     if ctx.intake_ok is not None:  # the consumer runs here: is it getting its batches stored?
         results["intake"] = ctx.intake_ok()
         body["intake"] = "ok" if results["intake"] else "failing"
-    return JSONResponse(body, status_code=200 if all(results.values()) else 503)
+    return all(results.values()), body
 
 
 @router.get(
