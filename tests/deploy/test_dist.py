@@ -123,7 +123,9 @@ def _oldest_glibc(wheel: str) -> tuple[int, int]:
     return min(found) if found else (99, 0)
 
 
-def test_without_a_recent_python_the_install_stops_with_a_clear_message(bundle: Bundle, tmp_path: Path) -> None:
+def test_without_a_recent_python_the_install_stops_with_a_clear_message(
+    bundle: Bundle, tmp_path: Path
+) -> None:
     stage = tmp_path / "unpacked"
     stage.mkdir()
     with tarfile.open(bundle.tarball) as tar:

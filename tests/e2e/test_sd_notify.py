@@ -134,7 +134,9 @@ def test_ready_only_once_readyz_answers_then_watchdog_pings_then_stopping(
         # Before READY=1 the service was starting: its port was not even open for a while.
         before = [status for at, status in poller.answers if at < ready.at]
         assert None in before, before
-        assert any(m.fields.get("STATUS", "").startswith("启动中") for m in notify.messages if m.at < ready.at)
+        assert any(
+            m.fields.get("STATUS", "").startswith("启动中") for m in notify.messages if m.at < ready.at
+        )
 
         pings_at_ready = notify.count("WATCHDOG")
         deadline = time.monotonic() + 30
@@ -167,6 +169,7 @@ def test_no_ready_while_kafka_is_unreachable(sqlite_url: str, tmp_path: Path) ->
         assert service.proc is not None
         code = service.wait_exit(timeout=120)
         assert code != 0, service.log()[-2000:]
+        assert "KafkaConnectionError" in service.log()  # and for that reason, not another
         # It spoke (the socket works, it said it was starting), but never that it was ready.
         assert notify.first("STATUS", within=5).fields["STATUS"].startswith("启动中")
         assert notify.count("READY") == 0, [m.fields for m in notify.messages]
