@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import socket
 import struct
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -16,6 +18,18 @@ from tests.faults.harness import ServiceProcess, fault_policy, service_env
 from tests.support import free_port
 
 UCRED = struct.Struct("iII")  # pid, uid, gid
+# `alerting run` as MemoryDenyWriteExecute=yes runs it: the kernel refuses any writable and executable
+# mapping (PR_SET_MDWE, kept across fork and exec, so the worker child too). The same pid: exec.
+MDWE = (
+    "import ctypes, os, sys\n"
+    "if ctypes.CDLL(None, use_errno=True).prctl(65, 1, 0, 0, 0) != 0:  # PR_SET_MDWE, REFUSE_EXEC_GAIN\n"
+    "    sys.exit('PR_SET_MDWE refused: errno %d' % ctypes.get_errno())\n"
+)
+UNDER_MDWE = (
+    sys.executable,
+    "-c",
+    MDWE + "os.execv(sys.executable, [sys.executable, '-m', 'alerting.app', 'run'])",
+)
 
 
 @dataclass
@@ -113,12 +127,13 @@ def _unit_env(tmp_path: Path, database_url: str, kafka: str, notify: Path) -> di
     return {**env, "NOTIFY_SOCKET": str(notify), "WATCHDOG_USEC": "1000000"}
 
 
-def test_ready_only_once_readyz_answers_then_watchdog_pings_then_stopping(
+def test_ready_only_once_readyz_answers_then_watchdog_pings_then_stopping_under_mdwe(
     sqlite_url: str, kafka_bootstrap: str, tmp_path: Path
 ) -> None:
     notify = NotifySocket(tmp_path / "notify.sock")
     notify.open()
-    service = ServiceProcess(_unit_env(tmp_path, sqlite_url, kafka_bootstrap, notify.path), tmp_path / "log")
+    env = _unit_env(tmp_path, sqlite_url, kafka_bootstrap, notify.path)
+    service = ServiceProcess(env, tmp_path / "log", command=UNDER_MDWE)
     poller = ReadyzPoller(service.url)
     poller.start()
     try:
@@ -150,6 +165,7 @@ def test_ready_only_once_readyz_answers_then_watchdog_pings_then_stopping(
         assert notify.count("READY") == 1
         # NotifyAccess=main: the worker child said nothing (it is not given the socket).
         assert {message.pid for message in notify.messages} == {service.proc.pid}
+        assert "Traceback" not in service.log()
     finally:
         poller.stop()
         service.stop_quietly()
@@ -176,3 +192,10 @@ def test_no_ready_while_kafka_is_unreachable(sqlite_url: str, tmp_path: Path) ->
     finally:
         service.stop_quietly()
         notify.close()
+
+
+def test_the_mdwe_wrapper_does_refuse_writable_code() -> None:
+    """So that the service passing under it means something."""
+    attempt = "import mmap\nmmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)"
+    done = subprocess.run([sys.executable, "-c", MDWE + attempt], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 1 and "PermissionError" in done.stderr, done.stderr
