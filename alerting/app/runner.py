@@ -33,18 +33,20 @@ BATCH_GEN0_THRESHOLD = 50_000
 async def run_service(settings: Settings, policy: Policy) -> int:
     """Serve the API here and the other components in a worker child process (or here too, with
     ALERTING_WORKER_PROCESS=false); the exit status is 1 if the worker died under us."""
+    parts = settings.component_set()
+    worker = WorkerProcess(parts) if parts and settings.worker_process else None
     notifier = Notifier()
-    pinging = asyncio.create_task(notifier.watchdog(), name="watchdog")
+    pinging = asyncio.create_task(
+        notifier.watchdog(worker.alive if worker is not None else None), name="watchdog"
+    )
     try:
-        return await _serve(settings, policy, notifier)
+        return await _serve(settings, policy, notifier, worker)
     finally:
         pinging.cancel()
         notifier.close()
 
 
-async def _serve(settings: Settings, policy: Policy, notifier: Notifier) -> int:
-    parts = settings.component_set()
-    worker = WorkerProcess(parts) if parts and settings.worker_process else None
+async def _serve(settings: Settings, policy: Policy, notifier: Notifier, worker: WorkerProcess | None) -> int:
     here = settings if worker is None else settings.model_copy(update={"components": "api"})
     service = Service(here, policy, worker=worker)
     notifier.status("启动中：检查数据库结构，连接数据库与 Kafka / starting: schema, database, Kafka")

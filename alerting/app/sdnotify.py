@@ -8,7 +8,7 @@ import contextlib
 import logging
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 log = logging.getLogger(__name__)
 
@@ -50,14 +50,21 @@ class Notifier:
     def stopping(self, status: str) -> None:
         self.send("STOPPING=1", f"STATUS={status}")
 
-    async def watchdog(self) -> None:
+    async def watchdog(self, alive: Callable[[float], Awaitable[bool]] | None = None) -> None:
         """Ping at half the interval systemd expects. Runs on the event loop: if the loop wedges, the
-        pings stop and systemd restarts the service."""
+        pings stop and systemd restarts the service. `alive(timeout)` vouches for the rest (the worker
+        child's own loop): while it says no, no ping either."""
         if self.watchdog_interval_s is None:
             return
+        period = self.watchdog_interval_s / 2
         while True:
-            self.send("WATCHDOG=1")
-            await asyncio.sleep(self.watchdog_interval_s / 2)
+            if alive is None or await alive(period / 2):
+                self.send("WATCHDOG=1")
+            else:
+                log.warning(
+                    "工作进程无响应，暂停看门狗通知 / the worker process does not answer: no watchdog ping"
+                )
+            await asyncio.sleep(period)
 
     def close(self) -> None:
         if self._socket is not None:

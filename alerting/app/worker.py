@@ -72,6 +72,15 @@ class WorkerProcess:
         except httpx.HTTPError:
             return False
 
+    async def alive(self, within_s: float) -> bool:
+        """Its event loop answers /healthz (whatever Kafka or the database say); True while starting."""
+        if self._http is None:
+            return self.returncode is None
+        try:
+            return (await self._http.get("/healthz", timeout=within_s)).status_code == 200
+        except httpx.HTTPError:
+            return False
+
     async def metrics(self) -> str:
         assert self._http is not None
         response = await self._http.get("/metrics")

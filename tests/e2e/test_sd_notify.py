@@ -3,6 +3,8 @@ $NOTIFY_SOCKET, each message with the sender's credentials (NotifyAccess=main ch
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import struct
 import subprocess
@@ -158,6 +160,23 @@ def test_ready_only_once_readyz_answers_then_watchdog_pings_then_stopping_under_
         while notify.count("WATCHDOG") < pings_at_ready + 4 and time.monotonic() < deadline:
             time.sleep(0.1)
         assert notify.count("WATCHDOG") >= pings_at_ready + 4  # every 0.5 s, from the event loop
+
+        # A wedged worker loop (stopped here) stops the pings too, so systemd restarts the service.
+        worker = int(
+            Path(f"/proc/{service.proc.pid}/task/{service.proc.pid}/children").read_text().split()[0]
+        )
+        os.kill(worker, signal.SIGSTOP)
+        try:
+            time.sleep(1)  # a ping already on its way may still arrive
+            stalled = notify.count("WATCHDOG")
+            time.sleep(2)  # four periods
+            assert notify.count("WATCHDOG") == stalled
+        finally:
+            os.kill(worker, signal.SIGCONT)
+        deadline = time.monotonic() + 10
+        while notify.count("WATCHDOG") <= stalled and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert notify.count("WATCHDOG") > stalled
 
         assert service.terminate() == 0
         stopping = notify.first("STOPPING", within=5)
