@@ -22,6 +22,9 @@ ARCH = os.uname().machine
 DEB_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}[ARCH]
 NAME = f"county-alerting-{VERSION}-{ARCH}"
 PYTHONS = ("3.11", "3.12", "3.13")
+# The first test waits for the build: on a fresh machine that includes building nfpm with Go and
+# downloading every wheel (a few minutes); after that pip's cache makes it about a minute.
+pytestmark = pytest.mark.timeout(1800)
 # Where no network can be reached: pip's index and any proxy point at a closed loopback port too.
 NO_NETWORK_ENV = {
     "PIP_NO_INDEX": "1",
