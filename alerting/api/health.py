@@ -52,6 +52,12 @@ async def _readiness(ctx: ServiceContext) -> tuple[dict[str, bool], dict[str, st
     return results, body
 
 
+async def readiness(ctx: ServiceContext) -> tuple[bool, dict[str, str]]:
+    """What /readyz answers; also what `alerting run` waits for before telling systemd it is ready."""
+    results, body = await _recorded_readiness(ctx)
+    return all(results.values()), body
+
+
 async def _recorded_readiness(ctx: ServiceContext) -> tuple[dict[str, bool], dict[str, str]]:
     results, body = await _readiness(ctx)
     for name, ok in results.items():

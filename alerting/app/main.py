@@ -8,6 +8,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from importlib.metadata import PackageNotFoundError, version
 
 from pydantic import ValidationError
 
@@ -62,9 +63,17 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         return runner.run(serve(settings, policy))
 
 
+def _version() -> str:
+    try:
+        return version("county-alerting")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
 def _parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
     parser = argparse.ArgumentParser(prog="alerting", description="县级紧急信息报送与预警服务")
     parser.add_argument("-v", "--verbose", action="store_true", help="also log each migration step")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="command")
     sub.add_parser("run", help="run the service (API, consumer, deadlines, delivery)")
     sub.add_parser("_worker")  # started by `run` (alerting/app/worker.py), not by hand

@@ -17,7 +17,9 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 
+from alerting.api.health import readiness
 from alerting.app.asgi import create_worker_app
+from alerting.app.sdnotify import Notifier
 from alerting.app.service import Service
 from alerting.app.worker import WorkerProcess, describe_exit
 from alerting.policy.model import Policy
@@ -33,10 +35,24 @@ async def run_service(settings: Settings, policy: Policy) -> int:
     ALERTING_WORKER_PROCESS=false); the exit status is 1 if the worker died under us."""
     parts = settings.component_set()
     worker = WorkerProcess(parts) if parts and settings.worker_process else None
+    notifier = Notifier()
+    pinging = asyncio.create_task(
+        notifier.watchdog(worker.alive if worker is not None else None), name="watchdog"
+    )
+    try:
+        return await _serve(settings, policy, notifier, worker)
+    finally:
+        pinging.cancel()
+        notifier.close()
+
+
+async def _serve(settings: Settings, policy: Policy, notifier: Notifier, worker: WorkerProcess | None) -> int:
     here = settings if worker is None else settings.model_copy(update={"components": "api"})
     service = Service(here, policy, worker=worker)
+    notifier.status("启动中：检查数据库结构，连接数据库与 Kafka / starting: schema, database, Kafka")
     await service.start()  # migrates the database before the worker opens it
     if worker is not None:
+        notifier.status("启动中：启动工作进程 / starting: worker process")
         try:
             await worker.start()
         except BaseException:
@@ -48,15 +64,33 @@ async def run_service(settings: Settings, policy: Policy) -> int:
     print(f"alerting: API on {base}/api/v1  docs {base}/docs  metrics {base}/metrics", file=sys.stderr)
     lost = asyncio.Event()
     watch = asyncio.create_task(_watch(worker, server, lost)) if worker is not None else None
+    announce = (
+        asyncio.create_task(_announce_ready(notifier, server, service, base)) if notifier.enabled else None
+    )
     try:
         await server.serve()
     finally:
-        if watch is not None:
-            watch.cancel()
+        notifier.stopping("正在停止：处理完手头的批次 / stopping: finishing the batch in hand")
+        for task in (watch, announce):
+            if task is not None:
+                task.cancel()
         # The worker finishes its batch in hand meanwhile.
         await asyncio.gather(service.stop(), *([worker.stop()] if worker is not None else []))
         print("alerting: stopped", file=sys.stderr)
     return 1 if lost.is_set() else 0
+
+
+async def _announce_ready(notifier: Notifier, server: uvicorn.Server, service: Service, base: str) -> None:
+    """READY=1 once the port listens and /readyz would answer 200 (database, Kafka, the worker)."""
+    while True:
+        if server.started:  # uvicorn has bound the port
+            ready, checks = await readiness(service.context)
+            if ready:
+                break
+            waiting = ", ".join(name for name, state in checks.items() if state != "ok")
+            notifier.status(f"启动中：等待 {waiting} 就绪 / starting: waiting for {waiting}")
+        await asyncio.sleep(0.05 if not server.started else 1)
+    notifier.ready(f"运行中：{base} / running: {base}")
 
 
 async def run_worker(settings: Settings, policy: Policy) -> int:

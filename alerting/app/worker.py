@@ -20,6 +20,7 @@ from datetime import datetime
 
 import httpx
 
+from alerting.app.sdnotify import child_environment
 from alerting.errors import AlertingError
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ class WorkerProcess:
         self.stopping = False
 
     async def start(self) -> None:
-        env = {**os.environ, "ALERTING_COMPONENTS": self.components}
+        env = {**child_environment(os.environ), "ALERTING_COMPONENTS": self.components}
         self._proc = proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "alerting.app", "_worker",
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=env,
@@ -68,6 +69,15 @@ class WorkerProcess:
             return False
         try:
             return (await self._http.get("/readyz")).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    async def alive(self, within_s: float) -> bool:
+        """Its event loop answers /healthz (whatever Kafka or the database say); True while starting."""
+        if self._http is None:
+            return self.returncode is None
+        try:
+            return (await self._http.get("/healthz", timeout=within_s)).status_code == 200
         except httpx.HTTPError:
             return False
 

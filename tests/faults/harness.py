@@ -69,6 +69,7 @@ class ServiceProcess:
     log_path: Path
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
+    command: tuple[str, ...] = (sys.executable, "-m", "alerting.app", "run")
 
     @property
     def url(self) -> str:
@@ -77,9 +78,7 @@ class ServiceProcess:
     def start(self, **extra_env: str) -> None:
         env = {**self.env, "ALERTING_HTTP_PORT": str(self.port), **extra_env}
         log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "alerting.app", "run"], env=env, stdout=log, stderr=log
-        )
+        self.proc = subprocess.Popen(self.command, env=env, stdout=log, stderr=log)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
