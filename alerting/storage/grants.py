@@ -105,9 +105,14 @@ async def grant_service_role(conn: AsyncConnection, role: str) -> Granted:
         .all()
     )
     for table in tables:
-        await conn.execute(text(f"REVOKE ALL ON TABLE {where}.{quote(table)} FROM {who}"))
+        name = f"{where}.{quote(table)}"
+        # PUBLIC too: a grant to everyone would reach the service's role; this version's tables have
+        # none by design (other roles' own grants, e.g. a reporting role's SELECT, stay).
+        await conn.execute(
+            text(f"REVOKE ALL ON TABLE {name} FROM {who}{', PUBLIC' if privileges_for(table) else ''}")
+        )
         if granted := privileges_for(table):
-            await conn.execute(text(f"GRANT {', '.join(granted)} ON TABLE {where}.{quote(table)} TO {who}"))
+            await conn.execute(text(f"GRANT {', '.join(granted)} ON TABLE {name} TO {who}"))
     # nextval() for the id columns needs USAGE; setval() (UPDATE) is never called.
     await conn.execute(text(f"REVOKE ALL ON ALL SEQUENCES IN SCHEMA {where} FROM {who}"))
     await conn.execute(text(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {where} TO {who}"))

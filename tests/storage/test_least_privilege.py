@@ -93,6 +93,9 @@ async def test_migrate_again_takes_back_what_a_record_must_not_have_and_grants_n
             f"GRANT UPDATE, DELETE, TRUNCATE ON accountability_entries, reports TO {roles.service}"
         )
         await owner.execute(f"GRANT ALL ON incidents TO {roles.service}")
+        # PostgreSQL before 15 lets PUBLIC create in the public schema; a grant to PUBLIC reaches all.
+        await owner.execute("GRANT CREATE ON SCHEMA public TO PUBLIC")
+        await owner.execute("GRANT UPDATE ON bulletins TO PUBLIC")
         database = Database(roles.url(roles.owner), roles.owner_password)
         await asyncio.to_thread(command.downgrade, alembic_config(database), "0015")
         assert not await owner.fetchval("SELECT to_regclass('feishu_ids') IS NOT NULL")
@@ -102,8 +105,14 @@ async def test_migrate_again_takes_back_what_a_record_must_not_have_and_grants_n
             "FROM information_schema.role_table_grants WHERE grantee = $1 GROUP BY table_name",
             roles.service,
         )
+        can = await owner.fetchrow(
+            "SELECT has_schema_privilege($1, 'public', 'CREATE') AS creates, "
+            "has_table_privilege($1, 'bulletins', 'UPDATE') AS updates_bulletins",
+            roles.service,
+        )
     finally:
         await owner.close()
+    assert not can["creates"] and not can["updates_bulletins"]
     privileges = {row["table_name"]: row["privileges"] for row in granted}
     assert privileges["accountability_entries"] == "INSERT,SELECT"
     assert privileges["reports"] == "INSERT,SELECT"
@@ -155,3 +164,23 @@ async def test_a_wrong_password_is_named_by_its_setting_and_never_shown(roles: R
         refused.stderr
     )
     assert wrong not in refused.stdout + refused.stderr and roles.service_password not in refused.stderr
+
+
+async def test_a_privilege_the_role_inherits_from_another_role_stops_migrate(
+    roles: Roles, postgres_admin_dsn: str
+) -> None:
+    _migrated(roles)
+    helper = f"{roles.service}_helper"
+    admin = await asyncpg.connect(postgres_admin_dsn, database=roles.database)
+    try:
+        await admin.execute(f"CREATE ROLE {helper} NOLOGIN")
+        await admin.execute(f"GRANT UPDATE ON accountability_entries TO {helper}")
+        await admin.execute(f"GRANT {helper} TO {roles.service}")
+        refused = alerting("migrate", env=roles.owner_env())
+    finally:
+        await admin.execute(f"REVOKE ALL ON accountability_entries FROM {helper}")
+        await admin.execute(f"DROP ROLE {helper}")
+        await admin.close()
+    assert refused.returncode == 2
+    assert f"ALERTING_DATABASE_SERVICE_ROLE ({roles.service})" in refused.stderr
+    assert "UPDATE on accountability_entries" in refused.stderr
