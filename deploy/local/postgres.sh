@@ -44,6 +44,10 @@ conf=$data/alerting.conf  # included by postgresql.conf; rewritten at each start
 
 make_certificates() {
   [ -f "$tls/server.crt" ] && return 0
+  if ! command -v openssl >/dev/null; then  # Debian's postgresql pulls it in (ssl-cert); to be sure
+    [ "$(id -u)" = 0 ] || { log "openssl is not installed; run: sudo apt-get install openssl"; exit 1; }
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >&2
+  fi
   log "making a test CA and a server certificate in $tls"
   mkdir -p "$tls"
   openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=alerting test CA $port" \

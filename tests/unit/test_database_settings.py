@@ -4,7 +4,6 @@ for `alerting migrate`; a combination that cannot work is refused at start, nami
 from __future__ import annotations
 
 import ssl
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ import pytest
 from alerting.errors import SettingsError
 from alerting.settings import Settings
 from alerting.storage.connection import Database, DatabaseTls, explain, tls_context
+from tests.pg_roles import make_ca
 
 PG = "postgresql+asyncpg://alerting@db.county.example:5432/alerting"
 
@@ -24,13 +24,7 @@ def _settings(monkeypatch: pytest.MonkeyPatch, **env: str) -> Settings:
 
 @pytest.fixture(scope="module")
 def ca_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    where = tmp_path_factory.mktemp("ca")
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=unit CA",
-         "-keyout", str(where / "ca.key"), "-out", str(where / "ca.crt")],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    return where / "ca.crt"
+    return make_ca(tmp_path_factory.mktemp("ca"), "unit CA")
 
 
 def test_the_password_apart_replaces_the_urls_and_is_never_shown(monkeypatch: pytest.MonkeyPatch) -> None:
