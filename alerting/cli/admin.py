@@ -43,6 +43,11 @@ def run_migrate(args: argparse.Namespace, settings: Settings) -> int:
     print(f"数据库结构已是最新 / the schema is at revision {revision} ({owner.shown()})")
     if granted is not None:
         print(granted.summary())
+    elif not owner.is_sqlite:
+        print(
+            "未授权：ALERTING_DATABASE_SERVICE_ROLE 未设置 / no grants made: ALERTING_DATABASE_SERVICE_ROLE "
+            "is unset, so the service connects as the owner and could change the schema"
+        )
     return 0
 
 

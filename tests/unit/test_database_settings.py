@@ -11,7 +11,10 @@ import pytest
 from alerting.errors import SettingsError
 from alerting.settings import Settings
 from alerting.storage.connection import Database, DatabaseTls, explain, tls_context
+from alerting.storage.engine import create_engine
+from alerting.storage.revision import current_revision, explained
 from tests.pg_roles import make_ca
+from tests.support import free_port
 
 PG = "postgresql+asyncpg://alerting@db.county.example:5432/alerting"
 
@@ -131,3 +134,20 @@ def test_a_refused_password_is_named_by_its_setting_not_its_value() -> None:
     reason = explain(wrapped, database)
     assert reason is not None
     assert "ALERTING_DATABASE_PASSWORD" in str(reason) and "very-secret" not in str(reason)
+
+
+async def test_a_database_nobody_listens_for_is_named_by_its_setting() -> None:
+    unused_tcp_port = free_port()
+    database = Database(
+        f"postgresql+asyncpg://alerting@127.0.0.1:{unused_tcp_port}/alerting", password="pw-1"
+    )
+    engine = create_engine(database)
+    try:
+        with pytest.raises(SettingsError) as refused:
+            with explained(database):
+                await current_revision(engine)
+    finally:
+        await engine.dispose()
+    message = str(refused.value)
+    assert f"cannot reach the database {where} (ConnectionRefusedError" in message
+    assert "check ALERTING_DATABASE_URL" in message and "pw-1" not in message
