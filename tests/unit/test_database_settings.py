@@ -137,10 +137,8 @@ def test_a_refused_password_is_named_by_its_setting_not_its_value() -> None:
 
 
 async def test_a_database_nobody_listens_for_is_named_by_its_setting() -> None:
-    unused_tcp_port = free_port()
-    database = Database(
-        f"postgresql+asyncpg://alerting@127.0.0.1:{unused_tcp_port}/alerting", password="pw-1"
-    )
+    where = f"postgresql+asyncpg://alerting@127.0.0.1:{free_port()}/alerting"
+    database = Database(where, password="pw-1")
     engine = create_engine(database)
     try:
         with pytest.raises(SettingsError) as refused:
