@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from alerting.errors import SettingsError
+from alerting.storage.connection import Database, DatabaseTls, database_tls
 
 
 class Settings(BaseSettings):
@@ -178,3 +179,61 @@ class Settings(BaseSettings):
 
     # Fault-injection tests only (see alerting/failpoints.py); never set in production.
     failpoints: str = ""
+
+    # PostgreSQL with least privilege (README, "PostgreSQL roles"). The password apart from the URL,
+    # so that the URL can sit in a ConfigMap and the password in a Secret.
+    database_password: SecretStr | None = None
+    # The schema owner's, for `alerting migrate`; unset, the service's URL (and then its password).
+    migration_database_url: str | None = None
+    migration_database_password: SecretStr | None = None
+    # The role `alerting migrate` grants row access to (the one in ALERTING_DATABASE_URL).
+    database_service_role: str | None = None
+    # true: each start (and each command) brings the schema up to date, which the embedded SQLite
+    # default needs; false: only check it is at this version's head and refuse to start otherwise.
+    migrate_on_start: bool = True
+    database_ssl_mode: str | None = None  # disable | require | verify-ca | verify-full
+    database_ssl_root_cert: Path | None = None
+    database_ssl_cert: Path | None = None
+    database_ssl_key: Path | None = None
+
+    @field_validator(
+        "database_password",
+        "migration_database_url",
+        "migration_database_password",
+        "database_service_role",
+        "database_ssl_mode",
+        "database_ssl_root_cert",
+        "database_ssl_cert",
+        "database_ssl_key",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        # A chart or an environment file renders an unused setting as an empty string.
+        return None if isinstance(value, str) and not value.strip() else value
+
+    def database(self) -> Database:
+        """How the service reaches its database (checked: a bad combination is refused here)."""
+        return Database(self.database_url, _secret(self.database_password), self._database_tls())
+
+    def migration_database(self) -> Database:
+        """How `alerting migrate` reaches it: as the schema owner."""
+        if self.migration_database_url is None:
+            password = self.migration_database_password or self.database_password
+            return Database(self.database_url, _secret(password), self._database_tls())
+        return Database(
+            self.migration_database_url,
+            _secret(self.migration_database_password),
+            self._database_tls(),
+            url_setting="ALERTING_MIGRATION_DATABASE_URL",
+            password_setting="ALERTING_MIGRATION_DATABASE_PASSWORD",
+        )
+
+    def _database_tls(self) -> DatabaseTls | None:
+        return database_tls(
+            self.database_ssl_mode, self.database_ssl_root_cert, self.database_ssl_cert, self.database_ssl_key
+        )
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return None if value is None else value.get_secret_value()

@@ -79,6 +79,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
     sub.add_parser("_worker")  # started by `run` (alerting/app/worker.py), not by hand
     tokens.register(sub)
     producer_keys.register(sub)
+    admin.register_migrate(sub)
     admin.register_db(sub)
     admin.register_policy(sub)
     audit.register(sub)
@@ -95,6 +96,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
         "_worker": _run,
         tokens.NAME: tokens.run,
         producer_keys.NAME: producer_keys.run,
+        "migrate": admin.run_migrate,
         "db": admin.run_db,
         "policy": admin.run_policy,
         audit.NAME: audit.run,

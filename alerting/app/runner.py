@@ -100,7 +100,7 @@ async def run_worker(settings: Settings, policy: Policy) -> int:
     # Where the two compete for a core, a request somebody waits on goes first; the batch work here
     # then takes a little longer. No effect while a core is free.
     os.nice(settings.worker_nice)
-    service = Service(settings, policy, process="worker")
+    service = Service(settings, policy, process="worker", migrate=False)  # the parent migrated
     await service.start()
     prepare_heap(batch_work=True)
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

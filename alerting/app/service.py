@@ -35,7 +35,8 @@ from alerting.policy.roster import Directory
 from alerting.producer_keys import encryption_key, service_key
 from alerting.settings import Settings
 from alerting.storage import keys
-from alerting.storage.engine import create_engine, reading, upgrade, write_lock
+from alerting.storage.engine import create_engine, reading, write_lock
+from alerting.storage.revision import prepare_schema
 from alerting.storage.schema import deadlines
 from alerting.tokens import TokenCache
 from consumers.kafka_access import check_access
@@ -75,11 +76,14 @@ class Service:
         links: AckLinks | None = None,
         worker: WorkerLink | None = None,
         process: str = "main",
+        migrate: bool | None = None,
     ) -> None:
         """`directory` and `links` default to what the policy and settings say (see `build`); with
         `worker`, the other components run in that child process (settings.components is "api").
-        `process` is "worker" in that child (it labels the process metrics)."""
+        `process` is "worker" in that child (it labels the process metrics). `migrate` defaults to
+        ALERTING_MIGRATE_ON_START; false, start only checks the schema."""
         self.settings = settings
+        self.migrate = settings.migrate_on_start if migrate is None else migrate
         self.policy = policy
         self.clock: Clock = clock or SystemClock()
         lease = timedelta(seconds=settings.send_lease_s)
@@ -91,7 +95,8 @@ class Service:
                 )
         self.metrics = Metrics(process)
         self._serves_api = process == "main"  # the worker child serves health and metrics only
-        self.engine: AsyncEngine = create_engine(settings.database_url)
+        self.database = settings.database()
+        self.engine: AsyncEngine = create_engine(self.database)
         self.producer: AIOKafkaProducer = make_producer(settings)
         self.http = httpx.AsyncClient(follow_redirects=False)
         idle = timedelta(seconds=settings.sweep_interval_s)
@@ -164,7 +169,7 @@ class Service:
         self._form_key: bytes | None = None  # signs the sign-in form's CSRF token, shared by replicas
 
     async def start(self) -> None:
-        await asyncio.to_thread(upgrade, self.settings.database_url)
+        await prepare_schema(self.engine, self.database, self.migrate)
         async with write_lock(self.engine), self.engine.begin() as conn:
             if (stale := await seed_from_policy(conn, self.policy, self.clock.now())) is not None:
                 log.warning(stale)

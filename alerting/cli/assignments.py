@@ -15,7 +15,17 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from alerting.cli.common import Subcommands, actor, add_actor, add_format, as_json, day, moment, with_db
+from alerting.cli.common import (
+    Subcommands,
+    actor,
+    add_actor,
+    add_format,
+    as_json,
+    day,
+    moment,
+    prepare_database,
+    with_db,
+)
 from alerting.cli.tables import render_table, truncate
 from alerting.clock import SystemClock
 from alerting.county import assignments
@@ -23,7 +33,6 @@ from alerting.errors import CommandError
 from alerting.policy.loader import load_policy
 from alerting.policy.model import Policy
 from alerting.settings import Settings
-from alerting.storage.engine import upgrade
 
 NAME = "assignment"
 PART_ZH = {"owed": "待报送", "met": "已完成", "overdue": "逾期", "cancelled": "已取消"}
@@ -58,7 +67,7 @@ def register(commands: Subcommands) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    upgrade(settings.database_url)
+    prepare_database(settings)
     policy = load_policy(settings.policy)
     tz = policy.tz
     if args.action == "create":

@@ -14,13 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from alerting.accountability.verify import verify_chain
 from alerting.audit import exports, queries
 from alerting.cli import bulletins
-from alerting.cli.common import Subcommands, emit, emit_stream, moment, positive, with_db
+from alerting.cli.common import Subcommands, emit, emit_stream, moment, positive, prepare_database, with_db
 from alerting.cli.tables import render_table, truncate
 from alerting.domain import EntryKind, EntryStatus, Level
 from alerting.policy.loader import load_policy
 from alerting.policy.model import Policy
 from alerting.settings import Settings
-from alerting.storage.engine import upgrade
 
 NAME = "audit"
 TABLE_LIMIT = 100  # rows `audit list` shows in a terminal unless --limit says otherwise
@@ -49,7 +48,7 @@ def register(commands: Subcommands) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    upgrade(settings.database_url)
+    prepare_database(settings)
     if args.action == "verify":
         return _verify(settings)
     policy = load_policy(settings.policy)

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from alerting.accounts import oplog
-from alerting.cli.common import Subcommands, actor, add_actor, as_json, with_db
+from alerting.cli.common import Subcommands, actor, add_actor, as_json, prepare_database, with_db
 from alerting.cli.tables import render_table
 from alerting.clock import SystemClock
 from alerting.county import channels
@@ -19,7 +19,7 @@ from alerting.errors import CommandError
 from alerting.policy.loader import load_policy
 from alerting.policy.model import Policy
 from alerting.settings import Settings
-from alerting.storage.engine import create_engine, upgrade
+from alerting.storage.engine import create_engine
 from escalation.notify import probe
 
 NAME = "channel"
@@ -52,7 +52,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         raise CommandError(f"没有通道 {args.name} / no channel {args.name}; the channels are: {known}")
     if channel.type in channels.SMS_TYPES and not args.phone:
         raise CommandError("短信通道请用 --phone 指定接收号码 / an SMS channel needs --phone")
-    upgrade(settings.database_url)
+    prepare_database(settings)
     now, by = SystemClock().now(), actor(args)
     payload = probe.probe_payload(args.name, by, now.astimezone(policy.tz), list(args.phone))
     result = asyncio.run(_send(channel, payload, settings, args.name))
@@ -72,7 +72,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _send(channel: Any, payload: dict[str, Any], settings: Settings, name: str) -> probe.Probe:
     """One test within the channel's budget, which the running service shares."""
-    engine = create_engine(settings.database_url)
+    engine = create_engine(settings.database())
     try:
         async with httpx.AsyncClient(follow_redirects=False) as client:
             return await probe.probe(client, channel, payload, probe.Budget(engine, name, SystemClock()))

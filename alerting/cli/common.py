@@ -19,16 +19,23 @@ from alerting.errors import CommandError
 from alerting.policy.model import Policy
 from alerting.settings import Settings
 from alerting.storage.engine import create_engine, reading
+from alerting.storage.revision import prepare_schema_blocking
 
 T = TypeVar("T")
 # What `add_subparsers` returns: each family adds its command to it.
 Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
+def prepare_database(settings: Settings) -> None:
+    """Before a command uses the database: bring the schema up to date, or only check that it is
+    (ALERTING_MIGRATE_ON_START=false, where the schema owner runs `alerting migrate`)."""
+    prepare_schema_blocking(settings.database(), settings.migrate_on_start)
+
+
 async def with_db(
     settings: Settings, work: Callable[[AsyncConnection], Awaitable[T]], write: bool = False
 ) -> T:
-    engine = create_engine(settings.database_url)
+    engine = create_engine(settings.database())
     try:
         async with engine.begin() if write else reading(engine) as conn:
             return await work(conn)

@@ -11,7 +11,16 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from alerting.cli.common import Subcommands, actor, add_actor, as_json, local_minute, positive, with_db
+from alerting.cli.common import (
+    Subcommands,
+    actor,
+    add_actor,
+    as_json,
+    local_minute,
+    positive,
+    prepare_database,
+    with_db,
+)
 from alerting.cli.tables import render_table
 from alerting.clock import SystemClock
 from alerting.county import inspections
@@ -19,7 +28,6 @@ from alerting.domain import NETWORK_CONDITIONS
 from alerting.errors import CommandError
 from alerting.policy.loader import load_policy
 from alerting.settings import Settings
-from alerting.storage.engine import upgrade
 
 NAME = "inspection"
 KEYS_HELP = "、".join(f"{key} {zh}" for key, zh in NETWORK_CONDITIONS.items())
@@ -80,7 +88,7 @@ def conditions(met: str, unmet: str) -> inspections.Conditions:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    upgrade(settings.database_url)
+    prepare_database(settings)
     policy = load_policy(settings.policy)
     tz = policy.tz
     if args.action == "record":

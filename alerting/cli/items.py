@@ -11,7 +11,17 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from alerting.cli.common import Subcommands, actor, add_actor, add_format, as_json, day, positive, with_db
+from alerting.cli.common import (
+    Subcommands,
+    actor,
+    add_actor,
+    add_format,
+    as_json,
+    day,
+    positive,
+    prepare_database,
+    with_db,
+)
 from alerting.cli.tables import render_table, truncate
 from alerting.clock import SystemClock
 from alerting.county import items
@@ -19,7 +29,6 @@ from alerting.domain import ADOPTION_LEVEL_ZH, ITEM_STATUS_ZH, ItemDecision, Ite
 from alerting.errors import CommandError
 from alerting.policy.loader import load_policy
 from alerting.settings import Settings
-from alerting.storage.engine import upgrade
 
 NAME = "item"
 LEVELS = list(ADOPTION_LEVEL_ZH)  # county | city | province | national
@@ -78,7 +87,7 @@ def register(commands: Subcommands) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    upgrade(settings.database_url)
+    prepare_database(settings)
     tz = load_policy(settings.policy).tz
     if args.action == "list":
         _list(args, settings, tz)

@@ -17,7 +17,17 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from alerting.cli.common import Subcommands, actor, add_actor, add_format, as_json, day, positive, with_db
+from alerting.cli.common import (
+    Subcommands,
+    actor,
+    add_actor,
+    add_format,
+    as_json,
+    day,
+    positive,
+    prepare_database,
+    with_db,
+)
 from alerting.cli.tables import render_table
 from alerting.clock import SystemClock
 from alerting.county import officers
@@ -25,7 +35,6 @@ from alerting.errors import CommandError
 from alerting.policy.loader import load_policy
 from alerting.policy.model import Policy
 from alerting.settings import Settings
-from alerting.storage.engine import upgrade
 
 NAME = "officer"
 CHANGE_ZH = {"registered": "备案任职", "ended": "备案离任"}
@@ -71,7 +80,7 @@ def register(commands: Subcommands) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    upgrade(settings.database_url)
+    prepare_database(settings)
     policy = load_policy(settings.policy)
     tz = policy.tz
     today = SystemClock().now().astimezone(tz).date()

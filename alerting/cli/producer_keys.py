@@ -8,13 +8,12 @@ import asyncio
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from alerting import producer_keys
-from alerting.cli.common import Subcommands, with_db
+from alerting.cli.common import Subcommands, prepare_database, with_db
 from alerting.cli.tables import render_table
 from alerting.clock import SystemClock
 from alerting.errors import CommandError
 from alerting.policy.loader import load_policy
 from alerting.settings import Settings
-from alerting.storage.engine import upgrade
 
 NAME = "producer-key"
 
@@ -35,7 +34,7 @@ def register(commands: Subcommands) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    upgrade(settings.database_url)
+    prepare_database(settings)
     now = SystemClock().now()
     if args.action == "create":
         if args.township and not load_policy(settings.policy).in_directory(args.township):

@@ -22,6 +22,7 @@ from alerting.cli.common import (
     local_minute,
     moment,
     positive,
+    prepare_database,
     with_db,
 )
 from alerting.cli.tables import render_table
@@ -32,7 +33,6 @@ from alerting.policy.loader import load_policy
 from alerting.policy.model import Policy
 from alerting.policy.roster import Person, Shift, load_shifts_csv
 from alerting.settings import Settings
-from alerting.storage.engine import upgrade
 
 NAME = "roster"
 SHIFT_HEADERS = ["编号", "开始", "结束", "值班员", "值班员电话", "带班领导", "带班领导电话", "来源", "状态"]
@@ -111,7 +111,7 @@ def _person(name: str | None, phone: str | None, what: str) -> Person | None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    upgrade(settings.database_url)
+    prepare_database(settings)
     policy = load_policy(settings.policy)
     now = SystemClock().now()
     # Before the service ever started, the policy has not seeded the database yet: do it first, as

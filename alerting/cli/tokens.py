@@ -6,13 +6,12 @@ import argparse
 import asyncio
 
 from alerting import tokens
-from alerting.cli.common import Subcommands, with_db
+from alerting.cli.common import Subcommands, prepare_database, with_db
 from alerting.cli.tables import render_table
 from alerting.clock import SystemClock
 from alerting.domain import Role
 from alerting.errors import CommandError
 from alerting.settings import Settings
-from alerting.storage.engine import upgrade
 
 NAME = "token"
 
@@ -29,7 +28,7 @@ def register(commands: Subcommands) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    upgrade(settings.database_url)
+    prepare_database(settings)
     now = SystemClock().now()
     if args.action == "create":
         role = Role(args.role)

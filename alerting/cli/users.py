@@ -11,14 +11,22 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from alerting.accounts import users
 from alerting.accounts.users import Account
-from alerting.cli.common import Subcommands, actor, add_actor, add_format, as_json, local_minute, with_db
+from alerting.cli.common import (
+    Subcommands,
+    actor,
+    add_actor,
+    add_format,
+    as_json,
+    local_minute,
+    prepare_database,
+    with_db,
+)
 from alerting.cli.tables import render_table
 from alerting.clock import SystemClock
 from alerting.domain import Role
 from alerting.policy.loader import load_policy
 from alerting.policy.model import Policy
 from alerting.settings import Settings
-from alerting.storage.engine import upgrade
 
 NAME = "user"
 HEADERS = ["用户名", "姓名", "角色", "乡镇", "状态", "最近登录", "创建人"]
@@ -80,7 +88,7 @@ def _state(account: Account) -> str:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    upgrade(settings.database_url)
+    prepare_database(settings)
     policy = load_policy(settings.policy)
     now = SystemClock().now()
     if args.action == "create":

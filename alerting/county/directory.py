@@ -103,7 +103,9 @@ async def seed_from_policy(conn: AsyncConnection, policy: Policy, now: datetime)
     """At first start, copy the policy's roster, posts and leaders in. Later, say (in the returned
     text) if the policy now differs from what it seeded: the database's directory stays in effect."""
     if conn.dialect.name == "postgresql":  # replicas starting together: one seeds, the others see it
-        await conn.execute(text("LOCK TABLE directory_changes IN SHARE ROW EXCLUSIVE MODE"))
+        # An advisory lock, not LOCK TABLE: that needs UPDATE or DELETE on directory_changes, which
+        # the service's role does not have (the table is append-only; alerting/storage/grants.py).
+        await conn.execute(text("SELECT pg_advisory_xact_lock(7281002)"))
     last = (
         await conn.execute(
             select(directory_changes.c.details, directory_changes.c.at)

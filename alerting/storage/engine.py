@@ -16,6 +16,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from alerting.storage.connection import Database
+
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 READ_ONLY = "alerting_read_only"  # execution option set by `reading`
 
@@ -24,15 +26,22 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
+def as_database(target: str | Database) -> Database:
+    """A bare URL (tests, benchmarks, the embedded default) is a Database without extras."""
+    return target if isinstance(target, Database) else Database(target)
+
+
 def json_text(value: Any) -> str:
     """How JSON columns are written. orjson takes a sixth of json.dumps's time, which a burst of
     thousands of outbox payloads notices; the hash chain keeps its own canonical encoding."""
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
-def create_engine(url: str) -> AsyncEngine:
+def create_engine(target: str | Database) -> AsyncEngine:
     """An engine with the settings each backend needs to be safe under concurrent writers."""
-    if not is_sqlite(url):
+    target = as_database(target)
+    url = target.sqlalchemy_url()
+    if not target.is_sqlite:
         # Plans are made per execution: a cached generic plan made while a table was small (a new
         # deployment) keeps scanning it whole long after it grew, and intake's IN-list lookups
         # then slow down with every report stored.
@@ -42,10 +51,10 @@ def create_engine(url: str) -> AsyncEngine:
             pool_size=10,
             max_overflow=10,
             pool_pre_ping=True,
-            connect_args={"server_settings": settings},
+            connect_args={"server_settings": settings, **target.connect_args()},
             json_serializer=json_text,
         )
-    database = make_url(url).database
+    database = url.database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_async_engine(url, connect_args={"timeout": 30}, json_serializer=json_text)
@@ -97,13 +106,17 @@ def write_lock(engine: AsyncEngine) -> contextlib.AbstractAsyncContextManager[An
     return lock
 
 
-def alembic_config(url: str) -> Config:
+def alembic_config(target: str | Database) -> Config:
+    """Alembic's configuration; migrations/env.py connects with `attributes["database"]` (its
+    password and TLS), and the URL option only ever holds the URL without a password."""
+    target = as_database(target)
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    config.set_main_option("sqlalchemy.url", target.shown().replace("%", "%%"))
+    config.attributes["database"] = target
     return config
 
 
-def upgrade(url: str) -> None:
+def upgrade(target: str | Database) -> None:
     """Apply every migration (blocking; call before the event loop or in a thread)."""
-    command.upgrade(alembic_config(url), "head")
+    command.upgrade(alembic_config(target), "head")

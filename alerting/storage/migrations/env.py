@@ -7,6 +7,7 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
+from alerting.storage.connection import Database
 from alerting.storage.engine import create_engine
 from alerting.storage.schema import metadata, on_backend
 
@@ -24,7 +25,10 @@ def _run(connection: Connection) -> None:
 
 
 async def _online() -> None:
-    engine = create_engine(context.config.get_main_option("sqlalchemy.url") or "")
+    # alembic_config() hands over the Database (password, TLS); the URL option never holds a password.
+    target = context.config.attributes.get("database")
+    assert isinstance(target, Database), "run migrations through alerting.storage.engine.upgrade"
+    engine = create_engine(target)
     async with engine.connect() as connection:
         await connection.run_sync(_run)
         await connection.commit()
