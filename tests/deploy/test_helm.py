@@ -87,6 +87,9 @@ def test_chart_matches_the_service_and_its_example_files() -> None:
     assert chart["appVersion"] == alerting.__version__
     for name in ("policy.example.toml", "roster.example.csv"):
         assert (CHART / "files" / name).read_bytes() == (ROOT / "deploy" / name).read_bytes(), name
+    # Helm reads no file outside the chart: its PrometheusRule carries a copy of the tested rules.
+    rules = (CHART / "files/prometheus-rules.yaml").read_bytes()
+    assert rules == (ROOT / "deploy/monitoring/alerts.yaml").read_bytes(), "cp deploy/monitoring/alerts.yaml"
     # The policy names its roster CSV relative to itself; the ConfigMap key must be that name.
     policy = tomllib.loads((CHART / "files/policy.example.toml").read_text())
     values = yaml.safe_load((CHART / "values.yaml").read_text())
