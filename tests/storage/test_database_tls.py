@@ -15,7 +15,8 @@ from alerting.settings import Settings
 from alerting.storage.engine import create_engine
 from alerting.storage.revision import current_revision, explained
 from tests.conftest import PG_PORT
-from tests.pg_roles import Roles, alerting, local_ca, make_ca, owner_and_service_roles
+from tests.pg_roles import Roles, alerting, local_ca, owner_and_service_roles
+from tests.tls_certs import make_ca
 
 pytestmark = pytest.mark.postgres
 
@@ -81,7 +82,7 @@ async def _first_contact(settings: Settings) -> None:
 async def test_a_certificate_from_another_ca_is_refused_naming_the_root_cert_setting(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    stranger = make_ca(tmp_path)
+    stranger, _ = make_ca(tmp_path, "stranger CA")
     url = f"postgresql+asyncpg://postgres@127.0.0.1:{PG_PORT}/postgres"
     settings = _settings(monkeypatch, url, ssl_mode="verify-full", ssl_root_cert=str(stranger))
     with pytest.raises(SettingsError) as refused:

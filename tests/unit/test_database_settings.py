@@ -13,8 +13,8 @@ from alerting.settings import Settings
 from alerting.storage.connection import Database, DatabaseTls, explain, tls_context
 from alerting.storage.engine import create_engine
 from alerting.storage.revision import current_revision, explained
-from tests.pg_roles import make_ca
 from tests.support import free_port
+from tests.tls_certs import make_ca
 
 PG = "postgresql+asyncpg://alerting@db.county.example:5432/alerting"
 
@@ -27,7 +27,7 @@ def _settings(monkeypatch: pytest.MonkeyPatch, **env: str) -> Settings:
 
 @pytest.fixture(scope="module")
 def ca_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_ca(tmp_path_factory.mktemp("ca"), "unit CA")
+    return make_ca(tmp_path_factory.mktemp("ca"), "unit CA")[0]
 
 
 def test_the_password_apart_replaces_the_urls_and_is_never_shown(monkeypatch: pytest.MonkeyPatch) -> None:
