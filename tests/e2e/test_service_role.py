@@ -78,6 +78,22 @@ async def test_the_service_role_takes_a_report_end_to_end(
                     )
 
                 await wait_for(delivered, "the escalation delivered", within=60)
+                rows = await owner.fetch(
+                    "SELECT kind, township, responsible, report_id, delay_seconds, occurred_at "
+                    "FROM accountability_entries WHERE incident_id = 'PG-ROLE-1' ORDER BY id"
+                )
+                # Exactly these, written by the service's role: the first report 2 h late, the
+                # written report (due 2 h after known_at) already missed, the alert unacknowledged
+                # 1 s after receipt.
+                assert [(r["kind"], r["township"], r["responsible"]) for r in rows] == [
+                    ("late_report", "城关镇", "城关镇"),
+                    ("missing_report", "城关镇", "城关镇"),
+                    ("unacknowledged", "城关镇", "duty_officer"),
+                ]
+                late, missing, unacknowledged = rows
+                assert late["delay_seconds"] == 2 * 3600
+                assert missing["occurred_at"] == datetime.fromisoformat(body["known_at"]) + timedelta(hours=2)
+                assert unacknowledged["occurred_at"] - late["occurred_at"] == timedelta(seconds=1)
             assert await owner.fetchval("SELECT count(*) FROM reports WHERE incident_id = 'PG-ROLE-1'") == 1
             # Every connection the service holds is its own role's, none the owner's.
             users = await owner.fetch(
