@@ -90,6 +90,12 @@ async def test_unacknowledged_escalates_acknowledged_does_not_late_is_recorded(
         assert sent.body["escalation"]["roles"] == ["duty_officer", "leader_on_duty"]
         assert not [k for k in hook.keys() if k.startswith("INC-B:")]
 
+        # The receiver answered; the outbox records the outcome just after that answer.
+        async def a_recorded_sent() -> bool:
+            notification = (await run.incident("INC-A", duty))["escalations"][0]["notifications"][0]
+            return bool(notification["state"] != "sending")
+
+        await eventually(a_recorded_sent, what="INC-A's notification settled")
         a = await run.incident("INC-A", duty)
         assert [e["kind"] for e in a["entries"]] == ["unacknowledged"]
         assert a["escalations"][0]["notifications"][0]["state"] == "sent"
