@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from alerting.accountability.verify import verify_chain
 from alerting.api.auth import require
 from alerting.api.schemas import EntryOut, Problem, invalid
-from alerting.audit import exports, queries, reviews
+from alerting.audit import exports, queries, reviews, tallies
 from alerting.domain import EntryKind, EntryStatus, Level, ReviewDecision, Role
 from alerting.http.context import ServiceContext, get_context
 from alerting.storage.engine import reading
@@ -123,7 +123,7 @@ async def totals(
     filters: Filters, _: Principal = Depends(auditors), ctx: ServiceContext = Depends(get_context)
 ) -> Totals:
     async with reading(ctx.engine) as conn:
-        return Totals.model_validate(await queries.totals(conn, _query(filters, ctx)))
+        return Totals.model_validate(await tallies.totals(conn, _query(filters, ctx)))
 
 
 @router.get(

@@ -19,7 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from alerting.accountability.verify import chain_tail
 from alerting.audit.network import network_of
-from alerting.audit.queries import EntryQuery, iterate_entries
+from alerting.audit.queries import EntryQuery
+from alerting.audit.tallies import confirmed_entries, tallies
 from alerting.audit.work import routine_work
 from alerting.domain import DeadlineKind, DeadlineState, EntryStatus, ReportType
 from alerting.errors import ConflictError, NotFound
@@ -138,20 +139,20 @@ async def compute(
 
     confirmed: dict[str, Counter[str]] = defaultdict(Counter)
     candidates: dict[str, Counter[str]] = defaultdict(Counter)
-    criticisms: list[dict[str, Any]] = []
     query = EntryQuery(since=period.start, until=period.end, auto_confirm=frozenset(scoring.auto_confirm))
-    async for entry in iterate_entries(conn, query):
-        town = entry["township"]
-        if not town or entry["responsible"] != town:
+    for counted in await tallies(conn, query):
+        if not counted.township or not counted.own:
             continue  # county-side failures are not a township's
-        if entry["status"] == EntryStatus.PENDING.value:
-            candidates[town][entry["kind"]] += 1
-        elif entry["status"] == EntryStatus.CONFIRMED.value:
-            finding = entry["finding"]
-            confirmed[town][finding] += 1
-            if finding in CRITICISED:
-                criticisms.append(_criticism(entry, finding, policy.tz))
-        tally[town]
+        if counted.status is EntryStatus.PENDING:
+            candidates[counted.township][counted.kind] += counted.count
+        elif counted.status is EntryStatus.CONFIRMED and counted.finding:
+            confirmed[counted.township][counted.finding] += counted.count
+        tally[counted.township]
+    criticisms = [
+        _criticism(entry, entry["finding"], policy.tz)
+        for entry in await confirmed_entries(conn, query)
+        if entry["finding"] in CRITICISED
+    ]
 
     rows: list[dict[str, Any]] = []
     for town, t in tally.items():

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from sqlalchemy import ColumnElement, Select, and_, func, not_, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from alerting.audit.reviews import latest_reviews, status_of
+from alerting.audit.reviews import status_of
 from alerting.domain import EntryKind, EntryStatus, ReviewDecision
 from alerting.errors import NotFound
 from alerting.storage.schema import accountability_entries as entries
@@ -33,40 +33,78 @@ class EntryQuery:
 
 
 _review = entries.alias("review")
-_latest = latest_reviews().subquery()
+_in_period = entries.alias("in_period")
+BOOKKEEPING = [EntryKind.REVIEW.value]  # entries that are not findings about anybody
 
 
-def _base(q: EntryQuery) -> tuple[Select[Any], list[ColumnElement[bool]]]:
+def _of_this_entry(*columns: Any) -> Select[Any]:
+    """The latest review of the outer query's entry: one probe of ix_entries_reviews per row, so a
+    page costs the same at any depth and whatever the log's size."""
+    return (
+        select(*columns)
+        .where(_review.c.kind == EntryKind.REVIEW.value, _review.c.refers_to == entries.c.id)
+        .order_by(_review.c.id.desc())
+        .limit(1)
+    )
+
+
+def latest_review_id() -> ColumnElement[Any]:
+    return _of_this_entry(_review.c.id).scalar_subquery()
+
+
+def latest_decision() -> ColumnElement[Any]:
+    return _of_this_entry(_review.c.details["decision"].as_string()).scalar_subquery()
+
+
+def period_filter(table: Any, since: datetime | None, until: datetime | None) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = []
+    if since:
+        where.append(table.c.occurred_at >= since)
+    if until:
+        where.append(table.c.occurred_at < until)
+    return where
+
+
+def id_bounds(
+    since: datetime | None, until: datetime | None, column: Any = entries.c.id
+) -> list[ColumnElement[bool]]:
+    """`id` between the lowest and highest id that occurred in the period: implied by the period, so
+    the rows are the same, but it lets a page in id order read only the period's part of the log
+    (occurred_at follows the id closely but not exactly, so the bounds are looked up, not guessed)."""
+    where = period_filter(_in_period, since, until)
+    if not where:
+        return []
+    lowest = select(func.min(_in_period.c.id)).where(*where).scalar_subquery()
+    highest = select(func.max(_in_period.c.id)).where(*where).scalar_subquery()
+    return [column >= lowest, column <= highest]
+
+
+def _base(q: EntryQuery, *, bounded: bool = False) -> tuple[Select[Any], list[ColumnElement[bool]]]:
     query = select(
         entries,
-        _review.c.details.label("review"),
-        _review.c.id.label("review_id"),
+        _of_this_entry(_review.c.details).scalar_subquery().label("review"),
+        latest_review_id().label("review_id"),
         incidents.c.level.label("level"),
         incidents.c.title.label("incident_title"),
-    ).select_from(
-        entries.outerjoin(_latest, _latest.c.target == entries.c.id)
-        .outerjoin(_review, _review.c.id == _latest.c.review_id)
-        .outerjoin(incidents, incidents.c.id == entries.c.incident_id)
-    )
-    where: list[ColumnElement[bool]] = [entries.c.kind != EntryKind.REVIEW.value]
+    ).select_from(entries.outerjoin(incidents, incidents.c.id == entries.c.incident_id))
+    where: list[ColumnElement[bool]] = [entries.c.kind.not_in(BOOKKEEPING)]
     if q.township:
         where.append(entries.c.township == q.township)
     if q.kind:
         where.append(entries.c.kind == q.kind)
     if q.level:
         where.append(incidents.c.level == q.level)
-    if q.since:
-        where.append(entries.c.occurred_at >= q.since)
-    if q.until:
-        where.append(entries.c.occurred_at < q.until)
+    where += period_filter(entries, q.since, q.until)
+    if bounded:
+        where += id_bounds(q.since, q.until)
     if q.status:
         where.append(_status_filter(q.status, q.auto_confirm))
     return query, where
 
 
 def _status_filter(status: EntryStatus, auto: frozenset[str]) -> ColumnElement[bool]:
-    unreviewed = _review.c.id.is_(None)
-    decision: ColumnElement[str] = _review.c.details["decision"].as_string()
+    unreviewed = latest_review_id().is_(None)
+    decision = latest_decision()
     automatic = entries.c.kind.in_(sorted(auto))
     match status:
         case EntryStatus.PENDING:
@@ -80,20 +118,25 @@ def _status_filter(status: EntryStatus, auto: frozenset[str]) -> ColumnElement[b
             )
 
 
+def judge(kind: str, review: dict[str, Any] | None, auto: frozenset[str]) -> tuple[EntryStatus, str | None]:
+    """An entry's status and finding from its latest review's details (None: not reviewed)."""
+    status, finding = status_of(review)
+    if review is None and kind in auto:
+        status = EntryStatus.CONFIRMED
+    if status is EntryStatus.CONFIRMED and finding is None:
+        # Confirming a suspicion of concealment is a finding of concealment (瞒报).
+        finding = "concealment" if kind == EntryKind.CONCEALMENT_SUSPECTED.value else kind
+    return status, finding
+
+
 def present(row: Any, auto: frozenset[str]) -> dict[str, Any]:
     """An entry as the API shows it: its own fields plus status, finding and incident context."""
     data = dict(row._mapping)
     review = data.pop("review")
-    review_id = data.pop("review_id")
-    status, finding = status_of(review)
-    if review is None and data["kind"] in auto:
-        status = EntryStatus.CONFIRMED
+    status, finding = judge(data["kind"], review, auto)
     data["status"] = status.value
-    if status is EntryStatus.CONFIRMED and finding is None:
-        # Confirming a suspicion of concealment is a finding of concealment (瞒报).
-        finding = "concealment" if data["kind"] == EntryKind.CONCEALMENT_SUSPECTED.value else data["kind"]
     data["finding"] = finding
-    data["latest_review_id"] = review_id
+    data["latest_review_id"] = data.pop("review_id")
     return data
 
 
@@ -134,7 +177,7 @@ async def list_entries(
     cursor: str | None = None,
     limit: int = 100,
 ) -> Page:
-    query, where = _base(q)
+    query, where = _base(q, bounded=sort == "id")
     column = entries.c.id if sort == "id" else entries.c.occurred_at
     if cursor:
         value, last_id = _decode_cursor(cursor, sort)
@@ -175,24 +218,6 @@ async def iterate_entries(
     async for page in entry_batches(conn, q, batch):
         for entry in page:
             yield entry
-
-
-async def totals(conn: AsyncConnection, q: EntryQuery) -> dict[str, Any]:
-    query, where = _base(q)
-    matching = query.where(*where).subquery()
-    by_township = {
-        r.township or "": r.n
-        for r in await conn.execute(
-            select(matching.c.township, func.count().label("n")).group_by(matching.c.township)
-        )
-    }
-    by_kind = {
-        r.kind: r.n
-        for r in await conn.execute(
-            select(matching.c.kind, func.count().label("n")).group_by(matching.c.kind)
-        )
-    }
-    return {"total": sum(by_kind.values()), "by_township": by_township, "by_kind": by_kind}
 
 
 async def entry_detail(conn: AsyncConnection, entry_id: int, auto: frozenset[str]) -> dict[str, Any]:

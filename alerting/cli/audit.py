@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from alerting.accountability.verify import verify_chain
-from alerting.audit import exports, queries
+from alerting.audit import exports, queries, tallies
 from alerting.cli import bulletins
 from alerting.cli.common import Subcommands, emit, emit_stream, moment, positive, prepare_database, with_db
 from alerting.cli.tables import render_table, truncate
@@ -148,7 +148,7 @@ def _totals(args: argparse.Namespace, settings: Settings, policy: Policy) -> Non
     query = _entry_query(args, policy)
 
     async def work(conn: AsyncConnection) -> dict[str, Any]:
-        return await queries.totals(conn, query)
+        return await tallies.totals(conn, query)
 
     counted = asyncio.run(with_db(settings, work))
 

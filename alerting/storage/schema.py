@@ -253,23 +253,30 @@ channel_slots = Table(
     Column("used_at", UTCDateTime),
 )
 
+_reviews = text("kind = 'review'")
+
 accountability_entries = Table(
     "accountability_entries",
     metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
-    Column("kind", String(32), nullable=False, index=True),
-    Column("township", String(64), index=True),
+    Column("kind", String(32), nullable=False),
+    Column("township", String(64)),
     Column("incident_id", String(64), index=True),
     Column("report_id", String(64)),
     Column("deadline_id", BigInteger),
     Column("refers_to", BigInteger),
     Column("responsible", String(100), nullable=False),  # a role or a township office
-    Column("occurred_at", UTCDateTime, nullable=False, index=True),  # when the failure happened
+    Column("occurred_at", UTCDateTime, nullable=False),  # when the failure happened
     Column("recorded_at", UTCDateTime, nullable=False),
     Column("delay_seconds", Integer),
     Column("details", JSON, nullable=False),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False, unique=True),
+    # Ending in the id: a filtered page in id order is a range read that stops after one page.
+    Index("ix_entries_township_id", "township", "id"),
+    Index("ix_entries_kind_id", "kind", "id"),
+    Index("ix_entries_occurred_at_id", "occurred_at", "id"),
+    Index("ix_entries_reviews", "refers_to", "id", sqlite_where=_reviews, postgresql_where=_reviews),
 )
 
 incident_events = Table(

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, StreamingResponse
 
 from alerting.accountability.verify import verify_chain
 from alerting.accounts.sessions import Session
-from alerting.audit import exports, queries, reviews
+from alerting.audit import exports, queries, reviews, tallies
 from alerting.domain import Role
 from alerting.errors import NotFound
 from alerting.http.context import ServiceContext, get_context
@@ -43,7 +43,7 @@ async def list_page(
         except ValueError:  # a cursor from elsewhere: the first page
             cursor = ""
             found = await queries.list_entries(conn, query, limit=PAGE)
-        totals = await queries.totals(conn, query)
+        totals = await tallies.totals(conn, query)
     current = shown.as_dict()
     values: dict[str, Any] = {
         "session": session,

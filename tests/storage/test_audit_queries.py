@@ -19,7 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from alerting.accountability.append import append
 from alerting.accountability.chain import NewEntry
 from alerting.audit import reviews
-from alerting.audit.queries import EntryQuery, Sort, entry_detail, list_entries, totals
+from alerting.audit.queries import EntryQuery, Sort, entry_detail, list_entries
+from alerting.audit.tallies import totals
 from alerting.audit.reviews import Review
 from alerting.domain import DeadlineKind, EntryKind, EntryStatus, Level, ReviewDecision, Role, responsible_for
 from alerting.errors import NotFound

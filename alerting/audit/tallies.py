@@ -1,0 +1,126 @@
+"""Counting the log in the database: entries by township, kind and status in one GROUP BY (totals and
+bulletins), and the confirmed entries of a period, without reading every entry into Python."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from alerting.audit.queries import BOOKKEEPING, EntryQuery, id_bounds, judge, period_filter
+from alerting.domain import EntryKind, EntryStatus, ReviewDecision
+from alerting.storage.schema import accountability_entries as entries
+from alerting.storage.schema import incidents
+
+_review = entries.alias("review")
+_reviews = entries.alias("reviews")
+CONFIRMING = [ReviewDecision.CONFIRM.value, ReviewDecision.RECLASSIFY.value]
+
+
+@dataclass(frozen=True, slots=True)
+class Tally:
+    township: str | None
+    kind: str
+    own: bool  # the township itself is responsible, not the county side
+    status: EntryStatus
+    finding: str | None
+    count: int
+
+
+def _reviewed(q: EntryQuery) -> tuple[Any, list[ColumnElement[bool]]]:
+    """The entries of `q` (status aside) joined to their latest review: the reviews are grouped once,
+    only those of entries in the period's id range, instead of one probe per entry."""
+    latest = (
+        select(_reviews.c.refers_to.label("target"), func.max(_reviews.c.id).label("review_id"))
+        .where(_reviews.c.kind == EntryKind.REVIEW.value, *id_bounds(q.since, q.until, _reviews.c.refers_to))
+        .group_by(_reviews.c.refers_to)
+        .subquery()
+    )
+    joined = entries.outerjoin(latest, latest.c.target == entries.c.id).outerjoin(
+        _review, _review.c.id == latest.c.review_id
+    )
+    where: list[ColumnElement[bool]] = [entries.c.kind.not_in(BOOKKEEPING)]
+    if q.level:
+        joined = joined.outerjoin(incidents, incidents.c.id == entries.c.incident_id)
+        where.append(incidents.c.level == q.level)
+    if q.township:
+        where.append(entries.c.township == q.township)
+    if q.kind:
+        where.append(entries.c.kind == q.kind)
+    where += period_filter(entries, q.since, q.until) + id_bounds(q.since, q.until)
+    return joined, where
+
+
+def _decision() -> tuple[ColumnElement[Any], ColumnElement[Any]]:
+    return (
+        _review.c.details["decision"].as_string().label("decision"),
+        _review.c.details["to"].as_string().label("to"),
+    )
+
+
+def _review_of(row: Any) -> dict[str, Any] | None:
+    if row.decision is None:
+        return None
+    return {"decision": row.decision, **({"to": row.to} if row.to else {})}
+
+
+async def tallies(conn: AsyncConnection, q: EntryQuery) -> list[Tally]:
+    """How many entries of `q` there are per township, kind, side, status and finding."""
+    joined, where = _reviewed(q)
+    own = (entries.c.responsible == entries.c.township).label("own")
+    decision, to = _decision()
+    query: Select[Any] = (
+        select(entries.c.township, entries.c.kind, own, decision, to, func.count().label("n"))
+        .select_from(joined)
+        .where(*where)
+        .group_by(entries.c.township, entries.c.kind, own, decision, to)
+    )
+    found: Counter[tuple[str | None, str, bool, EntryStatus, str | None]] = Counter()
+    for row in await conn.execute(query):
+        status, finding = judge(row.kind, _review_of(row), q.auto_confirm)
+        if q.status is None or status is q.status:
+            found[(row.township, row.kind, bool(row.own), status, finding)] += row.n
+    return [Tally(*key, count=n) for key, n in sorted(found.items(), key=lambda kv: repr(kv[0]))]
+
+
+async def totals(conn: AsyncConnection, q: EntryQuery) -> dict[str, Any]:
+    by_township: Counter[str] = Counter()
+    by_kind: Counter[str] = Counter()
+    for t in await tallies(conn, q):
+        by_township[t.township or ""] += t.count
+        by_kind[t.kind] += t.count
+    return {"total": sum(by_kind.values()), "by_township": dict(by_township), "by_kind": dict(by_kind)}
+
+
+async def confirmed_entries(conn: AsyncConnection, q: EntryQuery) -> list[dict[str, Any]]:
+    """The township-side entries of `q` confirmed by a review or automatically, with their finding,
+    incident title and delay, in id order (a bulletin's 点名批评 is chosen from these)."""
+    joined, where = _reviewed(q)
+    joined = joined if q.level else joined.outerjoin(incidents, incidents.c.id == entries.c.incident_id)
+    decision, to = _decision()
+    auto = sorted(q.auto_confirm)
+    confirmed = decision.in_(CONFIRMING) | (_review.c.id.is_(None) & entries.c.kind.in_(auto))
+    rows = await conn.execute(
+        select(
+            entries.c.id,
+            entries.c.kind,
+            entries.c.township,
+            entries.c.incident_id,
+            entries.c.occurred_at,
+            entries.c.delay_seconds,
+            incidents.c.title.label("incident_title"),
+            decision,
+            to,
+        )
+        .select_from(joined)
+        .where(*where, entries.c.responsible == entries.c.township, confirmed)
+        .order_by(entries.c.id)
+    )
+    shown = []
+    for row in rows:
+        _, finding = judge(row.kind, _review_of(row), q.auto_confirm)
+        shown.append({**row._mapping, "finding": finding})
+    return shown
