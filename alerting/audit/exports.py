@@ -7,7 +7,6 @@ import asyncio
 import csv
 import io
 import json
-import tempfile
 from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -19,14 +18,13 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE  # type: ignore[import-unty
 from openpyxl.styles import Font  # type: ignore[import-untyped]
 from openpyxl.utils import get_column_letter  # type: ignore[import-untyped]
 
+from alerting.audit.xlsx_stream import FORMULA_START, StreamedWorkbook
 from alerting.domain import ENTRY_ZH, FINDINGS_ZH
 
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 DATETIME_FORMAT = "yyyy-mm-dd hh:mm:ss"
 STATUS_ZH = {"pending": "待审核", "confirmed": "已确认", "waived": "已免责"}
 RESPONSIBLE_ZH = {"duty_officer": "值班员", "county_office": "县委办"}
-# A cell starting with one of these is taken for a formula by spreadsheet programs.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 # (header, width in Excel character units)
 COLUMNS: tuple[tuple[str, float], ...] = (
@@ -104,7 +102,7 @@ def csv_text(value: object) -> str:
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M:%S")
     text = str(value)
-    if isinstance(value, str) and text.startswith(_FORMULA_START):
+    if isinstance(value, str) and text.startswith(FORMULA_START):
         return "'" + text
     return text
 
@@ -144,7 +142,7 @@ def xlsx_cell(sheet: Any, value: object, *, bold: bool = False, number_format: s
     cell = WriteOnlyCell(sheet, value=value)
     if isinstance(value, str):
         cell.data_type = "s"  # openpyxl would store "=..." as a formula
-        if value.startswith(_FORMULA_START):
+        if value.startswith(FORMULA_START):
             cell.quotePrefix = True  # and Excel keeps it text when the cell is edited
     if isinstance(value, datetime):
         cell.number_format = DATETIME_FORMAT
@@ -197,7 +195,6 @@ def workbook_bytes(workbook: Any) -> bytes:
 
 
 ENTRIES_SHEET = "问责记录"
-XLSX_CHUNK = 64 * 1024
 
 
 def entries_xlsx(entries: Iterable[dict[str, Any]], tz: ZoneInfo) -> bytes:
@@ -208,17 +205,15 @@ def entries_xlsx(entries: Iterable[dict[str, Any]], tz: ZoneInfo) -> bytes:
 
 
 async def stream_xlsx(batches: AsyncIterator[list[dict[str, Any]]], tz: ZoneInfo) -> AsyncIterator[bytes]:
-    """The same workbook as entries_xlsx, written off the event loop a batch at a time into a temporary
-    file (openpyxl's write-only mode keeps no rows in memory), then sent from it. A ZIP's directory
-    comes last, so the first bytes wait for the whole workbook."""
-    workbook = Workbook(write_only=True)
-    sheet = start_sheet(workbook, ENTRIES_SHEET, COLUMNS)
-    rows = 0
+    """The cells of entries_xlsx, sent while they are written: each batch is formatted and compressed
+    off the event loop, and a sheet that reaches Excel's 1,048,576 rows continues on the next one."""
+    workbook = StreamedWorkbook(ENTRIES_SHEET, COLUMNS)
+    yield workbook.start()
     async for batch in batches:
-        rows += await asyncio.to_thread(append_rows, sheet, [entry_row(e, tz) for e in batch])
-    finish_sheet(sheet, len(COLUMNS), rows)
-    with tempfile.TemporaryFile() as out:
-        await asyncio.to_thread(workbook.save, out)
-        out.seek(0)
-        while chunk := await asyncio.to_thread(out.read, XLSX_CHUNK):
+
+        def rows(batch: list[dict[str, Any]] = batch) -> bytes:
+            return workbook.append([entry_row(e, tz) for e in batch])
+
+        if chunk := await asyncio.to_thread(rows):
             yield chunk
+    yield await asyncio.to_thread(workbook.close)
