@@ -13,7 +13,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -113,24 +113,30 @@ async def compute(
         if row.type == ReportType.FIRST.value:
             tally[row.township].urgent += row.n
     end = min(period.end, now)
+    met_in_time = (deadlines.c.state == DeadlineState.MET.value) & (deadlines.c.met_at <= deadlines.c.due_at)
     for row in await conn.execute(
-        select(deadlines.c.township, deadlines.c.state, deadlines.c.due_at, deadlines.c.met_at).where(
+        select(
+            deadlines.c.township,
+            func.count().label("due"),
+            func.coalesce(func.sum(case((met_in_time, 1), else_=0)), 0).label("on_time"),
+        )
+        .where(
             deadlines.c.kind.in_(COUNTED),
             deadlines.c.due_at >= period.start,
             deadlines.c.due_at < end,
             deadlines.c.state.not_in([DeadlineState.CANCELLED.value, DeadlineState.CLEARED.value]),
         )
+        .group_by(deadlines.c.township)
     ):
-        tally[row.township].due += 1
-        if row.state == DeadlineState.MET.value and row.met_at is not None and row.met_at <= row.due_at:
-            tally[row.township].on_time += 1
+        tally[row.township].due += row.due
+        tally[row.township].on_time += int(row.on_time)
     for row in await conn.execute(
-        select(report_adoptions.c.township, report_adoptions.c.level).where(
-            report_adoptions.c.adopted_at >= period.start, report_adoptions.c.adopted_at < period.end
-        )
+        select(report_adoptions.c.township, report_adoptions.c.level, func.count().label("n"))
+        .where(report_adoptions.c.adopted_at >= period.start, report_adoptions.c.adopted_at < period.end)
+        .group_by(report_adoptions.c.township, report_adoptions.c.level)
     ):
-        tally[row.township].adopted += 1
-        tally[row.township].adoption_points += scoring.adoption.get(row.level, 0)
+        tally[row.township].adopted += row.n
+        tally[row.township].adoption_points += scoring.adoption.get(row.level, 0) * row.n
     work, adopted_items = await routine_work(conn, period, scoring, now, policy.tz)
     network = await network_of(conn, period, now, policy.tz)
     for town, w in work.items():
