@@ -30,6 +30,21 @@ class Tally:
     count: int
 
 
+def _filtered(q: EntryQuery) -> tuple[Any, list[ColumnElement[bool]]]:
+    """The entries of `q`, status aside."""
+    source: Any = entries
+    where: list[ColumnElement[bool]] = [entries.c.kind.not_in(BOOKKEEPING)]
+    if q.level:
+        source = source.outerjoin(incidents, incidents.c.id == entries.c.incident_id)
+        where.append(incidents.c.level == q.level)
+    if q.township:
+        where.append(entries.c.township == q.township)
+    if q.kind:
+        where.append(entries.c.kind == q.kind)
+    where += period_filter(entries, q.since, q.until) + id_bounds(q.since, q.until)
+    return source, where
+
+
 def _reviewed(q: EntryQuery) -> tuple[Any, list[ColumnElement[bool]]]:
     """The entries of `q` (status aside) joined to their latest review: the reviews are grouped once,
     only those of entries in the period's id range, instead of one probe per entry."""
@@ -39,18 +54,10 @@ def _reviewed(q: EntryQuery) -> tuple[Any, list[ColumnElement[bool]]]:
         .group_by(_reviews.c.refers_to)
         .subquery()
     )
-    joined = entries.outerjoin(latest, latest.c.target == entries.c.id).outerjoin(
+    source, where = _filtered(q)
+    joined = source.outerjoin(latest, latest.c.target == entries.c.id).outerjoin(
         _review, _review.c.id == latest.c.review_id
     )
-    where: list[ColumnElement[bool]] = [entries.c.kind.not_in(BOOKKEEPING)]
-    if q.level:
-        joined = joined.outerjoin(incidents, incidents.c.id == entries.c.incident_id)
-        where.append(incidents.c.level == q.level)
-    if q.township:
-        where.append(entries.c.township == q.township)
-    if q.kind:
-        where.append(entries.c.kind == q.kind)
-    where += period_filter(entries, q.since, q.until) + id_bounds(q.since, q.until)
     return joined, where
 
 
@@ -124,3 +131,11 @@ async def confirmed_entries(conn: AsyncConnection, q: EntryQuery) -> list[dict[s
         _, finding = judge(row.kind, _review_of(row), q.auto_confirm)
         shown.append({**row._mapping, "finding": finding})
     return shown
+
+
+async def count(conn: AsyncConnection, q: EntryQuery) -> int:
+    """How many entries `q` lists (a page's 共 N 条): a plain count unless the status needs the reviews."""
+    if q.status is not None:
+        return sum(t.count for t in await tallies(conn, q))
+    source, where = _filtered(q)
+    return int((await conn.execute(select(func.count()).select_from(source).where(*where))).scalar_one())

@@ -43,12 +43,12 @@ async def list_page(
         except ValueError:  # a cursor from elsewhere: the first page
             cursor = ""
             found = await queries.list_entries(conn, query, limit=PAGE)
-        totals = await tallies.totals(conn, query)
+        total = await tallies.count(conn, query)
     current = shown.as_dict()
     values: dict[str, Any] = {
         "session": session,
         "rows": found.entries,
-        "total": totals["total"],
+        "total": total,
         "first": link("/entries", current) if cursor else None,
         "following": link("/entries", current, cursor=found.next_cursor) if found.next_cursor else None,
         "csv": link("/entries/export", current, format="csv"),

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from alerting.audit.queries import EntryQuery, list_entries
-from alerting.audit.tallies import confirmed_entries, tallies, totals
+from alerting.audit.tallies import confirmed_entries, count, tallies, totals
 from alerting.domain import EntryStatus
 from tests.storage.test_audit_queries import BASE, HOUR, Ledger, ledger, occurred
 
@@ -47,6 +47,7 @@ async def test_totals_equal_the_entries_counted_one_by_one(
             listed = await _all(ledger, q)
             async with ledger.engine.connect() as conn:
                 counted = await totals(conn, q)
+                assert await count(conn, q) == len(listed)
             assert counted["total"] == len(listed)
             assert counted["by_kind"] == dict(Counter(e["kind"] for e in listed))
             assert counted["by_township"] == dict(Counter(e["township"] or "" for e in listed))
