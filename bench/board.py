@@ -26,9 +26,11 @@ from typing import Any
 
 import httpx
 
-from bench.common import Env, Result, Row, far_future, log, seed, service_running, summary_ms, utcnow
+from bench.common import Result, Row, log, summary_ms, utcnow
 from bench.firing import lateness
 from bench.http_intake import ServiceProcess
+from bench.seeding import far_future, seed
+from bench.services import Env, service_running
 
 TARGET_MS = 100.0  # issue 15: the board with 1,000 open incidents, server time p99
 BOARDS, EVERY_S = 50, 5.0

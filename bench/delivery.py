@@ -11,20 +11,9 @@ import asyncio
 import uuid
 from datetime import timedelta
 
-from bench.common import (
-    Env,
-    Result,
-    Row,
-    log,
-    seed,
-    seeded_escalations,
-    service_running,
-    spread,
-    summary_ms,
-    until,
-    utcnow,
-    wait_ticks,
-)
+from bench.common import Result, Row, log, summary_ms, until, utcnow
+from bench.seeding import seed, seeded_escalations, spread
+from bench.services import Env, service_running, wait_ticks
 
 LEAD = timedelta(seconds=3)
 

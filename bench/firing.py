@@ -17,22 +17,9 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from bench.common import (
-    Env,
-    Result,
-    Row,
-    TickLog,
-    far_future,
-    log,
-    seed,
-    seeded_escalations,
-    service_running,
-    spread,
-    summary_ms,
-    until,
-    utcnow,
-    wait_ticks,
-)
+from bench.common import SEED_KINDS, Result, Row, log, summary_ms, until, utcnow
+from bench.seeding import far_future, seed, seeded_escalations, spread
+from bench.services import Env, TickLog, service_running, wait_ticks
 
 P99_TARGET_MS = 50.0
 BURST_TARGET_S = 1.0
@@ -112,8 +99,6 @@ async def _timed(
 
 def _escalations(service: Any) -> float:
     """Escalations this service fired of the seeded kinds (from its own metrics, no database query)."""
-    from bench.common import SEED_KINDS
-
     registry = service.metrics.registry
     return sum(
         registry.get_sample_value("alerting_escalations_total", {"kind": k}) or 0.0 for k in SEED_KINDS

@@ -26,7 +26,9 @@ from typing import Any
 import httpx
 
 from bench import vegeta
-from bench.common import ROOT, Env, Result, Row, count_rows, free_port, log, pct, report_body, utcnow
+from bench.common import ROOT, Result, Row, free_port, log, pct, report_body, utcnow
+from bench.seeding import count_rows
+from bench.services import Env
 
 RATE_TARGET = 2000.0
 P99_TARGET_MS = 25.0

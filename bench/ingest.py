@@ -13,18 +13,9 @@ from datetime import timedelta
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from bench.common import (
-    TOWNSHIPS,
-    Env,
-    Result,
-    Row,
-    count_rows,
-    log,
-    reader,
-    report_fields,
-    utcnow,
-    worker_heap,
-)
+from bench.common import TOWNSHIPS, Result, Row, log, report_fields, utcnow
+from bench.seeding import count_rows, reader
+from bench.services import Env, worker_heap
 
 PARTITIONS = 6  # the service's default (ALERTING_KAFKA_TOPIC_PARTITIONS)
 TARGET_RATE = 5000.0

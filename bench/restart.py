@@ -11,7 +11,9 @@ from __future__ import annotations
 import time
 import uuid
 
-from bench.common import Env, Result, Row, far_future, log, seed, service_running, wait_ticks
+from bench.common import Result, Row, log
+from bench.seeding import far_future, seed
+from bench.services import Env, service_running, wait_ticks
 
 TARGET_S = 60.0  # docs/DESIGN.md: re-arming after a restart is "O(pending) in the database, not minutes"
 

@@ -26,7 +26,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from bench.common import BACKENDS, ROOT, Env, Result, Row, jsonable, log, utcnow
+from bench.common import BACKENDS, ROOT, Result, Row, jsonable, log, utcnow
+from bench.services import Env
 
 MEASUREMENTS = ("ingest", "firing", "memory", "restart", "http_intake", "delivery", "board", "digests")
 MODULES = {"http": "http_intake", "http_intake": "http_intake", **{m: m for m in MEASUREMENTS}}
