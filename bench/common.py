@@ -108,12 +108,16 @@ async def until(
 
 @dataclass
 class Row:
-    """One line of the printed table."""
+    """One line of the printed table. `at_reference`: the figure scaled to the reference calibration
+    (bench/calibration.py), and whether the target would be met there; empty where speed does not
+    enter (bytes, a ratio within the run, a pace set by a rate limit)."""
 
     measurement: str
     figure: str
     target: str
     met: bool | None  # None: no target in docs/DESIGN.md
+    at_reference: str = ""
+    met_at_reference: bool | None = None
 
 
 @dataclass

@@ -16,11 +16,14 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from bench.common import BACKENDS, KAFKA_PORT, PG_PORT, ROOT, free_port, log, until
+
+if TYPE_CHECKING:
+    from bench.calibration import Calibration
 
 
 class LocalKafka:
@@ -146,6 +149,18 @@ class Env:
         self.pg_admin_dsn = f"postgresql://postgres@127.0.0.1:{PG_PORT}/postgres"
         self._pg_databases: list[str] = []
         self._policy: Any = None
+        self._calibration: Calibration | None = None
+
+    @property
+    def calibration(self) -> Calibration:
+        """The machine's calibration measured at the start of this run (bench/calibration.py)."""
+        if self._calibration is None:
+            raise RuntimeError("the run has not measured its calibration yet")
+        return self._calibration
+
+    @calibration.setter
+    def calibration(self, value: Calibration) -> None:
+        self._calibration = value
 
     @property
     def bootstrap(self) -> str:
