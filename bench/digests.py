@@ -125,4 +125,5 @@ def _note(result: Result, name: str, figures: dict[str, float], what: str) -> No
         f"all shown {figures['last_shown_s']:.1f} s after due, {figures['messages']} messages, "
         f"{figures['refusals']} refusals, {figures['duplicates']} duplicates"
     )
-    result.rows.append(Row(what, shown, "— (no target)", None))
+    # Not scaled: the robot's 20 a minute sets the pace, not the machine.
+    result.rows.append(Row(what, shown, "— (no target)", None, "— (paced by the robot)"))
