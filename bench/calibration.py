@@ -164,7 +164,7 @@ def header(start: Calibration, end: Calibration | None) -> list[str]:
     """The lines printed above the table: both calibrations, the drift, and how to read them."""
     lines = [start.line("calibration at start")]
     if end is not None:
-        lines += [end.line("calibration at end  "), drift_line(start, end)]
+        lines += [end.line("calibration at end"), drift_line(start, end)]
     else:
         lines.append("calibration at end: not measured (see the log); the drift within the run is unknown")
     lines.append(
