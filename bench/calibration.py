@@ -19,12 +19,12 @@ from bench.topics import create_topic, produce, raw_consume
 if TYPE_CHECKING:
     from bench.services import Env
 
-# The reference calibration, "1.00 ×": the best of 15 chunks of the workload below, taken again and
-# again on this 2-core machine on 2026-12-02 between 03:50 and 04:30 UTC (load average 0.3-0.6,
-# nothing else of ours running). Single chunks measured 29,800-52,000 ops/s within a minute: the
-# host's speed, not the workload, varies; the best chunks reached about 50,000.
+# The reference calibration, "1.00 ×": measure_python(15) run 32 times on this 2-core machine on
+# 2026-12-02 03:50-04:04 UTC (load average 0.3-1.9 from others' work). The best chunk of a run
+# topped out at 50,000-52,000 ops/s while single chunks ranged 28,000-52,000 within a minute: the
+# host's speed varies, not the workload. The reference is that top: the machine when nothing slows it.
 PYTHON_REFERENCE_OPS_PER_S = 50_000.0
-PYTHON_REFERENCE_MEASURED = "2026-12-02, best of 15 × 2,000 ops, repeated, quiet machine"
+PYTHON_REFERENCE_MEASURED = "2026-12-02 03:50-04:04 UTC, the top of 32 runs of best of 15 × 2,000 ops"
 # aiokafka's raw consume in README's full run of 2026-11-27 (50,000 reports, best of 3); for the
 # record beside today's, not used for scaling.
 RAW_CONSUME_REFERENCE_PER_S = 598_644.0
