@@ -8,7 +8,6 @@ the robot's refusals, and the incidents shown more than once."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 import uuid
 from collections import Counter
@@ -16,19 +15,9 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bench.common import (
-    Env,
-    Result,
-    Row,
-    _rows,
-    _seed_postgres,
-    _seed_sqlite,
-    free_port,
-    log,
-    service_running,
-    until,
-    utcnow,
-)
+from bench.common import Result, Row, free_port, log, until, utcnow
+from bench.seeding import seed
+from bench.services import Env, service_running
 
 LEAD = timedelta(seconds=4)
 TARGET = timedelta(minutes=2)
@@ -60,11 +49,7 @@ async def burst(env: Env, backend: str, n: int, kind: str = "followup") -> dict[
     url = await env.database(backend, f"digests_{kind}_{backend}")  # a file of its own per burst
     prefix = f"F{uuid.uuid4().hex[:6]}"
     due = utcnow() + LEAD
-    incidents, deadlines = _rows(prefix, [due] * n, utcnow(), kinds=(kind,))
-    if url.startswith("sqlite"):
-        await asyncio.to_thread(_seed_sqlite, url, incidents, deadlines)
-    else:
-        await _seed_postgres(url, incidents, deadlines)
+    await seed(url, [due] * n, prefix, kinds=(kind,))
     robot = robot_class()("bench-robot-key", datetime.now(UTC))
     async with serve(robot, free_port()) as base:
         robot.url = f"{base}/cgi-bin/webhook/send?key=bench-robot-key"
@@ -140,4 +125,5 @@ def _note(result: Result, name: str, figures: dict[str, float], what: str) -> No
         f"all shown {figures['last_shown_s']:.1f} s after due, {figures['messages']} messages, "
         f"{figures['refusals']} refusals, {figures['duplicates']} duplicates"
     )
-    result.rows.append(Row(what, shown, "— (no target)", None))
+    # Not scaled: the robot's 20 a minute sets the pace, not the machine.
+    result.rows.append(Row(what, shown, "— (no target)", None, "— (paced by the robot)"))

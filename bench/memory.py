@@ -20,7 +20,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bench.common import ROOT, Env, Result, Row, log, rss_bytes
+from bench.common import ROOT, Result, Row, log, rss_bytes
+from bench.services import Env
 
 APSCHEDULER_CLAIM = 1.1 * 1024  # docs/DESIGN.md: "APScheduler's ~1.1 KB per job"
 
@@ -36,7 +37,7 @@ async def _service_side(url: str, n: int, bootstrap: str, hook: str) -> dict[str
     from alerting.app.service import Service
     from alerting.clock import SystemClock
     from alerting.policy.loader import load_policy
-    from bench.common import service_settings, wait_ticks
+    from bench.services import service_settings, wait_ticks
 
     policy = load_policy(ROOT / "deploy/policy.example.toml", {"ALERTING_COUNTY_WEBHOOK_URL": hook})
     service = Service(service_settings(url, bootstrap), policy, SystemClock())
@@ -46,7 +47,7 @@ async def _service_side(url: str, n: int, bootstrap: str, hook: str) -> dict[str
         await asyncio.sleep(1.0)  # let start-up allocations settle
         before = _settle()
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bench.common", "seed", url, "--count", str(n), "--prefix", "MEM",
+            sys.executable, "-m", "bench.seeding", "seed", url, "--count", str(n), "--prefix", "MEM",
             cwd=ROOT, stdout=subprocess.PIPE,
         )  # fmt: skip
         out, _ = await asyncio.wait_for(proc.communicate(), timeout=600)

@@ -23,10 +23,14 @@ import sys
 import time
 import traceback
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from bench.common import BACKENDS, ROOT, Env, Result, Row, jsonable, log, utcnow
+from bench import calibration
+from bench.calibration import Calibration, Calibrator
+from bench.common import BACKENDS, ROOT, Result, Row, jsonable, log, utcnow
+from bench.services import Env
 
 MEASUREMENTS = ("ingest", "firing", "memory", "restart", "http_intake", "delivery", "board", "digests")
 MODULES = {"http": "http_intake", "http_intake": "http_intake", **{m: m for m in MEASUREMENTS}}
@@ -61,13 +65,21 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def verdict(row: Row) -> str:
+    """met / NOT met at this run's calibration, and at the reference where that differs."""
+    if row.met is None:
+        return "—"
+    text = "met" if row.met else "NOT met"
+    if row.met_at_reference is not None and row.met_at_reference != row.met:
+        text += f" ({'met' if row.met_at_reference else 'NOT met'} at reference)"
+    return text
+
+
 def table(rows: list[Row]) -> str:
-    cells = [["measurement", "figure", "target (docs/DESIGN.md)", "met"]]
+    cells = [["measurement", "figure", "at reference", "target (docs/DESIGN.md)", "met"]]
     for r in rows:
-        cells.append(
-            [r.measurement, r.figure, r.target, "—" if r.met is None else "met" if r.met else "NOT met"]
-        )
-    widths = [max(_width(c[i]) for c in cells) for i in range(4)]
+        cells.append([r.measurement, r.figure, r.at_reference or "—", r.target, verdict(r)])
+    widths = [max(_width(c[i]) for c in cells) for i in range(len(cells[0]))]
     lines = []
     for n, c in enumerate(cells):
         lines.append("  ".join(_pad(v, w) for v, w in zip(c, widths, strict=True)).rstrip())
@@ -114,37 +126,23 @@ async def _main(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     measurements: dict[str, Any] = {}
     rows: list[Row] = []
-    failed = False
+    end: Calibration | None = None
     try:
         await asyncio.to_thread(env.start)
-        for name in args.names:
-            module = importlib.import_module(f"bench.{name}")
-            if not args.quick:
-                await env.settle()
-            log(f"== {name}")
-            t = time.perf_counter()
-            try:
-                async with asyncio.timeout(90 if args.quick else 1800), _profiled(args.profile, name):
-                    result: Result = await module.run(env)
-            except Exception as exc:
-                failed = True
-                traceback.print_exc()
-                measurements[name] = {"error": f"{type(exc).__name__}: {exc}"}
-                first_line = (str(exc).splitlines() or [""])[0]
-                rows.append(Row(name, f"FAILED: {type(exc).__name__}: {first_line}"[:100], "", False))
-                continue
-            finally:
-                gc.collect()
-            measurements[name] = {
-                "figures": result.figures,
-                "details": result.details,
-                "seconds": round(time.perf_counter() - t, 1),
-            }
-            rows.extend(result.rows)
+        calibrator = Calibrator(env)
+        if not args.quick:
+            await env.settle()
+        async with asyncio.timeout(120 if args.quick else 600):
+            env.calibration = await calibrator.measure()
+        print(env.calibration.line(), flush=True)  # first, so that a run cut short still says it
+        log(env.calibration.line())
+        failed = await _measure(env, args, measurements, rows)
+        end = await _calibrate_again(env, calibrator)
     finally:
         await env.close()
+    start = env.calibration
     if args.quick:  # small numbers on a cold start: the figures say the benchmark works, nothing more
-        rows = [Row(r.measurement, r.figure, r.target, None) for r in rows]
+        rows = [replace(r, met=None, met_at_reference=None) for r in rows]
     document = {
         "started_at": started.isoformat(),
         "seconds": round(time.perf_counter() - t0, 1),
@@ -155,6 +153,12 @@ async def _main(args: argparse.Namespace) -> int:
             "python": platform.python_version(),
             "platform": platform.platform(),
         },
+        "calibration": {
+            "start": start.as_json(),
+            "end": end.as_json() if end else None,
+            "drift": calibration.drift(start, end) if end else None,
+            "reference": calibration.reference_json(),
+        },
         "backends": args.backend_list,
         "measurements": measurements,
         "table": [r.__dict__ for r in rows],
@@ -164,11 +168,59 @@ async def _main(args: argparse.Namespace) -> int:
         json.dumps(jsonable(document), ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
     )
     print()
+    print(f"run of {started:%Y-%m-%d %H:%M} UTC")
+    print("\n".join(calibration.header(start, end)))
+    print()
     print(table(rows))
     if args.quick:
         print("\nquick run: small numbers, not comparable with the targets (not judged)")
     print(f"\n{'quick run' if args.quick else 'run'} took {document['seconds']} s; results in {args.json}")
     return 1 if failed else 0
+
+
+async def _measure(env: Env, args: argparse.Namespace, measurements: dict[str, Any], rows: list[Row]) -> bool:
+    """Run each measurement in turn, noting its figures and rows; True if any failed."""
+    failed = False
+    for name in args.names:
+        module = importlib.import_module(f"bench.{name}")
+        if not args.quick:
+            await env.settle()
+        log(f"== {name}")
+        t = time.perf_counter()
+        try:
+            async with asyncio.timeout(90 if args.quick else 1800), _profiled(args.profile, name):
+                result: Result = await module.run(env)
+        except Exception as exc:
+            failed = True
+            traceback.print_exc()
+            measurements[name] = {"error": f"{type(exc).__name__}: {exc}"}
+            first_line = (str(exc).splitlines() or [""])[0]
+            rows.append(Row(name, f"FAILED: {type(exc).__name__}: {first_line}"[:100], "", False))
+            continue
+        finally:
+            gc.collect()
+        measurements[name] = {
+            "figures": result.figures,
+            "details": result.details,
+            "seconds": round(time.perf_counter() - t, 1),
+        }
+        rows.extend(result.rows)
+    return failed
+
+
+async def _calibrate_again(env: Env, calibrator: Calibrator) -> Calibration | None:
+    """The calibration once more at the end: how far the machine's speed moved during the run."""
+    try:
+        if not env.quick:
+            await env.settle()
+        async with asyncio.timeout(120 if env.quick else 600):
+            end = await calibrator.measure()
+    except Exception as exc:  # the figures stand without it; the table says it is missing
+        log(f"could not measure the calibration at the end: {type(exc).__name__}: {exc}")
+        return None
+    log(end.line("calibration at end"))
+    log(calibration.drift_line(env.calibration, end))
+    return end
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,7 +1,8 @@
 """The benchmark still works: `python -m bench.run --quick` measures everything and writes its JSON.
 
-This checks that every measurement runs end to end and yields numbers, not how fast anything is. It
-starts its own Kafka broker on 127.0.0.1:39092 (BENCH_KAFKA_PORT) and uses the local PostgreSQL."""
+This checks that every measurement runs end to end and yields numbers, and that the machine's
+calibration is printed and recorded, not how fast anything is. It starts its own Kafka broker on
+127.0.0.1:39092 (BENCH_KAFKA_PORT) and uses the local PostgreSQL."""
 
 from __future__ import annotations
 
@@ -44,3 +45,10 @@ def test_quick_benchmark_yields_every_measurement(tmp_path: Path, postgres_admin
             assert math.isfinite(value), (name, key, value)
     assert len(document["table"]) >= len(MEASUREMENTS)
     assert "measurement" in proc.stdout  # the table was printed
+    # The machine's calibration: printed first, measured again at the end, in the JSON.
+    assert proc.stdout.startswith("calibration: raw consume "), proc.stdout[:500]
+    assert "calibration at end: raw consume " in proc.stdout
+    for when in ("start", "end"):
+        measured = document["calibration"][when]
+        assert measured["raw_consume_per_s"] > 0 and measured["python_score"] > 0, measured
+    assert set(document["calibration"]["drift"]) >= {"raw_consume", "python"}
