@@ -20,8 +20,8 @@ from alerting.accountability.append import append
 from alerting.accountability.chain import NewEntry
 from alerting.audit import reviews
 from alerting.audit.queries import EntryQuery, Sort, entry_detail, list_entries
-from alerting.audit.tallies import totals
 from alerting.audit.reviews import Review
+from alerting.audit.tallies import totals
 from alerting.domain import DeadlineKind, EntryKind, EntryStatus, Level, ReviewDecision, Role, responsible_for
 from alerting.errors import NotFound
 from alerting.policy.model import Policy
