@@ -13,7 +13,7 @@ from sqlalchemy import ColumnElement, Select, and_, func, not_, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from alerting.audit.reviews import latest_reviews, status_of
-from alerting.domain import EntryKind, EntryStatus, ReviewDecision
+from alerting.domain import BOOKKEEPING_KINDS, EntryKind, EntryStatus, ReviewDecision
 from alerting.errors import NotFound
 from alerting.storage.schema import accountability_entries as entries
 from alerting.storage.schema import deadlines, incidents, reports
@@ -48,7 +48,7 @@ def _base(q: EntryQuery) -> tuple[Select[Any], list[ColumnElement[bool]]]:
         .outerjoin(_review, _review.c.id == _latest.c.review_id)
         .outerjoin(incidents, incidents.c.id == entries.c.incident_id)
     )
-    where: list[ColumnElement[bool]] = [entries.c.kind != EntryKind.REVIEW.value]
+    where: list[ColumnElement[bool]] = [entries.c.kind.not_in(sorted(BOOKKEEPING_KINDS))]
     if q.township:
         where.append(entries.c.township == q.township)
     if q.kind:

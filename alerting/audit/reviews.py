@@ -15,7 +15,15 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from alerting.accountability.append import append_review
-from alerting.domain import RECLASSIFY_TO, EntryKind, EntryStatus, ReviewDecision, Role, status_after
+from alerting.domain import (
+    BOOKKEEPING_KINDS,
+    RECLASSIFY_TO,
+    EntryKind,
+    EntryStatus,
+    ReviewDecision,
+    Role,
+    status_after,
+)
 from alerting.errors import ConflictError, NotFound
 from alerting.storage.schema import accountability_entries as entries
 
@@ -59,6 +67,10 @@ async def review(
     kind = EntryKind(target.kind)
     if kind is EntryKind.REVIEW:
         raise ConflictError("a review is not itself reviewed; review the entry it decided")
+    if kind in BOOKKEEPING_KINDS:
+        raise ConflictError(
+            f"a {kind.value} entry is the log's bookkeeping, not a finding: nothing to review"
+        )
     if not decision.reason.strip():
         raise ConflictError("a review needs a reason")
     if decision.decision is ReviewDecision.RECLASSIFY:
