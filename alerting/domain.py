@@ -89,7 +89,10 @@ class EntryKind(StrEnum):
     PERIODIC_OVERDUE = "periodic_overdue"  # 定期报送超时
     ASSIGNMENT_OVERDUE = "assignment_overdue"  # 约稿超时
     OFFICER_VACANCY = "officer_vacancy"  # 信息员断档缺人
-    REVIEW = "review"
+    REVIEW = "review"  # 审核: an auditor's decision on an earlier entry
+    CHECKPOINT = (
+        "checkpoint"  # 校验检查点: a verification of the chain, recorded in it (the head it verified)
+    )
 
 
 class ReviewDecision(StrEnum):
@@ -126,7 +129,11 @@ ENTRY_ZH = {
     "assignment_overdue": "约稿超时",
     "officer_vacancy": "信息员断档",
     "review": "审核",
+    "checkpoint": "校验检查点",
 }
+# Kinds that are the log's own bookkeeping, not findings about anybody: never listed, counted,
+# reviewed, exported or ranked as findings.
+BOOKKEEPING_KINDS = frozenset({EntryKind.REVIEW, EntryKind.CHECKPOINT})
 # Findings an auditor may reach by reclassifying an entry; 瞒报 and 谎报 exist only as findings.
 FINDINGS_ZH = {
     "concealment": "瞒报",

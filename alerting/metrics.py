@@ -113,12 +113,19 @@ class Metrics:
         )
         self.chain_entries = Gauge(
             "alerting_chain_verification_entries",
-            "Entries the last verification of the accountability chain checked (deadlines).",
+            "Entries the last verification of the accountability chain checked: those after the "
+            "checkpoint it went on from, or all (deadlines).",
             registry=r,
         )
         self.chain_interval = Gauge(
             "alerting_chain_verification_interval_seconds",
             "How often the accountability chain is verified (ALERTING_CHAIN_VERIFY_INTERVAL_S; deadlines).",
+            registry=r,
+        )
+        self.chain_full_verified_at = Gauge(
+            "alerting_chain_full_verification_last_timestamp_seconds",
+            "When the newest checkpoint of a full verification (alerting audit verify) was recorded in "
+            "the log, 0 if none (deadlines).",
             registry=r,
         )
         self.chain_seconds = Gauge(

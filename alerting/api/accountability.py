@@ -95,6 +95,11 @@ class ChainOut(BaseModel):
     expected: str | None
     found: str | None
     last_hash: str | None
+    scope: Literal["full", "since_checkpoint"]
+    checkpoint: int | None = Field(
+        description="the checkpoint entry the run went on from (null: from the start)"
+    )
+    verified_through: int | None = Field(description="intact: the id of the newest entry verified")
 
 
 @router.get("", response_model=EntryPage, summary="问责记录 / accountability entries")
@@ -156,9 +161,17 @@ async def export(
 
 
 @router.get("/verify", response_model=ChainOut, summary="校验哈希链 / verify the hash chain")
-async def verify(_: Principal = Depends(auditors), ctx: ServiceContext = Depends(get_context)) -> ChainOut:
+async def verify(
+    since_checkpoint: bool = Query(
+        default=False,
+        description="go on from the latest checkpoint (a full run when there is none); nothing is written",
+    ),
+    _: Principal = Depends(auditors),
+    ctx: ServiceContext = Depends(get_context),
+) -> ChainOut:
+    """Reads only: checkpoints are recorded by `alerting audit verify` and the service's own runs."""
     async with reading(ctx.engine) as conn:
-        report = await verify_chain(conn)
+        report = await verify_chain(conn, since_checkpoint=since_checkpoint)
     return ChainOut.model_validate(asdict(report))
 
 

@@ -1,6 +1,7 @@
 """What the alert rules watch beyond the counters, sampled periodically by the component that owns
 it: the outbox backlog (delivery), overdue deadlines and the roster's end (deadlines), consumer lag
-(consumer); and the periodic verification of the accountability chain (deadlines).
+(consumer); and the periodic verification of the accountability chain since its latest checkpoint,
+recording the next checkpoint when it is intact (deadlines).
 
 Only the process running a component samples for it, so in the merged exposition of the API and its
 worker (alerting/metrics.py) each gauge has one source and the other process reports 0."""
@@ -16,11 +17,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from alerting.accountability.verify import verify_chain
+from alerting.accountability.checkpoints import latest_full_checkpoint_at, record_checkpoint
+from alerting.accountability.verify import ChainReport, verify_chain
 from alerting.clock import Clock, utc
 from alerting.metrics import Metrics
 from alerting.storage.directory_tables import shifts
-from alerting.storage.engine import reading
+from alerting.storage.engine import reading, write_lock
 from alerting.storage.schema import deadlines, notifications
 from consumers.lag import LagGauge
 from escalation.wakeup import WakeupLoop
@@ -137,11 +139,25 @@ class Monitors:
             await self._lag.sample()
 
     async def verify(self, now: datetime) -> datetime:
-        """Verify the whole chain (the hashing runs in worker threads, see verify_chain)."""
+        """Verify the chain since its latest checkpoint (a full run while there is none; the hashing
+        runs off the event loop, see verify_chain) and, when it is intact and reached entries past
+        that checkpoint, record the next one. Full runs are `alerting audit verify`'s, scheduled."""
         started = time.monotonic()
         try:
             async with reading(self._engine) as conn:
-                report = await verify_chain(conn)
+                report = await verify_chain(conn, since_checkpoint=True)
+            if _worth_recording(report):
+                async with write_lock(self._engine), self._engine.begin() as conn:
+                    recorded = await record_checkpoint(conn, report, self._clock.now())
+                # The head in the log too: one more copy of it outside the database.
+                log.info(
+                    "校验检查点 / checkpoint %s: chain verified through entry %s, head %s",
+                    recorded,
+                    report.verified_through,
+                    report.last_hash,
+                )
+            async with reading(self._engine) as conn:
+                full_at = await latest_full_checkpoint_at(conn)
         except Exception as exc:
             log.warning("verifying the accountability chain failed (%s); trying again", type(exc).__name__)
             return now + min(self._verify_every, VERIFY_RETRY)
@@ -152,7 +168,15 @@ class Monitors:
                 report.problem,
             )
         self._metrics.chain_ok.set(1 if report.intact else 0)
+        self._metrics.chain_full_verified_at.set(0 if full_at is None else full_at.timestamp())
         self._metrics.chain_entries.set(report.entries_checked)
         self._metrics.chain_seconds.set(time.monotonic() - started)
         self._metrics.chain_verified_at.set(self._clock.now().timestamp())
         return now + self._verify_every
+
+
+def _worth_recording(report: ChainReport) -> bool:
+    """Intact and past the checkpoint it started from: an idle log gets no checkpoint after checkpoint."""
+    if not report.intact or report.verified_through is None:
+        return False
+    return report.checkpoint is None or report.verified_through > report.checkpoint

@@ -13,7 +13,7 @@ from sqlalchemy import ColumnElement, Select, and_, func, not_, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from alerting.audit.reviews import status_of
-from alerting.domain import EntryKind, EntryStatus, ReviewDecision
+from alerting.domain import BOOKKEEPING_KINDS, EntryKind, EntryStatus, ReviewDecision
 from alerting.errors import NotFound
 from alerting.storage.schema import accountability_entries as entries
 from alerting.storage.schema import deadlines, incidents, reports
@@ -34,7 +34,7 @@ class EntryQuery:
 
 _review = entries.alias("review")
 _in_period = entries.alias("in_period")
-BOOKKEEPING = [EntryKind.REVIEW.value]  # entries that are not findings about anybody
+BOOKKEEPING = sorted(BOOKKEEPING_KINDS)  # reviews and checkpoints: not findings about anybody
 
 
 def _of_this_entry(*columns: Any) -> Select[Any]:

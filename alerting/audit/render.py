@@ -13,12 +13,12 @@ import jinja2
 from openpyxl import Workbook  # type: ignore[import-untyped]
 
 from alerting.audit.exports import add_sheet, finding_zh, kind_zh, local_naive, workbook_bytes
-from alerting.domain import ENTRY_ZH, FINDINGS_ZH, NETWORK_CONDITIONS
+from alerting.domain import BOOKKEEPING_KINDS, ENTRY_ZH, FINDINGS_ZH, NETWORK_CONDITIONS
 
 QUARTER_ZH = {1: "一", 2: "二", 3: "三", 4: "四"}
 ADOPTION_ZH = {"county": "县级采用", "city": "市级采用", "province": "省级采用", "national": "国家级采用"}
 # Findings first (瞒报, 谎报, 迟报, ...), then the other entry kinds, in the vocabulary's order.
-FINDING_ORDER = [*FINDINGS_ZH, *(k for k in ENTRY_ZH if k not in FINDINGS_ZH and k != "review")]
+FINDING_ORDER = [*FINDINGS_ZH, *(k for k in ENTRY_ZH if k not in FINDINGS_ZH and k not in BOOKKEEPING_KINDS)]
 
 
 def _order(key: str) -> tuple[int, str]:

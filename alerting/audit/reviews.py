@@ -11,11 +11,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from alerting.accountability.append import append_review
-from alerting.domain import RECLASSIFY_TO, EntryKind, EntryStatus, ReviewDecision, Role, status_after
+from alerting.domain import (
+    BOOKKEEPING_KINDS,
+    RECLASSIFY_TO,
+    EntryKind,
+    EntryStatus,
+    ReviewDecision,
+    Role,
+    status_after,
+)
 from alerting.errors import ConflictError, NotFound
 from alerting.storage.schema import accountability_entries as entries
 
@@ -35,15 +43,6 @@ def status_of(latest_review: dict[str, Any] | None) -> tuple[EntryStatus, str | 
     return status, (latest_review.get("to") if status is EntryStatus.CONFIRMED else None)
 
 
-def latest_reviews() -> Select[tuple[int, int]]:
-    """(reviewed entry id, id of its latest review) for every reviewed entry."""
-    return (
-        select(entries.c.refers_to.label("target"), func.max(entries.c.id).label("review_id"))
-        .where(entries.c.kind == EntryKind.REVIEW.value)
-        .group_by(entries.c.refers_to)
-    )
-
-
 REVIEWERS = frozenset({Role.AUDITOR, Role.INFO_SECTION, Role.ADMIN})
 
 
@@ -59,6 +58,10 @@ async def review(
     kind = EntryKind(target.kind)
     if kind is EntryKind.REVIEW:
         raise ConflictError("a review is not itself reviewed; review the entry it decided")
+    if kind in BOOKKEEPING_KINDS:
+        raise ConflictError(
+            f"a {kind.value} entry is the log's bookkeeping, not a finding: nothing to review"
+        )
     if not decision.reason.strip():
         raise ConflictError("a review needs a reason")
     if decision.decision is ReviewDecision.RECLASSIFY:

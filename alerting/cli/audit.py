@@ -11,19 +11,21 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from alerting.accountability.verify import verify_chain
+from alerting.accountability.checkpoints import record_checkpoint
+from alerting.accountability.verify import ChainReport, problem_zh, verify_chain
 from alerting.audit import exports, queries, tallies
 from alerting.cli import bulletins
 from alerting.cli.common import Subcommands, emit, emit_stream, moment, positive, prepare_database, with_db
 from alerting.cli.tables import render_table, truncate
-from alerting.domain import EntryKind, EntryStatus, Level
+from alerting.clock import SystemClock
+from alerting.domain import BOOKKEEPING_KINDS, EntryKind, EntryStatus, Level
 from alerting.policy.loader import load_policy
 from alerting.policy.model import Policy
 from alerting.settings import Settings
+from alerting.storage.engine import create_engine, reading
 
 NAME = "audit"
 TABLE_LIMIT = 100  # rows `audit list` shows in a terminal unless --limit says otherwise
-PROBLEM_ZH = {"content changed": "内容被改动", "link broken": "链接断开"}
 
 
 def register(commands: Subcommands) -> None:
@@ -31,7 +33,7 @@ def register(commands: Subcommands) -> None:
     actions = audit_cmd.add_subparsers(dest="action", required=True)
     filters = argparse.ArgumentParser(add_help=False)
     filters.add_argument("--township", help="乡镇 / township")
-    filters.add_argument("--kind", choices=[k.value for k in EntryKind if k is not EntryKind.REVIEW])
+    filters.add_argument("--kind", choices=[k.value for k in EntryKind if k not in BOOKKEEPING_KINDS])
     filters.add_argument("--status", choices=[s.value for s in EntryStatus])
     filters.add_argument("--level", choices=[v.value for v in Level], help="事件等级 / incident level")
     filters.add_argument(
@@ -43,14 +45,27 @@ def register(commands: Subcommands) -> None:
     listing.add_argument("--format", choices=["table", "csv", "xlsx"], default="table")
     listing.add_argument("--output", type=Path, help="write to FILE instead of standard output")
     actions.add_parser("totals", parents=[filters], help="按乡镇、类型汇总 / totals by township and kind")
-    actions.add_parser("verify", help="校验哈希链 / verify the hash chain")
+    verify = actions.add_parser(
+        "verify",
+        help="校验哈希链，完好时记录校验检查点 / verify the hash chain; when intact, record a checkpoint",
+    )
+    verify.add_argument(
+        "--since-checkpoint",
+        action="store_true",
+        help="自最近的校验检查点起校验（没有时全链）/ go on from the latest checkpoint (a full run if none)",
+    )
+    verify.add_argument(
+        "--no-checkpoint",
+        action="store_true",
+        help="只校验，不记录校验检查点 / only read: record no checkpoint",
+    )
     bulletins.register(actions)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     prepare_database(settings)
     if args.action == "verify":
-        return _verify(settings)
+        return _verify(args, settings)
     policy = load_policy(settings.policy)
     if args.action == "list":
         _list(args, settings, policy)
@@ -164,16 +179,43 @@ def _totals(args: argparse.Namespace, settings: Settings, policy: Policy) -> Non
     print(f"合计 {counted['total']} 条 / total {counted['total']}")
 
 
-def _verify(settings: Settings) -> int:
-    report = asyncio.run(with_db(settings, verify_chain))
+async def _verified(settings: Settings, since: bool, record: bool) -> tuple[ChainReport, int | None]:
+    """Verify on a reading connection (no write lock held while it walks), then record the checkpoint."""
+    engine = create_engine(settings.database())
+    try:
+        async with reading(engine) as conn:
+            report = await verify_chain(conn, since_checkpoint=since)
+        if not (record and report.intact and report.verified_through is not None):
+            return report, None
+        async with engine.begin() as conn:
+            return report, await record_checkpoint(conn, report, SystemClock().now())
+    finally:
+        await engine.dispose()
+
+
+def _verify(args: argparse.Namespace, settings: Settings) -> int:
+    report, recorded = asyncio.run(_verified(settings, args.since_checkpoint, not args.no_checkpoint))
+    if report.checkpoint is None:
+        print("范围 / scope: 全链 / full")
+    else:
+        print(f"范围 / scope: 自第 {report.checkpoint} 号校验检查点起 / since checkpoint {report.checkpoint}")
     if report.intact:
         print(f"完整 / intact: {report.entries_checked} entries")
+        if report.verified_through is not None:
+            through = report.verified_through
+            print(f"校验至 / verified through: 第 {through} 号记录 / entry {through}")
         print(f"末条哈希 / last hash: {report.last_hash}")
+        if recorded is not None:
+            print(f"已记录校验检查点 / checkpoint recorded: 第 {recorded} 号记录 / entry {recorded}")
+        elif args.no_checkpoint:
+            print("未记录校验检查点 / no checkpoint recorded (--no-checkpoint)")
         return 0
     problem = report.problem or ""
     print(f"断裂 / broken: 第 {report.broken_at} 号记录 / entry {report.broken_at}")
-    print(f"问题 / problem: {PROBLEM_ZH.get(problem, problem)} / {problem}")
+    print(f"问题 / problem: {problem_zh(problem)} / {problem}")
     print(f"应为 / expected: {report.expected}")
     print(f"实际 / found:    {report.found}")
     print(f"已校验 / checked: {report.entries_checked} entries")
+    if report.checkpoint is not None:
+        print("自校验检查点起的校验没有检查更早的记录；请再做一次全链校验 / run a full verification too")
     return 1

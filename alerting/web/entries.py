@@ -7,13 +7,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, StreamingResponse
 
-from alerting.accountability.verify import verify_chain
+from alerting.accountability.verify import problem_zh, verify_chain
 from alerting.accounts.sessions import Session
 from alerting.audit import exports, queries, reviews, tallies
-from alerting.domain import Role
+from alerting.domain import BOOKKEEPING_KINDS, Role
 from alerting.errors import NotFound
 from alerting.http.context import ServiceContext, get_context
 from alerting.storage.engine import reading
@@ -100,18 +100,29 @@ async def verify_page(
 
 @router.post("/verify", response_class=HTMLResponse)
 async def verify(
-    request: Request, session: Session = Depends(acting), ctx: ServiceContext = Depends(get_context)
+    request: Request,
+    scope: Literal["full", "since_checkpoint"] = Form("full"),
+    session: Session = Depends(acting),
+    ctx: ServiceContext = Depends(get_context),
 ) -> HTMLResponse:
+    """Reads only, as the API does: checkpoints come from `alerting audit verify` and the service."""
     allow(session, *READERS)
     await signed_in(session)
     async with reading(ctx.engine) as conn:
-        report = await verify_chain(conn)
+        report = await verify_chain(conn, since_checkpoint=scope == "since_checkpoint")
     now = ctx.clock.now()
     async with ctx.engine.begin() as conn:
         await logged(
-            conn, session, now, "chain_verified", "", intact=report.intact, checked=report.entries_checked
+            conn,
+            session,
+            now,
+            "chain_verified",
+            "",
+            intact=report.intact,
+            checked=report.entries_checked,
+            scope=report.scope,
         )
-    values = {"session": session, "report": report, "checked_at": now}
+    values = {"session": session, "report": report, "checked_at": now, "problem_zh": problem_zh}
     return render(request, ctx, "verify.html", values)
 
 
@@ -137,6 +148,7 @@ async def entry_response(
         "entry": entry,
         "evidence": entry["evidence"],
         "may_review": session.account.role in reviews.REVIEWERS,
+        "bookkeeping": entry["kind"] in BOOKKEEPING_KINDS,  # a review or a checkpoint: not reviewed
         "notice": notice,
         "error": error,
         **page_values(ctx, shown, ctx.clock.now()),

@@ -12,12 +12,12 @@ from fastapi import Query
 
 from alerting.audit import queries
 from alerting.audit.exports import finding_zh, kind_zh, status_zh
-from alerting.domain import ENTRY_ZH, RECLASSIFY_TO, EntryKind, EntryStatus, Level
+from alerting.domain import BOOKKEEPING_KINDS, ENTRY_ZH, RECLASSIFY_TO, EntryStatus, Level
 from alerting.http.context import ServiceContext
 from alerting.web.listing import period_choices, span_of, times
 
 LEVEL_ZH = {"I": "Ⅰ级（特别重大）", "II": "Ⅱ级（重大）", "III": "Ⅲ级（较大）", "IV": "Ⅳ级（一般）"}
-KINDS = {k: v for k, v in ENTRY_ZH.items() if k != EntryKind.REVIEW.value}
+KINDS = {k: v for k, v in ENTRY_ZH.items() if k not in BOOKKEEPING_KINDS}
 DECISION_ZH = {"confirm": "确认", "waive": "免责", "reclassify": "改定性"}
 
 

@@ -114,7 +114,7 @@ def test_list_export_verify_then_tamper_and_bulletin(tmp_path: Path) -> None:
     assert towns["城关镇"]["failures"] == {"late_report": 1}
     assert [c["entry_id"] for c in document["criticisms"]] == [late]
 
-    intact = alerting("audit", "verify", env=env)
+    intact = alerting("audit", "verify", "--no-checkpoint", env=env)
     assert intact.returncode == 0, intact.stderr
     assert "完整 / intact: 3 entries" in intact.stdout  # the review is an entry of the chain too
 
@@ -141,3 +141,120 @@ def test_bad_arguments_are_refused_with_exit_2(tmp_path: Path) -> None:
     assert since.returncode == 2 and "ISO 8601" in since.stderr
     unended = alerting("audit", "bulletin", "2099-Q1", "--publish", env=env)
     assert unended.returncode == 2 and "not ended" in unended.stderr
+
+
+def _tamper(tmp_path: Path, entry_id: int) -> None:
+    db = sqlite3.connect(tmp_path / "a.db")
+    try:
+        db.execute("DROP TRIGGER IF EXISTS accountability_entries_no_update")
+        db.execute(
+            "UPDATE accountability_entries SET details = ? WHERE id = ?",
+            (json.dumps({"deadline": "ack", "note": "改过"}), entry_id),
+        )
+        db.commit()
+    finally:
+        db.close()
+
+
+def _entries(tmp_path: Path) -> list[tuple[int, str, str]]:
+    db = sqlite3.connect(tmp_path / "a.db")
+    try:
+        return list(db.execute("SELECT id, kind, details FROM accountability_entries ORDER BY id"))
+    finally:
+        db.close()
+
+
+def test_verify_records_a_checkpoint_and_goes_on_from_it(tmp_path: Path) -> None:
+    env, (late, unacked) = _prepared(tmp_path)
+    review = late + 2  # the two entries, then the review of the first
+
+    read_only = alerting("audit", "verify", "--no-checkpoint", env=env)
+    assert read_only.returncode == 0, read_only.stderr
+    assert read_only.stdout.splitlines()[-1] == "未记录校验检查点 / no checkpoint recorded (--no-checkpoint)"
+    assert [kind for _, kind, _ in _entries(tmp_path)] == ["late_report", "unacknowledged", "review"]
+
+    full = alerting("audit", "verify", env=env)
+    assert full.returncode == 0, full.stderr
+    written = _entries(tmp_path)
+    checkpoint, kind, details = written[-1]
+    assert (checkpoint, kind) == (review + 1, "checkpoint")
+    head = json.loads(details)["verified_hash"]
+    assert json.loads(details) == {
+        "verified_through": review,
+        "verified_hash": head,
+        "entries_checked": 3,
+        "scope": "full",
+        "since": None,
+    }
+    assert full.stdout.splitlines() == [
+        "范围 / scope: 全链 / full",
+        "完整 / intact: 3 entries",
+        f"校验至 / verified through: 第 {review} 号记录 / entry {review}",
+        f"末条哈希 / last hash: {head}",
+        f"已记录校验检查点 / checkpoint recorded: 第 {checkpoint} 号记录 / entry {checkpoint}",
+    ]
+
+    since = alerting("audit", "verify", "--since-checkpoint", env=env)
+    assert since.returncode == 0, since.stderr
+    lines = since.stdout.splitlines()
+    assert lines[:3] == [
+        f"范围 / scope: 自第 {checkpoint} 号校验检查点起 / since checkpoint {checkpoint}",
+        "完整 / intact: 1 entries",  # the checkpoint entry itself
+        f"校验至 / verified through: 第 {checkpoint} 号记录 / entry {checkpoint}",
+    ]
+    second = checkpoint + 1
+    assert lines[-1] == f"已记录校验检查点 / checkpoint recorded: 第 {second} 号记录 / entry {second}"
+    assert json.loads(_entries(tmp_path)[-1][2])["since"] == checkpoint
+
+    _tamper(tmp_path, unacked)  # before both checkpoints
+    unseen = alerting("audit", "verify", "--since-checkpoint", "--no-checkpoint", env=env)
+    assert unseen.returncode == 0, unseen.stdout + unseen.stderr
+    assert "完整 / intact: 1 entries" in unseen.stdout
+    caught = alerting("audit", "verify", env=env)
+    assert caught.returncode == 1, caught.stdout + caught.stderr
+    assert caught.stdout.splitlines()[:3] == [
+        "范围 / scope: 全链 / full",
+        f"断裂 / broken: 第 {unacked} 号记录 / entry {unacked}",
+        "问题 / problem: 内容被改动 / content changed",
+    ]
+    assert len(_entries(tmp_path)) == second  # a broken chain gets no checkpoint
+
+
+def test_a_run_since_the_checkpoint_catches_an_edit_after_it(tmp_path: Path) -> None:
+    env, (late, unacked) = _prepared(tmp_path)
+    first = alerting("audit", "verify", "--since-checkpoint", env=env)  # none yet: a full run
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.splitlines()[0] == "范围 / scope: 全链 / full"
+    checkpoint = late + 3
+
+    async def one_more() -> int:
+        engine = create_engine(env["ALERTING_DATABASE_URL"])
+        try:
+            async with engine.begin() as conn:
+                entry = NewEntry(EntryKind.UNACKNOWLEDGED, "梅林镇", "duty_officer", RECORDED, details={})
+                return await append(conn, entry, RECORDED)
+        finally:
+            await engine.dispose()
+
+    after = asyncio.run(one_more())
+    _tamper(tmp_path, after)
+    broken = alerting("audit", "verify", "--since-checkpoint", env=env)
+    assert broken.returncode == 1, broken.stdout + broken.stderr
+    db = sqlite3.connect(tmp_path / "a.db")
+    try:
+        [(stored_hash,)] = db.execute("SELECT hash FROM accountability_entries WHERE id = ?", (after,))
+    finally:
+        db.close()
+    lines = broken.stdout.splitlines()
+    assert lines[:3] == [
+        f"范围 / scope: 自第 {checkpoint} 号校验检查点起 / since checkpoint {checkpoint}",
+        f"断裂 / broken: 第 {after} 号记录 / entry {after}",
+        "问题 / problem: 内容被改动 / content changed",
+    ]
+    assert lines[3].startswith("应为 / expected: ") and len(lines[3].split()[-1]) == 64
+    assert lines[4:] == [
+        f"实际 / found:    {stored_hash}",
+        "已校验 / checked: 2 entries",  # the checkpoint, then the edited entry
+        "自校验检查点起的校验没有检查更早的记录；请再做一次全链校验 / run a full verification too",
+    ]
+    assert unacked < checkpoint < after

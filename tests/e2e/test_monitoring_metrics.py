@@ -9,22 +9,26 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from alerting.accountability.append import append
+from alerting.accountability.chain import NewEntry
+from alerting.accountability.verify import verify_chain
 from alerting.app.monitoring import Monitors
 from alerting.clock import FakeClock
 from alerting.county.directory import seed_from_policy
-from alerting.domain import DeadlineKind, DeadlineState, Role
+from alerting.domain import DeadlineKind, DeadlineState, EntryKind, Role
 from alerting.metrics import Metrics
 from alerting.storage.schema import accountability_entries, deadlines, notifications
 from consumers.lag import LagGauge
 from consumers.topics import ensure_topics
 from tests.conftest import PG_PORT
 from tests.e2e.test_slice import post_report
-from tests.storage.test_verify import behind_the_back, write_chain
+from tests.storage.test_verify import behind_the_back, stored, write_chain
 from tests.support import (
     due_notification,
     eventually,
@@ -159,6 +163,9 @@ async def test_deadlines_samples_overdue_unfired_deadlines_and_the_rosters_end(d
 async def test_the_deadlines_component_verifies_the_chain_at_start_and_every_interval(
     database_url: str,
 ) -> None:
+    """From the latest checkpoint on (a full run while there is none), recording the next checkpoint
+    when there was something new to verify: an edit after the checkpoint is caught at the next
+    interval, one before it only by a full run (`alerting audit verify`, scheduled)."""
     clock = FakeClock(T0)
     async with migrated_engine(database_url) as engine:
         rows = await write_chain(engine)
@@ -169,21 +176,76 @@ async def test_the_deadlines_component_verifies_the_chain_at_start_and_every_int
             assert value(m, "alerting_chain_verification_last_timestamp_seconds") == T0.timestamp()
             assert (value(m, "alerting_chain_verification_duration_seconds") or 0) > 0
             assert value(m, "alerting_chain_verification_interval_seconds") == 6 * 3600
-
-            victim = rows[2]
-            forged = {**victim.details, "n": 99}
-            await behind_the_back(
-                engine,
-                accountability_entries.update()
-                .where(accountability_entries.c.id == victim.id)
-                .values(details=forged),
+            # No checkpoint yet, so that was a full run, and its checkpoint is the newest entry.
+            assert value(m, "alerting_chain_full_verification_last_timestamp_seconds") == T0.timestamp()
+            checkpoint = (await stored(engine))[-1]
+            assert (checkpoint.id, checkpoint.kind, checkpoint.township, checkpoint.responsible) == (
+                rows[-1].id + 1,
+                "checkpoint",
+                None,
+                "system",
             )
+            assert (checkpoint.occurred_at, checkpoint.recorded_at, checkpoint.prev_hash) == (
+                T0,
+                T0,
+                rows[-1].hash,
+            )
+            assert checkpoint.details == {
+                "verified_through": rows[-1].id,
+                "verified_hash": rows[-1].hash,
+                "entries_checked": len(rows),
+                "scope": "full",
+                "since": None,
+            }
+
+            await forge(engine, rows[2])  # before the checkpoint
             await clock.advance(timedelta(hours=6))
             await eventually(lambda: monitors.verification.ticks >= 2, "the next verification")
-            assert value(m, "alerting_chain_verification_ok") == 0
-            assert value(m, "alerting_chain_verification_entries") == 3  # stopped at the forged entry
+            assert value(m, "alerting_chain_verification_ok") == 1  # only the checkpoint entry walked
+            assert value(m, "alerting_chain_verification_entries") == 1
             stamp = (T0 + timedelta(hours=6)).timestamp()
             assert value(m, "alerting_chain_verification_last_timestamp_seconds") == stamp
+            assert (await stored(engine))[-1].id == checkpoint.id  # nothing new: no checkpoint after it
+
+            async with engine.begin() as conn:
+                await append(conn, NewEntry(EntryKind.SILENT_UNIT, "青山乡", "青山乡", T0), T0)
+            await clock.advance(timedelta(hours=6))
+            await eventually(lambda: monitors.verification.ticks >= 3, "the third verification")
+            assert value(m, "alerting_chain_verification_ok") == 1
+            assert value(m, "alerting_chain_verification_entries") == 2
+            second = (await stored(engine))[-1]
+            assert second.kind == "checkpoint" and second.details == {
+                "verified_through": checkpoint.id + 1,
+                "verified_hash": (await stored(engine))[-2].hash,
+                "entries_checked": 2,
+                "scope": "since_checkpoint",
+                "since": checkpoint.id,
+            }
+            assert second.recorded_at == T0 + timedelta(hours=12)
+            # The full run's time stays that of the last full run.
+            assert value(m, "alerting_chain_full_verification_last_timestamp_seconds") == T0.timestamp()
+
+            async with engine.begin() as conn:
+                await append(conn, NewEntry(EntryKind.SILENT_UNIT, "梅林镇", "梅林镇", T0), T0)
+            await forge(engine, (await stored(engine))[-1])  # after the checkpoint
+            await clock.advance(timedelta(hours=6))
+            await eventually(lambda: monitors.verification.ticks >= 4, "the fourth verification")
+            assert value(m, "alerting_chain_verification_ok") == 0
+            assert value(m, "alerting_chain_verification_entries") == 2  # the checkpoint, the forged one
+            assert (await stored(engine))[-1].kind == "silent_unit"  # no checkpoint of a broken chain
+
+        async with engine.connect() as conn:
+            full = await verify_chain(conn)
+        assert (full.broken_at, full.problem) == (rows[2].id, "content changed")
+
+
+async def forge(engine: AsyncEngine, row: Any) -> None:
+    await behind_the_back(
+        engine,
+        accountability_entries.update()
+        .where(accountability_entries.c.id == row.id)
+        .values(details={**row.details, "n": 99}),
+    )
 
 
 async def test_consumer_lag_per_partition_is_the_end_offset_minus_the_committed_one(

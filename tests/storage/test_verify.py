@@ -16,7 +16,7 @@ from sqlalchemy import Executable, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from alerting.accountability import verify as verify_module
+from alerting.accountability import scan
 from alerting.accountability.append import append
 from alerting.accountability.chain import GENESIS_HASH, NewEntry, content_of, entry_hash
 from alerting.accountability.verify import ChainReport, verify_chain
@@ -86,21 +86,26 @@ async def test_an_empty_log_is_intact(engine: AsyncEngine) -> None:
 @pytest.mark.parametrize("batch", [2000, 2, 1])
 async def test_an_intact_chain_reports_its_count_and_last_hash(engine: AsyncEngine, batch: int) -> None:
     rows = await write_chain(engine)
-    assert await verify(engine, batch) == ChainReport(len(rows), True, last_hash=rows[-1].hash)
+    expected = ChainReport(len(rows), True, last_hash=rows[-1].hash, verified_through=rows[-1].id)
+    assert await verify(engine, batch) == expected
 
 
 async def test_the_hashing_runs_off_the_event_loop(
     engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Batches are read on the loop and hashed in worker threads: requests are served meanwhile."""
+    """Rows are streamed and hashed in worker threads: requests are served meanwhile."""
     rows = await write_chain(engine)
     hashed_in: set[int] = set()
 
-    def spy(content: Any) -> str:
-        hashed_in.add(threading.get_ident())
-        return entry_hash(content)
+    def spying(check: Any) -> Any:
+        def spy(*args: Any) -> Any:
+            hashed_in.add(threading.get_ident())
+            return check(*args)
 
-    monkeypatch.setattr(verify_module, "entry_hash", spy)
+        return spy
+
+    monkeypatch.setattr(scan, "check_copy", spying(scan.check_copy))
+    monkeypatch.setattr(scan, "check_rows", spying(scan.check_rows))
     assert (await verify(engine, batch=2)).entries_checked == len(rows)
     assert hashed_in and threading.get_ident() not in hashed_in
 
@@ -176,7 +181,8 @@ async def test_a_deleted_last_entry_leaves_a_shorter_intact_chain(engine: AsyncE
     # elsewhere (an exported verification), are what give it away.
     rows = await write_chain(engine)
     await behind_the_back(engine, entries.delete().where(entries.c.id == rows[-1].id))
-    assert await verify(engine) == ChainReport(len(rows) - 1, True, last_hash=rows[-2].hash)
+    shorter = ChainReport(len(rows) - 1, True, last_hash=rows[-2].hash, verified_through=rows[-2].id)
+    assert await verify(engine) == shorter
 
 
 async def test_a_published_bulletin_anchors_the_tail(engine: AsyncEngine, policy: Policy) -> None:
