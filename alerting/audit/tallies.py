@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from alerting.audit.queries import BOOKKEEPING, EntryQuery, id_bounds, judge, period_filter
-from alerting.domain import EntryKind, EntryStatus, ReviewDecision
+from alerting.audit.queries import BOOKKEEPING, REVIEW_KIND, EntryQuery, id_bounds, judge, period_filter
+from alerting.domain import EntryStatus, ReviewDecision
 from alerting.storage.schema import accountability_entries as entries
 from alerting.storage.schema import incidents
 
@@ -50,7 +50,7 @@ def _reviewed(q: EntryQuery) -> tuple[Any, list[ColumnElement[bool]]]:
     only those of entries in the period's id range, instead of one probe per entry."""
     latest = (
         select(_reviews.c.refers_to.label("target"), func.max(_reviews.c.id).label("review_id"))
-        .where(_reviews.c.kind == EntryKind.REVIEW.value, *id_bounds(q.since, q.until, _reviews.c.refers_to))
+        .where(_reviews.c.kind == REVIEW_KIND, *id_bounds(q.since, q.until, _reviews.c.refers_to))
         .group_by(_reviews.c.refers_to)
         .subquery()
     )

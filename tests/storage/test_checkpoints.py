@@ -22,7 +22,8 @@ from alerting.accountability.digest import Batch, Stop
 from alerting.accountability.verify import ChainReport, verify_chain
 from alerting.audit import bulletins, reviews
 from alerting.audit.bulletins import parse_period
-from alerting.audit.queries import EntryQuery, entry_detail, list_entries, totals
+from alerting.audit.queries import EntryQuery, entry_detail, list_entries
+from alerting.audit.tallies import totals
 from alerting.domain import ReviewDecision, Role
 from alerting.errors import ConflictError
 from alerting.policy.model import Policy
