@@ -1,7 +1,8 @@
 """Exports as deployed: `alerting run` (ALERTING_COMPONENTS=api) in its own process on the seeded
 database streams CSV and XLSX of about a million filtered entries to a client here; first bytes, the
 whole, the service's RSS sampled every 100 ms (/proc/PID/status), and the p99 of a light auditors'
-query offered at a steady 20 requests/s meanwhile, beside the same load without an export."""
+query offered at a steady 20 requests/s beside it, compared with the same load without an export
+(separate runs: the export's own time and memory are measured without the load)."""
 
 from __future__ import annotations
 
@@ -86,21 +87,23 @@ async def export_window(url: str, target_rows: int) -> tuple[str, str, int]:
 async def _light_load(
     client: httpx.AsyncClient, headers: dict[str, str], stop: asyncio.Event, out: dict[str, Any]
 ) -> None:
-    """GET the light query every 1/RATE s on schedule; latency counted from the scheduled instant."""
+    """GET the light query every 1/RATE s on schedule; latency counted from the scheduled instant
+    (answers other than 200 are counted by status, not as latencies)."""
     latencies: list[float] = []
-    dropped = errors = 0
+    dropped = 0
+    errors: dict[str, int] = {}
     tasks: set[asyncio.Task[None]] = set()
     t0 = time.perf_counter()
 
     async def one(at: float) -> None:
-        nonlocal errors
         try:
             answer = await client.get(LIGHT[0], params=LIGHT[1], headers=headers)
-            if answer.status_code != 200:
-                errors += 1
-            latencies.append(time.perf_counter() - at)
-        except httpx.HTTPError:
-            errors += 1
+            if answer.status_code == 200:
+                latencies.append(time.perf_counter() - at)
+            else:  # e.g. 500 when the service's database pool ran dry: not a latency
+                errors[str(answer.status_code)] = errors.get(str(answer.status_code), 0) + 1
+        except httpx.HTTPError as exc:
+            errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
 
     n = 0
     while not stop.is_set():
@@ -167,45 +170,78 @@ async def _token(url: str) -> str:
         await engine.dispose()
 
 
+# (name, export format or None, whether the light load runs): each export alone (its own time and
+# memory), then the light load alone and beside each export (what an export costs other requests).
+PHASES = (
+    ("csv", "csv", False),
+    ("xlsx", "xlsx", False),
+    ("baseline", None, True),
+    ("csv_loaded", "csv", True),
+    ("xlsx_loaded", "xlsx", True),
+)
+
+
 async def measure(
     env: Env, seeded: Seeded, target_rows: int, timeout_s: float, baseline_s: float
 ) -> dict[str, Any]:
-    """The baseline load alone, then each format's export under the same load (a fresh service each)."""
+    """Each phase on a fresh service process (a clean RSS to start from)."""
     since, until, days = await export_window(seeded.url, target_rows)
     token = await _token(seeded.url)
     headers = {"Authorization": f"Bearer {token}"}
     extra = {"ALERTING_COMPONENTS": "api", "ALERTING_POLICY": str(seeded.policy_path)}
     out: dict[str, Any] = {"since": since, "until": until, "days": days}
-    for what in ("baseline", "csv", "xlsx"):
+    for name, fmt, loaded in PHASES:
         api = ServiceProcess(env, seeded.url, extra)
         await asyncio.to_thread(api.start)
         try:
             limits = httpx.Limits(max_connections=IN_FLIGHT + 4)
             async with httpx.AsyncClient(base_url=api.base, timeout=None, limits=limits) as client:
-                for _ in range(3):  # warm: the token cache, the pool, the first plans
-                    await client.get(LIGHT[0], params=LIGHT[1], headers=headers)
+                # Warm: the token cache, the pool, the first plans.
+                await client.get(LIGHT[0], params=LIGHT[1], headers=headers)
                 assert api.proc is not None
                 stop, load = asyncio.Event(), {}
                 with RssSampler(api.proc.pid) as rss:
                     before = vm_rss(api.proc.pid)
-                    loading = asyncio.create_task(_light_load(client, headers, stop, load))
-                    if what == "baseline":
+                    loading = (
+                        asyncio.create_task(_light_load(client, headers, stop, load)) if loaded else None
+                    )
+                    result: dict[str, Any] = {}
+                    if fmt is None:
                         await asyncio.sleep(baseline_s)
-                        result: dict[str, Any] = {}
                     else:
-                        params = {"format": what, "since": since, "until": until}
+                        params = {"format": fmt, "since": since, "until": until}
                         result = await _download(client, headers, params, timeout_s)
                     stop.set()
-                    await loading
+                    if loading is not None:
+                        await loading
                 peak = max(rss.samples, default=before)
-                out[what] = {
-                    **result,
-                    "rss_before": before,
-                    "rss_peak": peak,
-                    "rss_growth": peak - before,
-                    "light_query": load,
-                }
-                log(f"auditors export {what} ({seeded.label}): {out[what]}")
+                out[name] = {**result, "rss_before": before, "rss_peak": peak, "rss_growth": peak - before}
+                if loaded:
+                    out[name]["light_query"] = load
+                log(f"auditors export {name} ({seeded.label}): {out[name]}")
         finally:
             await asyncio.to_thread(api.stop)
+            await _end_left_queries(seeded.url)
     return out
+
+
+async def _end_left_queries(url: str) -> None:
+    """A stopped service's queries run on in PostgreSQL until they try to answer (an export's batch,
+    forty light queries): end them, or they weigh on the next phase."""
+    if not url.startswith("postgresql"):
+        return
+    from sqlalchemy import text
+
+    from bench.common import reader
+
+    engine = reader(url)
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+    finally:
+        await engine.dispose()
