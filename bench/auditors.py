@@ -90,6 +90,11 @@ async def _in_process(env: Env, seeded: Seeded, out: _Out, sizes: dict[str, Any]
     township = busiest(seeded.params)
     n, budget = sizes["requests"], sizes["budget"]
     async with audit_queries.api_client(env, seeded) as (client, service):
+        cold = await audit_queries.warm(client, township, 5 * budget)
+        out.result.details[out.backend]["cold_first_request_s"] = cold
+        out.figure("cold_first_request_s", cold)
+        shown = "no answer within the limit" if cold is None else f"{cold:.1f} s"
+        out.row("entries: a first request on a cold cache (untimed warm-up)", shown, "—", None)
         cases = await audit_queries.entries(client, township, n, budget)
         out.result.details[out.backend]["entries"] = cases
         for name, case in cases.items():
@@ -143,18 +148,26 @@ async def _in_process(env: Env, seeded: Seeded, out: _Out, sizes: dict[str, Any]
         out.result.details[out.backend]["explained_statements"] = explained
 
 
+def _light(load: dict[str, Any]) -> str:
+    answered = load.get("count", 0)
+    errors = ", ".join(f"{n} × {k}" for k, n in (load.get("errors") or {}).items())
+    p99 = f"p99 {load['p99_ms']:,.0f} ms, " if answered else "no answer, "
+    return f"{p99}{answered} of {load.get('offered', 0)} answered, {load.get('dropped', 0)} not sent" + (
+        f", errors {errors}" if errors else ""
+    )
+
+
 async def _exports(env: Env, seeded: Seeded, out: _Out, sizes: dict[str, Any]) -> None:
     target = 1_000_000 if seeded.backend == "postgresql" else seeded.params.entries // 10
     if env.quick:
         target = seeded.params.entries // 2
     found = await audit_exports.measure(env, seeded, target, sizes["export_timeout"], sizes["baseline"])
     out.result.details[out.backend]["exports"] = found
-    base = found["baseline"]["light_query"].get("p99_ms", math.nan)
+    alone = found["baseline"]["light_query"]
+    base = alone.get("p99_ms", math.nan) if alone.get("count") else math.nan
     out.figure("light_query_alone_p99_ms", base)
     for fmt in ("csv", "xlsx"):
         e = found[fmt]
-        loaded = e["light_query"].get("p99_ms", math.nan)
-        added = loaded / base - 1 if base else math.nan
         growth = e["rss_growth"] / MB
         for key, value in (
             ("first_bytes_s", e["first_bytes_s"]),
@@ -162,7 +175,6 @@ async def _exports(env: Env, seeded: Seeded, out: _Out, sizes: dict[str, Any]) -
             ("rss_growth_mb", growth),
         ):
             out.figure(f"export_{fmt}_{key}", value)
-        out.figure(f"export_{fmt}_light_query_p99_ms", loaded)
         first = "no bytes" if e["first_bytes_s"] is None else f"first bytes {e['first_bytes_s']:.2f} s"
         size = f"{e['bytes'] / MB:,.0f} MB" + (f", {e['rows']:,} rows" if e["rows"] is not None else "")
         if e["finished"]:
@@ -171,25 +183,30 @@ async def _exports(env: Env, seeded: Seeded, out: _Out, sizes: dict[str, Any]) -
             whole = f"timed out at {e['seconds']:.0f} s ({size} so far)"
             if e["rows"]:
                 whole += f", at that rate ~{e['seconds'] * target / e['rows']:,.0f} s for all"
-        figure = (
-            f"{first}, {whole}; RSS +{growth:,.0f} MB; light query p99 {base:,.0f} → {loaded:,.0f} ms "
-            f"({added:+.0%}, {e['light_query'].get('dropped', 0)} dropped)"
-        )
         met = (
             e["finished"]
             and e["status"] == 200
             and (e["first_bytes_s"] or math.inf) <= EXPORT_FIRST_S
             and e["seconds"] <= EXPORT_WHOLE_S
             and growth <= EXPORT_RSS_MB
-            and added <= EXPORT_ADDED
         )
-        rows_shown = f"~{target:,} rows (the last {found['days']} days)"
         out.row(
-            f"{fmt.upper()} export of {rows_shown}",
-            figure,
-            f"first bytes ≤ {EXPORT_FIRST_S:g} s, whole ≤ {EXPORT_WHOLE_S:g} s, RSS ≤ +{EXPORT_RSS_MB:g} MB, "
-            f"others' p99 ≤ +{EXPORT_ADDED:.0%}",
+            f"{fmt.upper()} export of ~{target:,} rows (the last {found['days']} days)",
+            f"{first}, {whole}; service RSS +{growth:,.0f} MB",
+            f"streamed: first bytes ≤ {EXPORT_FIRST_S:g} s, whole ≤ {EXPORT_WHOLE_S:g} s, "
+            f"RSS ≤ +{EXPORT_RSS_MB:g} MB",
             bool(met),
+        )
+        during = found[f"{fmt}_loaded"]["light_query"]
+        loaded = during.get("p99_ms", math.nan) if during.get("count") else math.nan
+        added = loaded / base - 1 if base and math.isfinite(base) else math.nan
+        out.figure(f"export_{fmt}_light_query_p99_ms", loaded)
+        shown = f" ({added:+.0%})" if math.isfinite(added) else ""
+        out.row(
+            f"a light query at {audit_exports.RATE:g}/s beside the {fmt.upper()} export",
+            f"alone: {_light(alone)}; beside it: {_light(during)}{shown}",
+            f"p99 ≤ +{EXPORT_ADDED:.0%}",
+            math.isfinite(added) and added <= EXPORT_ADDED and not during.get("dropped"),
         )
 
 
