@@ -32,7 +32,20 @@ from bench.calibration import Calibration, Calibrator
 from bench.common import BACKENDS, ROOT, Result, Row, jsonable, log, utcnow
 from bench.services import Env
 
-MEASUREMENTS = ("ingest", "firing", "memory", "restart", "http_intake", "delivery", "board", "digests")
+MEASUREMENTS = (
+    "ingest",
+    "firing",
+    "memory",
+    "restart",
+    "http_intake",
+    "delivery",
+    "board",
+    "digests",
+    "auditors",
+)
+# Seconds a measurement may take (quick, full); the auditors' seeds and walks ten years of a province.
+TIMEOUTS = {"auditors": (240, 4 * 3600)}
+DEFAULT_TIMEOUT = (90, 1800)
 MODULES = {"http": "http_intake", "http_intake": "http_intake", **{m: m for m in MEASUREMENTS}}
 
 
@@ -47,6 +60,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         "--backends", default=",".join(BACKENDS), help="sqlite,postgresql (default both) where both apply"
     )
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (databases, logs)")
+    parser.add_argument(
+        "--reseed", action="store_true", help="seed the cached data sets (the auditors' log) again"
+    )
     parser.add_argument(
         "--profile",
         type=Path,
@@ -121,7 +137,7 @@ def _write_profile(profiler: Any, directory: Path, name: str) -> None:
 
 
 async def _main(args: argparse.Namespace) -> int:
-    env = Env(quick=args.quick, backends=args.backend_list, keep=args.keep)
+    env = Env(quick=args.quick, backends=args.backend_list, keep=args.keep, reseed=args.reseed)
     started = utcnow()
     t0 = time.perf_counter()
     measurements: dict[str, Any] = {}
@@ -188,7 +204,8 @@ async def _measure(env: Env, args: argparse.Namespace, measurements: dict[str, A
         log(f"== {name}")
         t = time.perf_counter()
         try:
-            async with asyncio.timeout(90 if args.quick else 1800), _profiled(args.profile, name):
+            limit = TIMEOUTS.get(name, DEFAULT_TIMEOUT)[0 if args.quick else 1]
+            async with asyncio.timeout(limit), _profiled(args.profile, name):
                 result: Result = await module.run(env)
         except Exception as exc:
             failed = True

@@ -139,10 +139,13 @@ def service_settings(database_url: str, bootstrap: str, **overrides: Any) -> Any
 class Env:
     """Everything one benchmark run shares; `close` stops and removes all of it."""
 
-    def __init__(self, quick: bool, backends: Sequence[str] = BACKENDS, keep: bool = False) -> None:
+    def __init__(
+        self, quick: bool, backends: Sequence[str] = BACKENDS, keep: bool = False, reseed: bool = False
+    ) -> None:
         self.quick = quick
         self.backends = tuple(backends)
         self.keep = keep
+        self.reseed = reseed  # seed cached data sets (the auditors' log) again
         self.workdir = Path(tempfile.mkdtemp(prefix="alerting-bench-"))
         self.kafka = LocalKafka(self.workdir / "kafka-data")
         self.receiver = ReceiverProcess(self.workdir / "receiver.log")

@@ -16,7 +16,7 @@ import pytest
 
 from tests.support import ROOT
 
-MEASUREMENTS = ("ingest", "firing", "memory", "restart", "http_intake", "delivery", "digests")
+MEASUREMENTS = ("ingest", "firing", "memory", "restart", "http_intake", "delivery", "digests", "auditors")
 
 
 @pytest.mark.kafka
@@ -28,7 +28,7 @@ def test_quick_benchmark_yields_every_measurement(tmp_path: Path, postgres_admin
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=240,
+        timeout=360,
         check=False,
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
