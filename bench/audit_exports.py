@@ -68,7 +68,7 @@ async def export_window(url: str, target_rows: int) -> tuple[str, str, int]:
     from sqlalchemy import func, select
 
     from alerting.storage.schema import accountability_entries as e
-    from bench.common import reader
+    from bench.seeding import reader
 
     year = datetime(2025, 1, 1, tzinfo=TZ)
     engine = reader(url)
@@ -233,7 +233,7 @@ async def _end_left_queries(url: str) -> None:
         return
     from sqlalchemy import text
 
-    from bench.common import reader
+    from bench.seeding import reader
 
     engine = reader(url)
     try:
