@@ -9,10 +9,9 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-import orjson
-
 from alerting.accountability.chain import GENESIS_HASH, NewEntry, entry_hash, hashed_content
 from alerting.domain import EntryKind
+from alerting.storage.engine import json_text
 from bench.audit_rows import when
 
 KINDS: dict[str, Any] = {k.value: k for k in EntryKind}
@@ -71,7 +70,7 @@ def _copy_text(value: str) -> str:
 
 def copy_lines(rows: Sequence[Hashed]) -> bytes:
     """accountability_entries rows (audit_rows.ENTRY_COLUMNS) in COPY text format. The times are the
-    hashed content's (UTC ISO 8601), the details as the product's engine writes JSON (orjson)."""
+    hashed content's (UTC ISO 8601), the details as the product's engine writes JSON (json_text)."""
     lines = []
     for e, c, digest in rows:
         fields = (
@@ -86,7 +85,7 @@ def copy_lines(rows: Sequence[Hashed]) -> bytes:
             c["occurred_at"],
             c["recorded_at"],
             "\\N" if c["delay_seconds"] is None else str(c["delay_seconds"]),
-            _copy_text(orjson.dumps(c["details"]).decode()),
+            _copy_text(json_text(c["details"])),
             c["prev_hash"],
             digest,
         )
@@ -116,7 +115,7 @@ def sqlite_rows(rows: Sequence[Hashed]) -> list[tuple[Any, ...]]:
                 sqlite_time(when(e[8])),
                 sqlite_time(when(e[9])),
                 c["delay_seconds"],
-                orjson.dumps(c["details"]).decode(),
+                json_text(c["details"]),
                 c["prev_hash"],
                 digest,
             )

@@ -19,7 +19,7 @@ from bench.audit_rows import FINDING_SHARES, INCIDENT_KINDS, Event
 
 TZ = ZoneInfo("Asia/Shanghai")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-SEED_VERSION = 1  # bump when the generated data changes: cached databases carry it in their name
+SEED_VERSION = 2  # bump when the generated data changes: cached databases carry it in their name
 US = 1_000_000
 DAY_US = 86_400 * US
 

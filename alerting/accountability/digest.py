@@ -44,7 +44,11 @@ class Unreadable(ValueError):
     """A COPY field with an escape COPY does not write."""
 
 
-def _unescape(field: bytes) -> bytes:
+def unescape_copy(field: bytes) -> bytes:
+    """A field of COPY's text format as it was before COPY escaped it."""
+    if b"\\" not in field:
+        return field
+
     def one(match: re.Match[bytes]) -> bytes:
         char = _COPY_CHARS.get(match.group(1))
         if char is None:
@@ -72,53 +76,13 @@ def reference_details(text: str | bytes) -> bytes:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def _proved(head: bytes, tail: bytes, details: str | bytes, digest: str) -> bool:
+def proved_text(head: bytes, tail: bytes, details: str | bytes, digest: str) -> bool:
+    """Whether the content around the details, with the details re-encoded, hashes to `digest`."""
     fast, exact = details_fast(details)
     if hashlib.sha256(head + fast + tail).hexdigest() == digest:
         return True
     # orjson writes some floats (1e-07) otherwise than json.dumps: the reference encoding decides.
     return not exact and hashlib.sha256(head + reference_details(details) + tail).hexdigest() == digest
-
-
-def check_copy(data: bytes, previous: str, anchors: Mapping[bytes, bytes]) -> Batch:
-    """Prove the COPY text lines in `data` (whole lines, in id order; see scan.copy_query) one after
-    the other, the first linking to `previous`; stop at the first one not proved. `anchors`: entry
-    id (as COPY writes it) -> the hash a published bulletin holds for it."""
-    lines = data.split(b"\n")
-    if lines and not lines[-1]:
-        lines.pop()
-    link = previous.encode()
-    checked = 0
-    last_id: bytes | None = None
-    sha = hashlib.sha256
-    for index, line in enumerate(lines):
-        fields = line.split(b"\t")
-        try:
-            entry_id, digest, prev, head, tail, details = fields
-            anchored = anchors.get(entry_id)
-            if prev != link or (anchored is not None and anchored != digest):
-                raise ValueError("not linked")
-            if b"\\" in tail:
-                tail = _unescape(tail)
-            if b"\\" in details:
-                details = _unescape(details)
-            fast, exact = details_fast(details)
-            if sha(head + fast + tail).hexdigest().encode() != digest and (
-                # orjson writes some floats (1e-07) otherwise than json.dumps: the reference decides.
-                exact or sha(head + reference_details(details) + tail).hexdigest().encode() != digest
-            ):
-                raise ValueError("not proved")
-        except (ValueError, UnicodeDecodeError):  # also Unreadable, details json cannot read
-            entry_id = fields[0]
-            stop = Stop(index, int(entry_id) if entry_id.isdigit() else None, link.decode())
-            return Batch(checked, _int_or_none(last_id), link.decode() if checked else None, stop)
-        link, last_id = digest, entry_id
-        checked += 1
-    return Batch(checked, _int_or_none(last_id), link.decode() if checked else None, None)
-
-
-def _int_or_none(field: bytes | None) -> int | None:
-    return None if field is None else int(field)
 
 
 # The columns check_rows reads, in this order.
@@ -189,7 +153,7 @@ def _row_proved(row: Sequence[Any], previous: str, anchors: Mapping[int, str]) -
     try:
         # The details' bytes go where orjson writes the null that stands in for them.
         head, tail = orjson.dumps(content, option=SORT).split(b'"details":null', 1)
-        return _proved(head + b'"details":', tail, details, digest)
+        return proved_text(head + b'"details":', tail, details, digest)
     except (ValueError, TypeError):
         return False
 

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from alerting.accountability import scan
+from alerting.accountability import scan, scan_pg
 from alerting.accountability.chain import content_of, entry_hash
 from alerting.accountability.checkpoints import (
     latest_checkpoint,
@@ -269,11 +269,15 @@ async def test_entries_the_fast_path_cannot_prove_are_decided_the_reference_way(
     rows = await write_chain(engine)
     expected = await verify(engine, batch=batch)
 
-    def refuse(first: Any, previous: str, _anchors: Any) -> Batch:
-        entry_id = int(first.split(b"\t", 1)[0]) if isinstance(first, bytes) else first[0][0]
-        return Batch(0, None, None, Stop(0, entry_id, previous))
+    def refuse(rows: Any, previous: str, _anchors: Any) -> Batch:
+        return Batch(0, None, None, Stop(0, rows[0][0], previous))
 
-    monkeypatch.setattr(scan, "check_copy", refuse)
+    def refuse_lines(data: bytes, anchors: Any) -> scan_pg.Judged:
+        judged = judge(data, anchors)
+        return judged._replace(stop=judged.first)
+
+    judge = scan_pg.judge
+    monkeypatch.setattr(scan_pg, "judge", refuse_lines)
     monkeypatch.setattr(scan, "check_rows", refuse)
     assert await verify(engine, batch=batch) == expected
     await forge_details(engine, rows[3])

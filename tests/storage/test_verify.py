@@ -16,7 +16,7 @@ from sqlalchemy import Executable, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from alerting.accountability import scan
+from alerting.accountability import scan, scan_pg
 from alerting.accountability.append import append
 from alerting.accountability.chain import GENESIS_HASH, NewEntry, content_of, entry_hash
 from alerting.accountability.verify import ChainReport, verify_chain
@@ -90,6 +90,47 @@ async def test_an_intact_chain_reports_its_count_and_last_hash(engine: AsyncEngi
     assert await verify(engine, batch) == expected
 
 
+async def test_postgresql_proves_the_entries_the_service_wrote_by_itself(engine: AsyncEngine) -> None:
+    """json_text stores the details as the chain encodes them: the database recomputes every hash and
+    sends back only a segment's first and last rows, each proved."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("the in-database proof is PostgreSQL's")
+    rows = await write_chain(engine)
+    async with engine.connect() as conn:
+        raw = (await conn.get_raw_connection()).driver_connection
+        assert raw is not None
+        lines: list[bytes] = []
+
+        async def sink(chunk: bytes) -> None:
+            lines.extend(chunk.splitlines())
+
+        await raw.copy_from_query(scan_pg.segment_query(0, rows[-1].id, []), output=sink)
+    fields = [line.split(b"\t") for line in lines]
+    assert [(int(f[0]), int(f[1]), f[6]) for f in fields] == [(1, rows[0].id, b"t"), (5, rows[-1].id, b"t")]
+    assert fields[1][4] == rows[3].hash.encode()  # the row before the last, which it is linked to
+
+
+async def test_an_entry_stored_before_keys_were_sorted_still_verifies(engine: AsyncEngine) -> None:
+    """Details written with their keys in another order (as json_text did before it sorted them):
+    the database cannot prove the row, Python can; a change to them is still found."""
+    rows = await write_chain(engine)
+    old_text = '{"说明":"首报迟报","n":2,"deadline":"first_report"}'
+    value = text("CAST(:t AS JSON)" if engine.dialect.name == "postgresql" else ":t").bindparams(t=old_text)
+    await behind_the_back(engine, entries.update().where(entries.c.id == rows[2].id).values(details=value))
+    async with engine.connect() as conn:
+        query = text(f"SELECT CAST(details AS TEXT) FROM accountability_entries WHERE id = {rows[2].id}")
+        assert await conn.scalar(query) == old_text  # as it was written, not re-encoded
+    expected = ChainReport(len(rows), True, last_hash=rows[-1].hash, verified_through=rows[-1].id)
+    assert await verify(engine, batch=2) == expected
+    assert await verify(engine) == expected
+    changed = text("CAST(:t AS JSON)" if engine.dialect.name == "postgresql" else ":t").bindparams(
+        t=old_text.replace('"n":2', '"n":3')
+    )
+    await behind_the_back(engine, entries.update().where(entries.c.id == rows[2].id).values(details=changed))
+    found = await verify(engine)
+    assert (found.broken_at, found.problem, found.entries_checked) == (rows[2].id, "content changed", 3)
+
+
 async def test_the_hashing_runs_off_the_event_loop(
     engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -104,7 +145,7 @@ async def test_the_hashing_runs_off_the_event_loop(
 
         return spy
 
-    monkeypatch.setattr(scan, "check_copy", spying(scan.check_copy))
+    monkeypatch.setattr(scan_pg, "judge", spying(scan_pg.judge))
     monkeypatch.setattr(scan, "check_rows", spying(scan.check_rows))
     assert (await verify(engine, batch=2)).entries_checked == len(rows)
     assert hashed_in and threading.get_ident() not in hashed_in

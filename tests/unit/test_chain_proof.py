@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 import pytest
 
-from alerting.accountability import digest
+from alerting.accountability import digest, scan_pg
 from alerting.accountability.chain import GENESIS_HASH, NewEntry, entry_hash, hashed_content
 from alerting.domain import EntryKind
 from alerting.storage.engine import json_text
@@ -67,35 +67,44 @@ def sqlite_row(entry: NewEntry, prev: str = GENESIS_HASH, **changes: Any) -> tup
 
 
 def copy_line(entry: NewEntry, prev: str = GENESIS_HASH, **changes: Any) -> bytes:
-    """The line PostgreSQL's COPY writes for scan.copy_query: the content around the details written
-    as json.dumps writes it, text escaped as COPY escapes it."""
+    """A line PostgreSQL's COPY writes for scan_pg.segment_query, of a row the database did not prove
+    (details stored otherwise than json_text writes them now): the second of its segment, linked to
+    `prev`; the content around the details written as json.dumps writes it, escaped as COPY does."""
     content = hashed_content(entry, RECORDED, prev)
     text = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     details = json.dumps(content["details"], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     head, tail = text.split(details, 1)
     fields = {
+        "n": "2",
         "id": "1",
         "hash": stored_hash(entry, prev),
         "prev_hash": prev,
+        "before": prev,
+        "before_id": "0",
+        "proved": "f",
         "head": head,
         "tail": tail,
-        "details": json_text(entry.details),
+        "details": orjson.dumps(entry.details).decode(),  # keys unsorted, as before json_text sorted them
         **changes,
     }
 
     def escaped(value: str) -> bytes:
         return value.replace("\\", "\\\\").replace("\n", "\\n").replace("\t", "\\t").encode()
 
-    return b"\t".join(escaped(fields[k]) for k in ("id", "hash", "prev_hash", "head", "tail", "details"))
+    return b"\t".join(escaped(v) for v in fields.values())
+
+
+def copy_proved(line: bytes, anchors: dict[bytes, bytes] | None = None) -> bool:
+    judged = scan_pg.judge(line + b"\n", anchors or {})
+    assert judged.first == judged.last and judged.first is not None
+    return judged.stop is None
 
 
 @pytest.mark.parametrize("entry", [PLAIN, ODD], ids=["plain", "odd"])
 def test_an_entry_as_written_is_proved_both_ways(entry: NewEntry) -> None:
     digest_of = stored_hash(entry)
     assert digest.check_rows([sqlite_row(entry)], GENESIS_HASH, {}) == digest.Batch(1, 1, digest_of, None)
-    assert digest.check_copy(copy_line(entry) + b"\n", GENESIS_HASH, {}) == digest.Batch(
-        1, 1, digest_of, None
-    )
+    assert copy_proved(copy_line(entry))
 
 
 def test_the_odd_details_are_those_orjson_writes_otherwise() -> None:
@@ -141,7 +150,7 @@ def test_a_float_rewritten_as_a_long_integer_is_not_proved() -> None:
     assert orjson.loads(text.replace("1.8446744073709552e+19", str(2**64))) == entry.details
     rewritten = text.replace("1.8446744073709552e+19", str(2**64))
     assert _stopped(digest.check_rows([sqlite_row(entry, details=rewritten)], GENESIS_HASH, {}))
-    assert _stopped(digest.check_copy(copy_line(entry, details=rewritten), GENESIS_HASH, {}))
+    assert not copy_proved(copy_line(entry, details=rewritten))
     assert digest.check_rows([sqlite_row(entry)], GENESIS_HASH, {}).checked == 1
 
 
@@ -150,9 +159,11 @@ def test_a_link_to_another_hash_or_a_bulletin_that_differs_is_not_proved() -> No
     assert _stopped(digest.check_rows([row], "e" * 64, {}), "e" * 64)
     assert _stopped(digest.check_rows([row], GENESIS_HASH, {1: "a" * 64}))
     assert digest.check_rows([row], GENESIS_HASH, {1: row[1]}).checked == 1
-    line = copy_line(PLAIN)
-    assert _stopped(digest.check_copy(line, "e" * 64, {}), "e" * 64)
-    assert _stopped(digest.check_copy(line, GENESIS_HASH, {b"1": b"a" * 64}))
+    assert not copy_proved(copy_line(PLAIN, before="e" * 64))
+    assert not copy_proved(copy_line(PLAIN), {b"1": b"a" * 64})
+    assert copy_proved(copy_line(PLAIN), {b"1": stored_hash(PLAIN).encode()})
+    # The first row of a segment: its link is the caller's to check (with the segment before).
+    assert copy_proved(copy_line(PLAIN, n="1", before="", before_id=""))
 
 
 @pytest.mark.parametrize(
@@ -167,7 +178,7 @@ def test_a_link_to_another_hash_or_a_bulletin_that_differs_is_not_proved() -> No
     ],
 )
 def test_any_change_to_a_copy_line_is_not_proved(change: dict[str, Any]) -> None:
-    assert _stopped(digest.check_copy(copy_line(ODD, **change), GENESIS_HASH, {}))
+    assert not copy_proved(copy_line(ODD, **change))
 
 
 def test_a_batch_stops_at_the_first_row_not_proved_and_says_where() -> None:
@@ -184,3 +195,36 @@ def test_only_the_time_text_the_service_writes_is_read_as_a_time() -> None:
     assert digest.sqlite_time("2026-03-02 01:00:00.000100") == "2026-03-02T01:00:00.000100+00:00"
     for other in ("2026-03-02T01:00:00.000000", "2026-03-02 01:00:00", "2026-03-02 01:00:00.0001", None, 5):
         assert digest.sqlite_time(other) is None
+
+
+def test_rows_the_database_proved_are_checked_for_their_link_and_anchor_only() -> None:
+    proved = {"proved": "t", "head": "", "tail": "", "details": ""}
+    assert copy_proved(copy_line(PLAIN, **proved))
+    assert not copy_proved(copy_line(PLAIN, **proved, before="e" * 64))
+    assert not copy_proved(copy_line(PLAIN, **proved), {b"1": b"a" * 64})
+
+
+def test_a_segment_stops_at_its_first_row_not_proved_and_names_the_row_before() -> None:
+    proved = {"proved": "t", "head": "", "tail": "", "details": ""}
+    lines = [
+        copy_line(PLAIN, n="1", id="11", before="", before_id="", **proved),
+        copy_line(PLAIN, n="2", id="12", before=GENESIS_HASH, before_id="11", **proved),
+        copy_line(
+            PLAIN,
+            n="3",
+            id="14",
+            before=GENESIS_HASH,
+            before_id="12",
+            head='{"deadline_id":7,"delay_seconds":5,"details":',
+        ),
+        copy_line(PLAIN, n="4", id="15", before="f" * 64, before_id="14", **proved),
+    ]
+    first, last, stop = scan_pg.judge(b"\n".join(lines) + b"\n", {})
+    assert first is not None and (first.n, first.entry_id, first.before_id) == (1, 11, None)
+    assert last is not None and (last.n, last.entry_id) == (4, 15)
+    assert stop is not None and (stop.n, stop.entry_id, stop.before_id, stop.before) == (
+        3,
+        14,
+        12,
+        GENESIS_HASH,
+    )
