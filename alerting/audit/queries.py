@@ -6,7 +6,7 @@ import base64
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, Select, and_, func, literal_column, not_, or_, select
@@ -16,6 +16,7 @@ from alerting.audit.reviews import status_of
 from alerting.domain import BOOKKEEPING_KINDS, EntryKind, EntryStatus, ReviewDecision
 from alerting.errors import NotFound
 from alerting.storage.schema import accountability_entries as entries
+from alerting.storage.schema import accountability_entry_days as entry_days
 from alerting.storage.schema import deadlines, incidents, reports
 
 Sort = Literal["id", "occurred_at"]
@@ -33,7 +34,6 @@ class EntryQuery:
 
 
 _review = entries.alias("review")
-_in_period = entries.alias("in_period")
 # Written into the SQL, not bound: only then may the planner use the partial index ix_entries_reviews.
 REVIEW_KIND: ColumnElement[str] = literal_column(f"'{EntryKind.REVIEW.value}'")
 BOOKKEEPING = sorted(BOOKKEEPING_KINDS)  # reviews and checkpoints: not findings about anybody
@@ -67,19 +67,28 @@ def period_filter(table: Any, since: datetime | None, until: datetime | None) ->
     return where
 
 
+def _days(since: datetime | None, until: datetime | None) -> Select[Any]:
+    """The lowest and highest id of the days (UTC) that overlap the period: they hold every entry
+    of the period (and some around it), found in the table a trigger keeps (migration 0018)."""
+    where = []
+    if since:
+        where.append(entry_days.c.day >= since.astimezone(UTC).date())
+    if until:
+        where.append(entry_days.c.day <= until.astimezone(UTC).date())
+    return select(func.min(entry_days.c.first_id), func.max(entry_days.c.last_id)).where(*where)
+
+
 def id_bounds(
     since: datetime | None, until: datetime | None, column: Any = entries.c.id
 ) -> list[ColumnElement[bool]]:
-    """`id` between the lowest and highest id that occurred in the period: implied by the period, so
-    the rows are the same, but it lets a page in id order read only the period's part of the log
-    (occurred_at follows the id closely but not exactly, so the bounds are looked up, not guessed)."""
-    where = period_filter(_in_period, since, until)
-    if not where:
+    """`id` within the ids of the days the period overlaps: implied by the period, so the rows are
+    the same, but it lets a page in id order read only the period's part of the log (occurred_at
+    follows the id closely but not exactly, so the bounds are looked up, not guessed)."""
+    if not since and not until:
         return []
-    # `id + 0`: a plain min(id) is planned as a walk of the primary key from one end until a row of
-    # the period turns up (years of the log); this aggregates the period's range of its time index.
-    lowest = select(func.min(_in_period.c.id + 0)).where(*where).scalar_subquery()
-    highest = select(func.max(_in_period.c.id + 0)).where(*where).scalar_subquery()
+    days = _days(since, until).subquery()
+    lowest = select(days.c[0]).scalar_subquery()
+    highest = select(days.c[1]).scalar_subquery()
     return [column >= lowest, column <= highest]
 
 
@@ -193,12 +202,7 @@ async def list_entries(
     if sort == "id" and (q.since or q.until):
         # Looked up first and bound as values: the planner then sees an id range, walks the primary
         # key inside it and stops after a page, instead of reading the whole period and sorting it.
-        where_period = period_filter(_in_period, q.since, q.until)
-        lowest, highest = (
-            await conn.execute(
-                select(func.min(_in_period.c.id + 0), func.max(_in_period.c.id + 0)).where(*where_period)
-            )
-        ).one()
+        lowest, highest = (await conn.execute(_days(q.since, q.until))).one()
         if lowest is None:
             return Page([], None)
         bounds = (int(lowest), int(highest))

@@ -47,7 +47,10 @@ def create_engine(target: str | Database) -> AsyncEngine:
         # Plans are made per execution: a cached generic plan made while a table was small (a new
         # deployment) keeps scanning it whole long after it grew, and intake's IN-list lookups
         # then slow down with every report stored.
-        settings = {"plan_cache_mode": "force_custom_plan"}
+        # No JIT: the service's statements read a page or a period's counts, and compiling one
+        # (triggered by a large cost estimate, such as a page of a period's id range) takes
+        # 100-300 ms, far longer than running it.
+        settings = {"plan_cache_mode": "force_custom_plan", "jit": "off"}
         return create_async_engine(
             url,
             pool_size=10,

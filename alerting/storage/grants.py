@@ -40,7 +40,14 @@ APPEND_ONLY = frozenset(
         "feishu_ids",  # people's Feishu ids: a change is a new row
     }
 )
-READ_ONLY = frozenset({"alembic_version"})  # the service checks the head, the owner stamps it
+READ_ONLY = frozenset(
+    {
+        "alembic_version",  # the service checks the head, the owner stamps it
+        # Each day's entry ids, which bound a period's queries: written only by the log's trigger
+        # (SECURITY DEFINER, migration 0018), so the service cannot hide entries from a period.
+        "accountability_entry_days",
+    }
+)
 READ_WRITE = ("SELECT", "INSERT", "UPDATE", "DELETE")
 APPEND = ("SELECT", "INSERT")
 # Where the service's role must end up without a privilege, however it might have it (PUBLIC, another

@@ -11,6 +11,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     DateTime,
     Dialect,
     ForeignKey,
@@ -277,6 +278,16 @@ accountability_entries = Table(
     Index("ix_entries_kind_id", "kind", "id"),
     Index("ix_entries_occurred_at_id", "occurred_at", "id"),
     Index("ix_entries_reviews", "refers_to", "id", sqlite_where=_reviews, postgresql_where=_reviews),
+)
+
+# Each day's (UTC, by occurred_at) first and last entry id, kept by a trigger (migration 0018): the
+# days overlapping a period bound its ids. Derived from the log, never evidence.
+accountability_entry_days = Table(
+    "accountability_entry_days",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("first_id", BigInteger, nullable=False),
+    Column("last_id", BigInteger, nullable=False),
 )
 
 incident_events = Table(

@@ -5,14 +5,17 @@ The period's id bounds that id-ordered pages use must not change which entries a
 from __future__ import annotations
 
 from collections import Counter
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from alerting.accountability.append import append
+from alerting.accountability.chain import NewEntry
 from alerting.audit.queries import EntryQuery, list_entries
 from alerting.audit.tallies import confirmed_entries, count, tallies, totals
-from alerting.domain import EntryStatus
+from alerting.domain import EntryKind, EntryStatus
 from tests.storage.test_audit_queries import BASE, HOUR, Ledger, ledger, occurred
 
 __all__ = ["ledger"]  # the fixture, imported for pytest
@@ -93,3 +96,57 @@ async def test_id_bounds_list_the_same_entries_as_the_period_alone(
     ]
     assert by_id == by_time == in_period
     assert occurred(0) == BASE  # the ledger starts at BASE, so the periods above cut it as meant
+
+
+# Entries appended in this order, each occurring at the time given: around UTC midnight, one found
+# and recorded forty days late, one just before a day ends; recorded_at is always now.
+SPREAD = [
+    datetime(2026, 3, 1, 23, 59, 59, 999999, tzinfo=UTC),
+    datetime(2026, 3, 2, 0, 0, tzinfo=UTC),
+    datetime(2026, 4, 11, 16, 0, tzinfo=UTC),  # 2026-04-12 00:00 at +08:00
+    datetime(2026, 3, 2, 12, 0, tzinfo=UTC),  # recorded after April's entry: ids out of time order
+    datetime(2026, 1, 20, 8, 0, tzinfo=UTC),  # forty days before the first
+    datetime(2026, 4, 12, 15, 59, 59, tzinfo=UTC),
+]
+EAST8 = timezone(timedelta(hours=8))
+SPREAD_PERIODS = [
+    (datetime(2026, 3, 2, tzinfo=UTC), datetime(2026, 3, 3, tzinfo=UTC)),
+    (datetime(2026, 3, 2, 8, tzinfo=EAST8), None),  # 2026-03-02 00:00 UTC
+    (None, datetime(2026, 3, 2, tzinfo=UTC)),
+    (datetime(2026, 4, 12, tzinfo=EAST8), datetime(2026, 4, 13, tzinfo=EAST8)),
+    (datetime(2026, 1, 1, tzinfo=EAST8), datetime(2026, 2, 1, tzinfo=EAST8)),
+    (datetime(2026, 5, 1, tzinfo=UTC), None),
+]
+
+
+@pytest.fixture
+async def spread(engine: AsyncEngine) -> list[int]:
+    ids = []
+    for n, at in enumerate(SPREAD):
+        entry = NewEntry(EntryKind.LATE_REPORT, A, A, at, incident_id=None, details={"n": n})
+        async with engine.begin() as conn:
+            ids.append(await append(conn, entry, datetime(2026, 4, 20, tzinfo=UTC) + timedelta(seconds=n)))
+    return ids
+
+
+@pytest.mark.parametrize("since,until", SPREAD_PERIODS)
+async def test_a_periods_bounds_hold_entries_recorded_late_and_on_the_edges_of_days(
+    engine: AsyncEngine, spread: list[int], since: Any, until: Any
+) -> None:
+    """The days a period overlaps bound its ids (accountability_entry_days, kept by a trigger):
+    pages, counts and totals find every entry of the period however late it was recorded."""
+    expected = [
+        i
+        for i, at in zip(spread, SPREAD, strict=True)
+        if (since is None or at >= since) and (until is None or at < until)
+    ]
+    q = EntryQuery(since=since, until=until)
+    book = Ledger(engine)
+    assert [e["id"] for e in await _all(book, q)] == expected
+    assert sorted(e["id"] for e in await _all(book, q, sort="occurred_at")) == expected
+    async with engine.connect() as conn:
+        assert await count(conn, q) == len(expected)
+        assert (await totals(conn, q))["total"] == len(expected)
+        assert await count(conn, EntryQuery(since=since, until=until, status=EntryStatus.PENDING)) == len(
+            expected
+        )

@@ -40,6 +40,9 @@ REFUSED = {
     "CREATE TABLE planted (x integer)": NO_CREATE,
     "CREATE FUNCTION planted() RETURNS integer LANGUAGE sql AS 'SELECT 1'": NO_CREATE,
     "UPDATE alembic_version SET version_num = '0001'": "permission denied for table alembic_version",
+    # The days that bound a period's queries: only the log's trigger writes them.
+    "UPDATE accountability_entry_days SET last_id = 0": "permission denied for table accountability_entry_days",
+    "DELETE FROM accountability_entry_days": "permission denied for table accountability_entry_days",
 }
 
 
@@ -64,6 +67,10 @@ async def test_the_service_role_appends_to_the_log_and_cannot_change_it_or_the_s
     service = await roles.connect(roles.service, roles.service_password)
     try:
         assert await service.fetchval(APPEND, "0" * 64, "a" * 64) == 1
+        days = await service.fetch(
+            "SELECT day = (now() AT TIME ZONE 'UTC')::date, first_id, last_id FROM accountability_entry_days"
+        )
+        assert [tuple(d) for d in days] == [(True, 1, 1)]  # kept by the trigger, as the schema owner
         await service.execute("INSERT INTO service_keys (name, value) VALUES ('k', 'v')")
         assert await service.execute("UPDATE service_keys SET value = 'w'") == "UPDATE 1"  # an ordinary table
         assert await service.fetchval("SELECT version_num FROM alembic_version") == head_revision()
