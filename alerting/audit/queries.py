@@ -78,18 +78,24 @@ def _days(since: datetime | None, until: datetime | None) -> Select[Any]:
     return select(func.min(entry_days.c.first_id), func.max(entry_days.c.last_id)).where(*where)
 
 
-def id_bounds(
-    since: datetime | None, until: datetime | None, column: Any = entries.c.id
-) -> list[ColumnElement[bool]]:
-    """`id` within the ids of the days the period overlaps: implied by the period, so the rows are
-    the same, but it lets a page in id order read only the period's part of the log (occurred_at
-    follows the id closely but not exactly, so the bounds are looked up, not guessed)."""
+NOTHING = (1, 0)  # bounds no id is within: a period without entries
+
+
+async def period_ids(
+    conn: AsyncConnection, since: datetime | None, until: datetime | None
+) -> tuple[int, int] | None:
+    """The id range a period's entries lie in (None: no period), looked up first so that it is bound
+    as values: planners then see the range's size (a page stops early; a count over a year hashes
+    instead of looping), which they cannot from a subquery. Implied by the period, so the rows are
+    the same; occurred_at follows the id closely but not exactly, so the range is looked up."""
     if not since and not until:
-        return []
-    days = _days(since, until).subquery()
-    lowest = select(days.c[0]).scalar_subquery()
-    highest = select(days.c[1]).scalar_subquery()
-    return [column >= lowest, column <= highest]
+        return None
+    lowest, highest = (await conn.execute(_days(since, until))).one()
+    return NOTHING if lowest is None else (int(lowest), int(highest))
+
+
+def id_bounds(bounds: tuple[int, int] | None, column: Any = entries.c.id) -> list[ColumnElement[bool]]:
+    return [] if bounds is None else [column >= bounds[0], column <= bounds[1]]
 
 
 def _base(
@@ -198,14 +204,9 @@ async def list_entries(
     cursor: str | None = None,
     limit: int = 100,
 ) -> Page:
-    bounds = None
-    if sort == "id" and (q.since or q.until):
-        # Looked up first and bound as values: the planner then sees an id range, walks the primary
-        # key inside it and stops after a page, instead of reading the whole period and sorting it.
-        lowest, highest = (await conn.execute(_days(q.since, q.until))).one()
-        if lowest is None:
-            return Page([], None)
-        bounds = (int(lowest), int(highest))
+    bounds = await period_ids(conn, q.since, q.until) if sort == "id" else None
+    if bounds == NOTHING:
+        return Page([], None)
     query, where = _base(q, bounds=bounds)
     column = entries.c.id if sort == "id" else entries.c.occurred_at
     if cursor:

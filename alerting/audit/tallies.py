@@ -10,7 +10,15 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from alerting.audit.queries import BOOKKEEPING, REVIEW_KIND, EntryQuery, id_bounds, judge, period_filter
+from alerting.audit.queries import (
+    BOOKKEEPING,
+    REVIEW_KIND,
+    EntryQuery,
+    id_bounds,
+    judge,
+    period_filter,
+    period_ids,
+)
 from alerting.domain import EntryStatus, ReviewDecision
 from alerting.storage.schema import accountability_entries as entries
 from alerting.storage.schema import incidents
@@ -30,7 +38,10 @@ class Tally:
     count: int
 
 
-def _filtered(q: EntryQuery) -> tuple[Any, list[ColumnElement[bool]]]:
+Bounds = tuple[int, int] | None  # queries.period_ids
+
+
+def _filtered(q: EntryQuery, bounds: Bounds) -> tuple[Any, list[ColumnElement[bool]]]:
     """The entries of `q`, status aside."""
     source: Any = entries
     where: list[ColumnElement[bool]] = [entries.c.kind.not_in(BOOKKEEPING)]
@@ -41,20 +52,20 @@ def _filtered(q: EntryQuery) -> tuple[Any, list[ColumnElement[bool]]]:
         where.append(entries.c.township == q.township)
     if q.kind:
         where.append(entries.c.kind == q.kind)
-    where += period_filter(entries, q.since, q.until) + id_bounds(q.since, q.until)
+    where += period_filter(entries, q.since, q.until) + id_bounds(bounds)
     return source, where
 
 
-def _reviewed(q: EntryQuery) -> tuple[Any, list[ColumnElement[bool]]]:
+def _reviewed(q: EntryQuery, bounds: Bounds) -> tuple[Any, list[ColumnElement[bool]]]:
     """The entries of `q` (status aside) joined to their latest review: the reviews are grouped once,
     only those of entries in the period's id range, instead of one probe per entry."""
     latest = (
         select(_reviews.c.refers_to.label("target"), func.max(_reviews.c.id).label("review_id"))
-        .where(_reviews.c.kind == REVIEW_KIND, *id_bounds(q.since, q.until, _reviews.c.refers_to))
+        .where(_reviews.c.kind == REVIEW_KIND, *id_bounds(bounds, _reviews.c.refers_to))
         .group_by(_reviews.c.refers_to)
         .subquery()
     )
-    source, where = _filtered(q)
+    source, where = _filtered(q, bounds)
     joined = source.outerjoin(latest, latest.c.target == entries.c.id).outerjoin(
         _review, _review.c.id == latest.c.review_id
     )
@@ -76,7 +87,7 @@ def _review_of(row: Any) -> dict[str, Any] | None:
 
 async def tallies(conn: AsyncConnection, q: EntryQuery) -> list[Tally]:
     """How many entries of `q` there are per township, kind, side, status and finding."""
-    joined, where = _reviewed(q)
+    joined, where = _reviewed(q, await period_ids(conn, q.since, q.until))
     own = (entries.c.responsible == entries.c.township).label("own")
     decision, to = _decision()
     query: Select[Any] = (
@@ -94,18 +105,31 @@ async def tallies(conn: AsyncConnection, q: EntryQuery) -> list[Tally]:
 
 
 async def totals(conn: AsyncConnection, q: EntryQuery) -> dict[str, Any]:
+    """How many entries of `q` there are, per township and per kind. Without a status filter the
+    reviews do not matter, and the count is one GROUP BY over the period's entries alone."""
     by_township: Counter[str] = Counter()
     by_kind: Counter[str] = Counter()
-    for t in await tallies(conn, q):
-        by_township[t.township or ""] += t.count
-        by_kind[t.kind] += t.count
+    if q.status is None:
+        source, where = _filtered(q, await period_ids(conn, q.since, q.until))
+        query = (
+            select(entries.c.township, entries.c.kind, func.count().label("n"))
+            .select_from(source)
+            .where(*where)
+            .group_by(entries.c.township, entries.c.kind)
+        )
+        counted = [(row.township, row.kind, row.n) for row in await conn.execute(query)]
+    else:
+        counted = [(t.township, t.kind, t.count) for t in await tallies(conn, q)]
+    for township, kind, n in counted:
+        by_township[township or ""] += n
+        by_kind[kind] += n
     return {"total": sum(by_kind.values()), "by_township": dict(by_township), "by_kind": dict(by_kind)}
 
 
 async def confirmed_entries(conn: AsyncConnection, q: EntryQuery) -> list[dict[str, Any]]:
     """The township-side entries of `q` confirmed by a review or automatically, with their finding,
     incident title and delay, in id order (a bulletin's 点名批评 is chosen from these)."""
-    joined, where = _reviewed(q)
+    joined, where = _reviewed(q, await period_ids(conn, q.since, q.until))
     joined = joined if q.level else joined.outerjoin(incidents, incidents.c.id == entries.c.incident_id)
     decision, to = _decision()
     auto = sorted(q.auto_confirm)
@@ -137,5 +161,5 @@ async def count(conn: AsyncConnection, q: EntryQuery) -> int:
     """How many entries `q` lists (a page's 共 N 条): a plain count unless the status needs the reviews."""
     if q.status is not None:
         return sum(t.count for t in await tallies(conn, q))
-    source, where = _filtered(q)
+    source, where = _filtered(q, await period_ids(conn, q.since, q.until))
     return int((await conn.execute(select(func.count()).select_from(source).where(*where))).scalar_one())

@@ -276,7 +276,8 @@ accountability_entries = Table(
     # Ending in the id: a filtered page in id order is a range read that stops after one page.
     Index("ix_entries_township_id", "township", "id"),
     Index("ix_entries_kind_id", "kind", "id"),
-    Index("ix_entries_occurred_at_id", "occurred_at", "id"),
+    # PostgreSQL: with township and kind, so a period's totals are read from the index alone.
+    Index("ix_entries_occurred_at_id", "occurred_at", "id", postgresql_include=["township", "kind"]),
     Index("ix_entries_reviews", "refers_to", "id", sqlite_where=_reviews, postgresql_where=_reviews),
 )
 
