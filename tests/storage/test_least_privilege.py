@@ -26,6 +26,7 @@ APPEND = (
 )
 LOG_REFUSED = "permission denied for table accountability_entries"
 NO_CREATE = "permission denied for schema public"
+DAYS_REFUSED = "permission denied for table accountability_entry_days"
 REFUSED = {
     "UPDATE accountability_entries SET responsible = 'x'": LOG_REFUSED,
     "DELETE FROM accountability_entries": LOG_REFUSED,
@@ -41,8 +42,8 @@ REFUSED = {
     "CREATE FUNCTION planted() RETURNS integer LANGUAGE sql AS 'SELECT 1'": NO_CREATE,
     "UPDATE alembic_version SET version_num = '0001'": "permission denied for table alembic_version",
     # The days that bound a period's queries: only the log's trigger writes them.
-    "UPDATE accountability_entry_days SET last_id = 0": "permission denied for table accountability_entry_days",
-    "DELETE FROM accountability_entry_days": "permission denied for table accountability_entry_days",
+    "UPDATE accountability_entry_days SET last_id = 0": DAYS_REFUSED,
+    "DELETE FROM accountability_entry_days": DAYS_REFUSED,
 }
 
 
