@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Select, and_, func, literal_column, not_, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, not_, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from alerting.audit.reviews import status_of
@@ -17,6 +17,7 @@ from alerting.domain import BOOKKEEPING_KINDS, EntryKind, EntryStatus, ReviewDec
 from alerting.errors import NotFound
 from alerting.storage.schema import accountability_entries as entries
 from alerting.storage.schema import accountability_entry_days as entry_days
+from alerting.storage.schema import accountability_review_state as review_state
 from alerting.storage.schema import deadlines, incidents, reports
 
 Sort = Literal["id", "occurred_at"]
@@ -33,29 +34,31 @@ class EntryQuery:
     auto_confirm: frozenset[str] = field(default_factory=frozenset)  # kinds confirmed without review
 
 
-_review = entries.alias("review")
-# Written into the SQL, not bound: only then may the planner use the partial index ix_entries_reviews.
-REVIEW_KIND: ColumnElement[str] = literal_column(f"'{EntryKind.REVIEW.value}'")
+latest = review_state  # each reviewed entry's latest review (migration 0019)
 BOOKKEEPING = sorted(BOOKKEEPING_KINDS)  # reviews and checkpoints: not findings about anybody
 
 
-def _of_this_entry(*columns: Any) -> Select[Any]:
-    """The latest review of the outer query's entry: one probe of ix_entries_reviews per row, so a
-    page costs the same at any depth and whatever the log's size."""
-    return (
-        select(*columns)
-        .where(_review.c.kind == REVIEW_KIND, _review.c.refers_to == entries.c.id)
-        .order_by(_review.c.id.desc())
-        .limit(1)
-    )
+def with_latest_review(source: Any, bounds: tuple[int, int] | None) -> Any:
+    """`source` (entries, perhaps joined) with each entry's latest review, if it has one (counts: a
+    merge with the period's part of the table; the bounds are repeated for that side, which
+    planners do not infer)."""
+    on = [latest.c.entry_id == entries.c.id]
+    if bounds is not None:
+        on += [latest.c.entry_id >= bounds[0], latest.c.entry_id <= bounds[1]]
+    return source.outerjoin(latest, and_(*on))
 
 
-def latest_review_id() -> ColumnElement[Any]:
-    return _of_this_entry(_review.c.id).scalar_subquery()
+def _of_this_entry(column: Any) -> ColumnElement[Any]:
+    """A column of the outer query's entry's latest review: one primary-key probe per row, so a page
+    costs the same at any depth (a join would be planned as a merge from the table's start)."""
+    return select(column).where(latest.c.entry_id == entries.c.id).scalar_subquery()
 
 
-def latest_decision() -> ColumnElement[Any]:
-    return _of_this_entry(_review.c.details["decision"].as_string()).scalar_subquery()
+def review_of(decision: str | None, finding: str | None) -> dict[str, Any] | None:
+    """The latest review's details that decide a status (None: not reviewed)."""
+    if decision is None:
+        return None
+    return {"decision": decision, **({"to": finding} if finding else {})}
 
 
 def period_filter(table: Any, since: datetime | None, until: datetime | None) -> list[ColumnElement[bool]]:
@@ -103,8 +106,9 @@ def _base(
 ) -> tuple[Select[Any], list[ColumnElement[bool]]]:
     query = select(
         entries,
-        _of_this_entry(_review.c.details).scalar_subquery().label("review"),
-        latest_review_id().label("review_id"),
+        _of_this_entry(latest.c.decision).label("review_decision"),
+        _of_this_entry(latest.c.finding).label("review_finding"),
+        _of_this_entry(latest.c.review_id).label("review_id"),
         incidents.c.level.label("level"),
         incidents.c.title.label("incident_title"),
     ).select_from(entries.outerjoin(incidents, incidents.c.id == entries.c.incident_id))
@@ -130,8 +134,8 @@ def _base(
 
 
 def _status_filter(status: EntryStatus, auto: frozenset[str]) -> ColumnElement[bool]:
-    unreviewed = latest_review_id().is_(None)
-    decision = latest_decision()
+    unreviewed = _of_this_entry(latest.c.review_id).is_(None)
+    decision = _of_this_entry(latest.c.decision)
     automatic = entries.c.kind.in_(sorted(auto))
     match status:
         case EntryStatus.PENDING:
@@ -159,7 +163,7 @@ def judge(kind: str, review: dict[str, Any] | None, auto: frozenset[str]) -> tup
 def present(row: Any, auto: frozenset[str]) -> dict[str, Any]:
     """An entry as the API shows it: its own fields plus status, finding and incident context."""
     data = dict(row._mapping)
-    review = data.pop("review")
+    review = review_of(data.pop("review_decision"), data.pop("review_finding"))
     status, finding = judge(data["kind"], review, auto)
     data["status"] = status.value
     data["finding"] = finding

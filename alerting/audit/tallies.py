@@ -7,24 +7,25 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import ColumnElement, Select, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from alerting.audit.queries import (
     BOOKKEEPING,
-    REVIEW_KIND,
     EntryQuery,
     id_bounds,
     judge,
+    latest,
     period_filter,
     period_ids,
+    review_of,
+    with_latest_review,
 )
 from alerting.domain import EntryStatus, ReviewDecision
 from alerting.storage.schema import accountability_entries as entries
 from alerting.storage.schema import incidents
 
-_review = entries.alias("review")
-_reviews = entries.alias("reviews")
+GROUPING_MEMORY = "64MB"
 CONFIRMING = [ReviewDecision.CONFIRM.value, ReviewDecision.RECLASSIFY.value]
 
 
@@ -57,36 +58,30 @@ def _filtered(q: EntryQuery, bounds: Bounds) -> tuple[Any, list[ColumnElement[bo
 
 
 def _reviewed(q: EntryQuery, bounds: Bounds) -> tuple[Any, list[ColumnElement[bool]]]:
-    """The entries of `q` (status aside) joined to their latest review: the reviews are grouped once,
-    only those of entries in the period's id range, instead of one probe per entry."""
-    latest = (
-        select(_reviews.c.refers_to.label("target"), func.max(_reviews.c.id).label("review_id"))
-        .where(_reviews.c.kind == REVIEW_KIND, *id_bounds(bounds, _reviews.c.refers_to))
-        .group_by(_reviews.c.refers_to)
-        .subquery()
-    )
+    """The entries of `q` (status aside) with their latest review: one row per reviewed entry in
+    entry order (accountability_review_state), merged with the period's entries."""
     source, where = _filtered(q, bounds)
-    joined = source.outerjoin(latest, latest.c.target == entries.c.id).outerjoin(
-        _review, _review.c.id == latest.c.review_id
-    )
-    return joined, where
+    return with_latest_review(source, bounds), where
 
 
 def _decision() -> tuple[ColumnElement[Any], ColumnElement[Any]]:
-    return (
-        _review.c.details["decision"].as_string().label("decision"),
-        _review.c.details["to"].as_string().label("to"),
-    )
+    return latest.c.decision.label("decision"), latest.c.finding.label("to")
 
 
 def _review_of(row: Any) -> dict[str, Any] | None:
-    if row.decision is None:
-        return None
-    return {"decision": row.decision, **({"to": row.to} if row.to else {})}
+    return review_of(row.decision, row.to)
+
+
+async def _room_to_group(conn: AsyncConnection) -> None:
+    """PostgreSQL: memory for a year's groups (~50,000 at a province), for this transaction only; with
+    the default 4 MB the grouping spilled to disk and took half the time."""
+    if conn.dialect.name == "postgresql" and conn.in_transaction():
+        await conn.execute(text(f"SET LOCAL work_mem = '{GROUPING_MEMORY}'"))
 
 
 async def tallies(conn: AsyncConnection, q: EntryQuery) -> list[Tally]:
     """How many entries of `q` there are per township, kind, side, status and finding."""
+    await _room_to_group(conn)
     joined, where = _reviewed(q, await period_ids(conn, q.since, q.until))
     own = (entries.c.responsible == entries.c.township).label("own")
     decision, to = _decision()
@@ -133,7 +128,7 @@ async def confirmed_entries(conn: AsyncConnection, q: EntryQuery) -> list[dict[s
     joined = joined if q.level else joined.outerjoin(incidents, incidents.c.id == entries.c.incident_id)
     decision, to = _decision()
     auto = sorted(q.auto_confirm)
-    confirmed = decision.in_(CONFIRMING) | (_review.c.id.is_(None) & entries.c.kind.in_(auto))
+    confirmed = decision.in_(CONFIRMING) | (latest.c.review_id.is_(None) & entries.c.kind.in_(auto))
     rows = await conn.execute(
         select(
             entries.c.id,

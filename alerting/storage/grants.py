@@ -46,6 +46,7 @@ READ_ONLY = frozenset(
         # Each day's entry ids, which bound a period's queries: written only by the log's trigger
         # (SECURITY DEFINER, migration 0018), so the service cannot hide entries from a period.
         "accountability_entry_days",
+        "accountability_review_state",  # each entry's latest review: the same trigger-only writing
     }
 )
 READ_WRITE = ("SELECT", "INSERT", "UPDATE", "DELETE")

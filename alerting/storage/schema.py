@@ -291,6 +291,17 @@ accountability_entry_days = Table(
     Column("last_id", BigInteger, nullable=False),
 )
 
+# Each reviewed entry's latest review, kept by a trigger (migration 0019): an entry's status and
+# finding without a probe of its reviews. Derived from the log, never evidence.
+accountability_review_state = Table(
+    "accountability_review_state",
+    metadata,
+    Column("entry_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("review_id", BigInteger, nullable=False),
+    Column("decision", String(16), nullable=False),  # ReviewDecision
+    Column("finding", String(32)),  # a reclassification's `to`
+)
+
 incident_events = Table(
     "incident_events",
     metadata,

@@ -27,6 +27,7 @@ APPEND = (
 LOG_REFUSED = "permission denied for table accountability_entries"
 NO_CREATE = "permission denied for schema public"
 DAYS_REFUSED = "permission denied for table accountability_entry_days"
+STATE_REFUSED = "permission denied for table accountability_review_state"
 REFUSED = {
     "UPDATE accountability_entries SET responsible = 'x'": LOG_REFUSED,
     "DELETE FROM accountability_entries": LOG_REFUSED,
@@ -44,6 +45,7 @@ REFUSED = {
     # The days that bound a period's queries: only the log's trigger writes them.
     "UPDATE accountability_entry_days SET last_id = 0": DAYS_REFUSED,
     "DELETE FROM accountability_entry_days": DAYS_REFUSED,
+    "UPDATE accountability_review_state SET decision = 'waive'": STATE_REFUSED,
 }
 
 
