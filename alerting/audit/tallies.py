@@ -75,7 +75,7 @@ def _review_of(row: Any) -> dict[str, Any] | None:
 async def _room_to_group(conn: AsyncConnection) -> None:
     """PostgreSQL: memory for a year's groups (~50,000 at a province), for this transaction only; with
     the default 4 MB the grouping spilled to disk and took half the time."""
-    if conn.dialect.name == "postgresql" and conn.in_transaction():
+    if conn.dialect.name == "postgresql":  # the statement begins the transaction if none is open
         await conn.execute(text(f"SET LOCAL work_mem = '{GROUPING_MEMORY}'"))
 
 
