@@ -298,8 +298,8 @@ accountability_review_state = Table(
     metadata,
     Column("entry_id", BigInteger, primary_key=True, autoincrement=False),
     Column("review_id", BigInteger, nullable=False),
-    Column("decision", String(16), nullable=False),  # ReviewDecision
-    Column("finding", String(32)),  # a reclassification's `to`
+    Column("decision", Text, nullable=False),  # ReviewDecision; text: a derived row never refuses an append
+    Column("finding", Text),  # a reclassification's `to`
 )
 
 incident_events = Table(

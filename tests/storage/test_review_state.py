@@ -4,10 +4,14 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 from alembic import command
 from sqlalchemy import select
 
+from alerting.accountability.append import append
+from alerting.accountability.chain import NewEntry
+from alerting.domain import EntryKind
 from alerting.storage.engine import alembic_config
 from alerting.storage.schema import accountability_review_state as review_state
 from tests.storage.test_audit_queries import REVIEWS, Ledger, ledger
@@ -47,3 +51,24 @@ async def test_the_migration_fills_it_from_the_log_as_the_trigger_would(
     await asyncio.to_thread(command.downgrade, config, "0018")
     await asyncio.to_thread(command.upgrade, config, "head")
     assert await _state(ledger) == before == _expected(ledger)
+
+
+async def test_a_review_without_a_decision_is_appended_and_changes_no_status(ledger: Ledger) -> None:
+    """The table is derived: whatever the log accepts, its trigger must not refuse."""
+    before = await _state(ledger)
+    reviewed = ledger.ids[12]
+    async with ledger.engine.begin() as conn:
+        new_id = await append(
+            conn,
+            NewEntry(
+                kind=EntryKind.REVIEW,
+                township=None,
+                responsible="auditor",
+                occurred_at=datetime(2026, 3, 1, 8, tzinfo=UTC),
+                refers_to=reviewed,
+                details={"note": "审核意见另行送达" * 10},
+            ),
+            datetime(2026, 3, 1, 8, 0, 2, tzinfo=UTC),
+        )
+    assert new_id > max(ledger.ids)
+    assert await _state(ledger) == before

@@ -10,7 +10,8 @@ the year to its reviews and took seconds; this table has one row per reviewed en
 so counts merge it with the year's entries and a page joins it by primary key. A trigger keeps it,
 whatever writes the log (PostgreSQL: once per statement, as the schema owner, so the service's role
 may only read it; SQLite: per row); it is filled from the log here. Derived: nothing in it is
-evidence, and it may be rebuilt from the log.
+evidence, and it may be rebuilt from the log. It must never refuse an append: a review entry without
+a decision sets no status and is passed over, and the columns take text of any length.
 """
 
 from collections.abc import Sequence
@@ -28,7 +29,8 @@ TABLE = "accountability_review_state"
 # The latest review of each entry a statement reviewed (a statement may hold two reviews of one).
 _PG_LATEST = """
 SELECT DISTINCT ON (refers_to) refers_to, id, details->>'decision', details->>'to' FROM {source}
-WHERE kind = 'review' AND refers_to IS NOT NULL ORDER BY refers_to, id DESC
+WHERE kind = 'review' AND refers_to IS NOT NULL AND details->>'decision' IS NOT NULL
+ORDER BY refers_to, id DESC
 """
 _UPSERT = f"""
 ON CONFLICT (entry_id) DO UPDATE
@@ -52,7 +54,8 @@ _PG_TRIGGER = (
 )
 _SQLITE_TRIGGER = f"""
 CREATE TRIGGER accountability_entries_review_state AFTER INSERT ON accountability_entries
-WHEN NEW.kind = 'review' AND NEW.refers_to IS NOT NULL BEGIN
+WHEN NEW.kind = 'review' AND NEW.refers_to IS NOT NULL
+  AND json_extract(NEW.details, '$.decision') IS NOT NULL BEGIN
   INSERT INTO {TABLE} (entry_id, review_id, decision, finding)
   VALUES (NEW.refers_to, NEW.id, json_extract(NEW.details, '$.decision'), json_extract(NEW.details, '$.to'))
   {_UPSERT};
@@ -62,8 +65,10 @@ _SQLITE_FILL = f"""
 INSERT INTO {TABLE} (entry_id, review_id, decision, finding)
 SELECT r.refers_to, r.id, json_extract(r.details, '$.decision'), json_extract(r.details, '$.to')
 FROM accountability_entries AS r
-WHERE r.kind = 'review' AND r.refers_to IS NOT NULL AND r.id = (
-  SELECT max(l.id) FROM accountability_entries AS l WHERE l.kind = 'review' AND l.refers_to = r.refers_to
+WHERE r.kind = 'review' AND r.refers_to IS NOT NULL AND json_extract(r.details, '$.decision') IS NOT NULL
+AND r.id = (
+  SELECT max(l.id) FROM accountability_entries AS l
+  WHERE l.kind = 'review' AND l.refers_to = r.refers_to AND json_extract(l.details, '$.decision') IS NOT NULL
 )
 """
 
@@ -73,8 +78,8 @@ def upgrade() -> None:
         TABLE,
         sa.Column("entry_id", sa.BigInteger(), nullable=False),
         sa.Column("review_id", sa.BigInteger(), nullable=False),
-        sa.Column("decision", sa.String(length=16), nullable=False),
-        sa.Column("finding", sa.String(length=32), nullable=True),
+        sa.Column("decision", sa.Text(), nullable=False),
+        sa.Column("finding", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("entry_id", name=op.f(f"pk_{TABLE}")),
     )
     if op.get_bind().dialect.name == "postgresql":
