@@ -54,7 +54,7 @@ Filters = Annotated[EntryFilters, Query()]
 
 
 class AuditedEntry(EntryOut):
-    status: EntryStatus
+    status: EntryStatus | None  # None: a review or checkpoint, opened by id (never reviewed itself)
     finding: str | None
     latest_review_id: int | None
     level: str | None

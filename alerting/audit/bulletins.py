@@ -156,8 +156,7 @@ async def compute(
         tally[counted.township]
     criticisms = [
         _criticism(entry, entry["finding"], policy.tz)
-        for entry in await confirmed_entries(conn, query)
-        if entry["finding"] in CRITICISED
+        for entry in await confirmed_entries(conn, query, findings=CRITICISED)
     ]
 
     rows: list[dict[str, Any]] = []

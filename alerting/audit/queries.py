@@ -165,8 +165,9 @@ def present(row: Any, auto: frozenset[str]) -> dict[str, Any]:
     data = dict(row._mapping)
     review = review_of(data.pop("review_decision"), data.pop("review_finding"))
     status, finding = judge(data["kind"], review, auto)
-    data["status"] = status.value
-    data["finding"] = finding
+    bookkeeping = data["kind"] in BOOKKEEPING_KINDS  # a review or checkpoint (opened by id) is never judged
+    data["status"] = None if bookkeeping else status.value
+    data["finding"] = None if bookkeeping else finding
     data["latest_review_id"] = data.pop("review_id")
     return data
 

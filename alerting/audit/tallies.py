@@ -4,10 +4,11 @@ bulletins), and the confirmed entries of a period, without reading every entry i
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, select, text
+from sqlalchemy import ColumnElement, Select, case, func, select, text, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from alerting.audit.queries import (
@@ -21,7 +22,7 @@ from alerting.audit.queries import (
     review_of,
     with_latest_review,
 )
-from alerting.domain import EntryStatus, ReviewDecision
+from alerting.domain import EntryKind, EntryStatus, ReviewDecision
 from alerting.storage.schema import accountability_entries as entries
 from alerting.storage.schema import incidents
 
@@ -68,8 +69,19 @@ def _decision() -> tuple[ColumnElement[Any], ColumnElement[Any]]:
     return latest.c.decision.label("decision"), latest.c.finding.label("to")
 
 
-def _review_of(row: Any) -> dict[str, Any] | None:
-    return review_of(row.decision, row.to)
+class _Verdicts:
+    """`judge` per (kind, decision, finding): a year's tens of thousands of rows share a few dozen."""
+
+    def __init__(self, auto: frozenset[str]) -> None:
+        self._auto = auto
+        self._known: dict[tuple[str, str | None, str | None], tuple[EntryStatus, str | None]] = {}
+
+    def __call__(self, kind: str, decision: str | None, to: str | None) -> tuple[EntryStatus, str | None]:
+        key = (kind, decision, to)
+        verdict = self._known.get(key)
+        if verdict is None:
+            verdict = self._known[key] = judge(kind, review_of(decision, to), self._auto)
+        return verdict
 
 
 async def _room_to_group(conn: AsyncConnection) -> None:
@@ -92,11 +104,17 @@ async def tallies(conn: AsyncConnection, q: EntryQuery) -> list[Tally]:
         .group_by(entries.c.township, entries.c.kind, own, decision, to)
     )
     found: Counter[tuple[str | None, str, bool, EntryStatus, str | None]] = Counter()
-    for row in await conn.execute(query):
-        status, finding = judge(row.kind, _review_of(row), q.auto_confirm)
+    verdict = _Verdicts(q.auto_confirm)
+    for township, kind, is_own, decision_, to_, n in (await conn.execute(query)).all():
+        status, finding = verdict(kind, decision_, to_)
         if q.status is None or status is q.status:
-            found[(row.township, row.kind, bool(row.own), status, finding)] += row.n
-    return [Tally(*key, count=n) for key, n in sorted(found.items(), key=lambda kv: repr(kv[0]))]
+            found[(township, kind, bool(is_own), status, finding)] += n
+    return [Tally(*key, count=n) for key, n in sorted(found.items(), key=_tally_order)]
+
+
+def _tally_order(item: tuple[tuple[str | None, str, bool, EntryStatus, str | None], int]) -> tuple[Any, ...]:
+    township, kind, is_own, status, finding = item[0]
+    return (township or "", kind, is_own, status.value, finding or "")
 
 
 async def totals(conn: AsyncConnection, q: EntryQuery) -> dict[str, Any]:
@@ -121,9 +139,20 @@ async def totals(conn: AsyncConnection, q: EntryQuery) -> dict[str, Any]:
     return {"total": sum(by_kind.values()), "by_township": dict(by_township), "by_kind": dict(by_kind)}
 
 
-async def confirmed_entries(conn: AsyncConnection, q: EntryQuery) -> list[dict[str, Any]]:
+def _finding() -> ColumnElement[Any]:
+    """A confirmed entry's finding in SQL, as `judge` makes it: the review's, else from the kind."""
+    from_kind = case(
+        (entries.c.kind == EntryKind.CONCEALMENT_SUSPECTED.value, "concealment"), else_=entries.c.kind
+    )
+    return func.coalesce(latest.c.finding, from_kind)
+
+
+async def confirmed_entries(
+    conn: AsyncConnection, q: EntryQuery, findings: Collection[str] | None = None
+) -> list[dict[str, Any]]:
     """The township-side entries of `q` confirmed by a review or automatically, with their finding,
-    incident title and delay, in id order (a bulletin's 点名批评 is chosen from these)."""
+    incident title and delay, in id order; only those found to be one of `findings` when given (a
+    bulletin's 点名批评: the database leaves out the rest)."""
     joined, where = _reviewed(q, await period_ids(conn, q.since, q.until))
     joined = joined if q.level else joined.outerjoin(incidents, incidents.c.id == entries.c.incident_id)
     decision, to = _decision()
@@ -143,12 +172,15 @@ async def confirmed_entries(conn: AsyncConnection, q: EntryQuery) -> list[dict[s
         )
         .select_from(joined)
         .where(*where, entries.c.responsible == entries.c.township, confirmed)
+        .where(_finding().in_(sorted(findings)) if findings is not None else true())
         .order_by(entries.c.id)
     )
+    keys, verdict = list(rows.keys()), _Verdicts(q.auto_confirm)
     shown = []
-    for row in rows:
-        _, finding = judge(row.kind, _review_of(row), q.auto_confirm)
-        shown.append({**row._mapping, "finding": finding})
+    for row in rows.all():  # tens of thousands for a year: plain tuples, not row mappings
+        entry = dict(zip(keys, row, strict=True))
+        entry["finding"] = verdict(entry["kind"], entry["decision"], entry["to"])[1]
+        shown.append(entry)
     return shown
 
 

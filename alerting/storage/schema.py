@@ -146,6 +146,7 @@ reports = Table(
     Column("provenance", String(16), nullable=False, server_default="unrecorded"),
     Column("producer_key", String(64)),
     Index(None, "township", "reported_at"),
+    Index("ix_reports_reported_at", "reported_at", postgresql_include=["township", "type"]),  # bulletins
     bulk_reference("incident_id", "incidents.id"),
 )
 
@@ -198,6 +199,8 @@ deadlines = Table(
     # every index. The deadline loop asks only for rows with a fire_at; duties only for duty rows.
     Index("ix_deadlines_fire_at", "fire_at", sqlite_where=_fire_at_set, postgresql_where=_fire_at_set),
     Index("ix_deadlines_duties", "township", "kind", "state", sqlite_where=_duty, postgresql_where=_duty),
+    # A bulletin's period: counted from the index alone on PostgreSQL.
+    Index("ix_deadlines_due_at", "due_at", postgresql_include=["kind", "township", "state", "met_at"]),
     bulk_reference("incident_id", "incidents.id"),
 )
 

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from alerting.accountability.append import append
 from alerting.accountability.chain import NewEntry
+from alerting.audit.bulletins import CRITICISED
 from alerting.audit.queries import EntryQuery, list_entries
 from alerting.audit.tallies import confirmed_entries, count, tallies, totals
 from alerting.domain import EntryKind, EntryStatus
@@ -78,6 +79,13 @@ async def test_tallies_and_confirmed_entries_judge_as_the_listing_does(
     assert all(
         e["incident_title"] == o["incident_title"] for e, o in zip(confirmed, own_confirmed, strict=True)
     )
+    # Filtered in the database by finding, as a bulletin's 点名批评 asks: exactly the listing's.
+    for findings in (CRITICISED, {"concealment"}, {"late_report", "unacknowledged"}, set()):
+        async with ledger.engine.connect() as conn:
+            chosen = await confirmed_entries(conn, q, findings=findings)
+        assert [(e["id"], e["finding"]) for e in chosen] == [
+            (e["id"], e["finding"]) for e in own_confirmed if e["finding"] in findings
+        ]
 
 
 @pytest.mark.parametrize("since,until", PERIODS[1:])

@@ -302,6 +302,7 @@ async def test_a_checkpoint_is_never_a_finding(engine: AsyncEngine, policy: Poli
             assert "checkpoint" not in town["failures"] and "checkpoint" not in town["candidates"]
         detail = await entry_detail(conn, first, frozenset())
         assert detail["kind"] == "checkpoint" and detail["reviews"] == []
+        assert (detail["status"], detail["finding"]) == (None, None)  # never pending: not reviewable
     async with engine.begin() as conn:
         with pytest.raises(ConflictError, match="bookkeeping"):
             decision = reviews.Review(ReviewDecision.WAIVE, "不适用")
