@@ -3,7 +3,6 @@ verification of the hash chain."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
@@ -14,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from alerting.accountability.verify import verify_chain
 from alerting.api.auth import require
 from alerting.api.schemas import EntryOut, Problem, invalid
-from alerting.audit import exports, queries, reviews, tallies
+from alerting.audit import export_stream, exports, queries, reviews, tallies
 from alerting.domain import EntryKind, EntryStatus, Level, ReviewDecision, Role
 from alerting.http.context import ServiceContext, get_context
 from alerting.storage.engine import reading
@@ -142,22 +141,13 @@ async def export(
     _: Principal = Depends(auditors),
     ctx: ServiceContext = Depends(get_context),
 ) -> StreamingResponse:
-    """Streamed: rows are read a batch at a time (keyset on id) and formatted off the event loop, so
-    the service's memory holds a batch, not the export, and other requests are answered meanwhile."""
+    """Streamed a batch at a time (export_stream): the service's memory holds a batch, not the
+    export, and other requests are answered meanwhile."""
     query = _query(filters, ctx)  # a bad filter is answered 422 before anything is sent
-
-    async def batches() -> AsyncIterator[list[dict[str, Any]]]:
-        async with reading(ctx.engine) as conn:
-            async for batch in queries.entry_batches(conn, query):
-                yield batch
-
     stamp = ctx.clock.now().astimezone(ctx.policy.tz).strftime("%Y%m%d-%H%M")
-    if format == "csv":
-        body, media = exports.stream_csv(batches(), ctx.policy.tz), "text/csv; charset=utf-8"
-    else:
-        body, media = exports.stream_xlsx(batches(), ctx.policy.tz), exports.XLSX_MEDIA_TYPE
+    body = export_stream.export_from(ctx.engine, query, ctx.policy.tz, format)
     headers = {"Content-Disposition": f'attachment; filename="accountability-{stamp}.{format}"'}
-    return StreamingResponse(body, media_type=media, headers=headers)
+    return StreamingResponse(body, media_type=export_stream.MEDIA_TYPES[format], headers=headers)
 
 
 @router.get("/verify", response_model=ChainOut, summary="校验哈希链 / verify the hash chain")

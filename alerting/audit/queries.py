@@ -101,7 +101,7 @@ def id_bounds(bounds: tuple[int, int] | None, column: Any = entries.c.id) -> lis
     return [] if bounds is None else [column >= bounds[0], column <= bounds[1]]
 
 
-def _base(
+def filtered_select(
     q: EntryQuery, *, bounds: tuple[int, int] | None = None
 ) -> tuple[Select[Any], list[ColumnElement[bool]]]:
     query = select(
@@ -212,7 +212,7 @@ async def list_entries(
     bounds = await period_ids(conn, q.since, q.until) if sort == "id" else None
     if bounds == NOTHING:
         return Page([], None)
-    query, where = _base(q, bounds=bounds)
+    query, where = filtered_select(q, bounds=bounds)
     column = entries.c.id if sort == "id" else entries.c.occurred_at
     if cursor:
         value, last_id = _decode_cursor(cursor, sort)
@@ -257,7 +257,7 @@ async def iterate_entries(
 
 async def entry_detail(conn: AsyncConnection, entry_id: int, auto: frozenset[str]) -> dict[str, Any]:
     """One entry with its evidence (incident, report, deadline) and its reviews, oldest first."""
-    query, _ = _base(EntryQuery())
+    query, _ = filtered_select(EntryQuery())
     row = (await conn.execute(query.where(entries.c.id == entry_id))).one_or_none()
     if row is None:
         raise NotFound(f"entry {entry_id} not found")

@@ -105,6 +105,10 @@ class StreamedWorkbook:
         self._row = 0  # rows written in the current sheet, the header's included
         self._bytes = 0
 
+    @property
+    def letters(self) -> list[str]:
+        return list(self._letters)
+
     def start(self) -> bytes:
         self._new_sheet()
         return self._sink.drain()
@@ -122,6 +126,22 @@ class StreamedWorkbook:
             cells = "".join(cell_xml(letter + n, v) for letter, v in zip(self._letters, values, strict=True))
             out.append(f'<row r="{n}">{cells}</row>')
         self._write(out)
+        return self._sink.drain()
+
+    def room(self) -> tuple[int, int]:
+        """(the next row's number, how many rows fit from there) in the current sheet, starting the
+        next sheet when this one is full: for rows made elsewhere (append_made)."""
+        if self._row >= MAX_ROWS or self._bytes >= MAX_SHEET_BYTES:
+            self._end_sheet()
+            self._new_sheet()
+        return self._row + 1, MAX_ROWS - self._row
+
+    def append_made(self, xml: bytes, rows: int) -> bytes:
+        """`rows` <row> elements numbered from room()'s next row, made elsewhere (export_pg)."""
+        if self._part is not None and xml:
+            self._bytes += len(xml)
+            self._part.write(xml)
+        self._row += rows
         return self._sink.drain()
 
     def close(self) -> bytes:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from alerting.accountability.checkpoints import record_checkpoint
 from alerting.accountability.verify import ChainReport, problem_zh, verify_chain
-from alerting.audit import exports, queries, tallies
+from alerting.audit import export_stream, exports, queries, tallies
 from alerting.cli import bulletins
 from alerting.cli.common import Subcommands, emit, emit_stream, moment, positive, prepare_database, with_db
 from alerting.cli.tables import render_table, truncate
@@ -99,16 +98,13 @@ def _export(args: argparse.Namespace, settings: Settings, policy: Policy) -> Non
     query = _entry_query(args, policy)
     count = 0
 
-    async def work(conn: AsyncConnection) -> None:
-        async def batches() -> AsyncIterator[list[dict[str, Any]]]:
-            nonlocal count
-            async for batch in queries.entry_batches(conn, query):
-                count += len(batch)
-                yield batch
+    def counted(rows: int) -> None:
+        nonlocal count
+        count += rows
 
-        stream = exports.stream_csv if args.format == "csv" else exports.stream_xlsx
+    async def work(conn: AsyncConnection) -> None:
         await emit_stream(
-            stream(batches(), policy.tz),
+            export_stream.export(conn, query, policy.tz, args.format, counted),
             args.output,
             lambda: f"{args.format}, {count} 条",
             binary=args.format == "xlsx",

@@ -4,7 +4,6 @@ rows through the auditors' streamed exports, and verification of the hash chain 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Form, Path, Query, Request
@@ -12,7 +11,7 @@ from fastapi.responses import HTMLResponse, StreamingResponse
 
 from alerting.accountability.verify import problem_zh, verify_chain
 from alerting.accounts.sessions import Session
-from alerting.audit import exports, queries, reviews, tallies
+from alerting.audit import export_stream, queries, reviews, tallies
 from alerting.domain import BOOKKEEPING_KINDS, Role
 from alerting.errors import NotFound
 from alerting.http.context import ServiceContext, get_context
@@ -72,21 +71,13 @@ async def export(
     async with ctx.engine.begin() as conn:  # who exported what: written before the first byte
         await logged(conn, session, now, "entries_exported", format, **shown.as_dict())
 
-    async def batches() -> AsyncIterator[list[dict[str, Any]]]:
-        async with reading(ctx.engine) as conn:
-            async for batch in queries.entry_batches(conn, query):
-                yield batch
-
     stamp = now.astimezone(ctx.policy.tz).strftime("%Y%m%d-%H%M")
-    if format == "csv":
-        body, media = exports.stream_csv(batches(), ctx.policy.tz), "text/csv; charset=utf-8"
-    else:
-        body, media = exports.stream_xlsx(batches(), ctx.policy.tz), exports.XLSX_MEDIA_TYPE
+    body = export_stream.export_from(ctx.engine, query, ctx.policy.tz, format)
     headers = {
         "Content-Disposition": f'attachment; filename="accountability-{stamp}.{format}"',
         "Cache-Control": "no-store",
     }
-    return StreamingResponse(body, media_type=media, headers=headers)
+    return StreamingResponse(body, media_type=export_stream.MEDIA_TYPES[format], headers=headers)
 
 
 @router.get("/verify", response_class=HTMLResponse)
