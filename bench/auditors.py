@@ -27,6 +27,18 @@ P99_MS, TOTALS_S, BULLETIN_S = 100.0, 1.0, 2.0
 EXPORT_FIRST_S, EXPORT_WHOLE_S, EXPORT_RSS_MB, EXPORT_ADDED = 1.0, 60.0, 100.0, 0.10
 VERIFY_S, SINCE_S, VERIFY_RSS_MB, LOOP_LAG_MS = 60.0, 1.0, 50.0, 100.0
 MB = 1024 * 1024
+PARTS = ("queries", "exports", "verification")
+
+
+def _parts() -> set[str]:
+    """BENCH_AUDIT_PARTS picks some of the measurement's parts (default all), to rerun one."""
+    chosen = {p.strip() for p in os.environ.get("BENCH_AUDIT_PARTS", ",".join(PARTS)).split(",") if p.strip()}
+    unknown = chosen - set(PARTS)
+    if unknown:
+        raise SystemExit(
+            f"BENCH_AUDIT_PARTS: unknown {', '.join(sorted(unknown))}; choose from {', '.join(PARTS)}"
+        )
+    return chosen
 
 
 def _sizes(quick: bool) -> dict[str, Any]:
@@ -305,6 +317,7 @@ async def _verification(seeded: Seeded, out: _Out, sizes: dict[str, Any]) -> Non
 async def run(env: Env) -> Result:
     result = Result(details={"method": __doc__.split("\n\n")[1].replace("\n", " ")})
     sizes = _sizes(env.quick)
+    parts = _parts()
     for n, backend in enumerate(env.backends):
         seeded = await _seeded(env, backend)
         out = _Out(result, backend, seeded.label, env)
@@ -317,8 +330,10 @@ async def run(env: Env) -> Result:
         size = info.get("size_bytes", 0)
         shown = f"{size / 1e9:.1f} GB" if size >= 1e9 else f"{size / 1e6:.0f} MB"
         out.row("data", f"{shown}; {how} {seconds:.0f} s", "—", None)
-        await _in_process(env, seeded, out, sizes, first=n == 0)
-        if not env.quick or n == 0:
+        if "queries" in parts:
+            await _in_process(env, seeded, out, sizes, first=n == 0)
+        if "exports" in parts and (not env.quick or n == 0):
             await _exports(env, seeded, out, sizes)
-        await _verification(seeded, out, sizes)
+        if "verification" in parts:
+            await _verification(seeded, out, sizes)
     return result

@@ -40,7 +40,7 @@ from alerting.storage.schema import accountability_entries as entries
 
 Bounds = tuple[int, int] | None
 BATCH = 5000  # rows per statement: 1-3 MB of text, a few hundred round trips for a million rows
-CONTROL = "".join(map(chr, [*range(1, 9), 11, 12, *range(14, 32)]))  # what XML 1.0 cannot hold
+CONTROL = "[\x01-\x08\x0b\x0c\x0e-\x1f]"  # what XML 1.0 cannot hold (text never holds NUL)
 LOCAL_TIME = "YYYY-MM-DD HH24:MI:SS"
 FINDING_LABELS = {**ENTRY_ZH, **{k: v for k, v in FINDINGS_ZH.items() if v}}
 
@@ -151,13 +151,19 @@ def _numbered(page: Any, q: EntryQuery, tz: ZoneInfo, first_row: int) -> tuple[A
     types: list[str] = []
     for kind, value in cells(page, q, tz):
         if kind == "s":
-            value = func.nullif(func.translate(value, CONTROL, ""), "")
+            value = func.nullif(_clean(value), "")
         elif kind == "d":
             value = _serial(value)
         columns.append(_text(value).label(f"c{len(columns)}"))
         types.append(kind)
     number = _text(func.row_number().over(order_by=page.c.id) + (first_row - 1)).label("n")
     return select_(page.c.id, number, *columns).subquery("numbered"), types
+
+
+def _clean(value: ColumnElement[str]) -> ColumnElement[str]:
+    """The text without control characters; tested first, as translate() cost a twentieth of a
+    millisecond per row where nearly no row has any."""
+    return case((value.regexp_match(CONTROL), func.regexp_replace(value, CONTROL, "", "g")), else_=value)
 
 
 def _cell_xml(letter: str, kind: str, number: Any, value: Any) -> ColumnElement[str]:
