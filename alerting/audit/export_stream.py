@@ -18,6 +18,9 @@ from alerting.audit.xlsx_stream import StreamedWorkbook
 from alerting.storage.engine import reading
 
 Format = Literal["csv", "xlsx"]
+# Rows per page where Python formats them: each page's rows are made into entries on the event loop,
+# so a page is the longest the export holds up the other requests (1,000 rows took ~90 ms).
+PYTHON_BATCH = 250
 MEDIA_TYPES: dict[str, str] = {"csv": "text/csv; charset=utf-8", "xlsx": exports.XLSX_MEDIA_TYPE}
 
 
@@ -43,7 +46,7 @@ async def export(
         return
 
     async def batches() -> AsyncIterator[list[dict[str, Any]]]:
-        async for batch in queries.entry_batches(conn, q):
+        async for batch in queries.entry_batches(conn, q, PYTHON_BATCH):
             counted(len(batch))
             yield batch
 
